@@ -1,0 +1,51 @@
+# ephysd: the two commands a lab needs.
+#   make run    build, then start the daemon on the simulated rig (Ctrl-C stops it cleanly)
+#   make test   every test: Rust unit/integration tests, then the interop tests with the real
+#               Python clients (radiens-core, h5py, PyTables) in a Python 3.12 virtualenv
+# Both install what they lack first (HDF5 development files, the virtualenv).
+
+CARGO  ?= cargo
+VENV   ?= .venv
+ARGS   ?=
+PY     := $(VENV)/bin/python
+
+.PHONY: run test test-rust test-interop deps venv bench clean
+
+run: deps
+	$(CARGO) build --release -p ephysd
+	./target/release/ephysd run $(ARGS)
+
+test: deps venv
+	$(MAKE) test-rust
+	$(MAKE) test-interop
+
+test-rust:
+	$(CARGO) test --workspace
+
+# The interop tests dial the fixed Allego ports 50051-50055, so they run one at a time.
+test-interop: venv
+	$(CARGO) build -p ephysd -p ephysd-proto -p ephysd-hdf5 --bins --examples
+	$(PY) -m pytest tests/interop -p no:cacheprovider -v
+
+bench: deps
+	$(CARGO) bench -p ephysd --bench pipeline
+
+# HDF5 development files (hdf5-metno links the system library) and pkg-config.
+deps:
+	@if ! dpkg -s libhdf5-dev >/dev/null 2>&1 || ! command -v pkg-config >/dev/null; then \
+		echo "installing libhdf5-dev and pkg-config"; \
+		SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq libhdf5-dev pkg-config; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: tests/requirements.txt tests/find-python312.sh
+	@PY312=$$(tests/find-python312.sh) && echo "using $$PY312" && "$$PY312" -m venv --clear $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r tests/requirements.txt
+	touch $@
+
+clean:
+	$(CARGO) clean
+	rm -rf $(VENV)

@@ -1,0 +1,107 @@
+//! `cargo bench -p ephysd --bench pipeline`: the whole acquisition path, measured as a multiple
+//! of real time.
+//!
+//! The simulated rig at 1024 channels × 30 kHz, accelerated, feeds the acquisition thread, which
+//! publishes into the primary cache; the recorder thread follows the cache and writes HDF5.
+//! One iteration moves two seconds of signal end to end into a real file; the report's
+//! throughput in frames/s divided by 30 000 is the "× real time" figure in docs/PERFORMANCE.md.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ephysd::acquisition::{Acquisition, StreamPlan, ThreadPlacement};
+use ephysd::core::{PipelineCounters, PrimaryCache};
+use ephysd::recorder::ActiveRecording;
+use ephysd_drivers::sim::{SimConfig, SimulatedRig};
+use ephysd_drivers::{FrameBlock, Source, AMPLIFIER_UV_PER_UNIT};
+use ephysd_hdf5::RecordingMeta;
+
+const CHANNELS: usize = 1024;
+const RATE: f64 = 30_000.0;
+const SECONDS_PER_ITERATION: f64 = 2.0;
+
+fn rig() -> SimulatedRig {
+    SimulatedRig::new(SimConfig { amplifier_channels: CHANNELS, sample_rate_hz: RATE, accelerated: true, ..SimConfig::default() })
+        .expect("valid simulator config")
+}
+
+/// Streams `seconds` of signal from the rig through the cache into a recording; returns the
+/// wall time it took.
+fn record_through_pipeline(acquisition: &Acquisition, counters: &PipelineCounters, dir: &std::path::Path, n: usize) -> Duration {
+    let rig = rig();
+    let info = rig.info().clone();
+    let cache = Arc::new(PrimaryCache::new(info.layout, RATE as usize, RATE));
+    let target = (SECONDS_PER_ITERATION * RATE) as u64;
+    let meta = RecordingMeta {
+        frames_per_second: RATE,
+        channel_count: CHANNELS,
+        uv_per_sample_unit: AMPLIFIER_UV_PER_UNIT,
+        application: "ephysd bench".into(),
+        source_name: info.name.clone(),
+    };
+    let start_recorded = counters.frames_recorded.load(Ordering::Relaxed);
+    let started = Instant::now();
+    let recording = ActiveRecording::start(Arc::clone(&cache), &dir.join(format!("bench_{n}.h5")), meta, Arc::new(PipelineCounters::default()), true)
+        .expect("recording starts");
+    acquisition.start(StreamPlan { source: Box::new(rig), cache: Arc::clone(&cache), accelerated: true });
+    while recording.duration_seconds() < SECONDS_PER_ITERATION {
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    acquisition.stop();
+    let summary = recording.stop(target).expect("recording finalizes");
+    let elapsed = started.elapsed();
+    assert!(summary.duration_frames >= target, "recorded {} of {target} frames", summary.duration_frames);
+    let _ = start_recorded;
+    let _ = std::fs::remove_file(dir.join(format!("bench_{n}.h5")));
+    elapsed
+}
+
+fn pipeline(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let counters = Arc::new(PipelineCounters::default());
+    let (acquisition, _) = Acquisition::spawn(ThreadPlacement { core: None, fifo_priority: None }, Arc::clone(&counters)).expect("thread");
+    let frames = (SECONDS_PER_ITERATION * RATE) as u64;
+
+    let mut group = c.benchmark_group("pipeline");
+    group.sample_size(10).measurement_time(Duration::from_secs(20)).warm_up_time(Duration::from_secs(2));
+    group.throughput(Throughput::Elements(frames));
+    let mut n = 0usize;
+    let mut best = f64::MAX;
+    group.bench_function("sim1024x30k_cache_recorder_hdf5", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                n += 1;
+                let t = record_through_pipeline(&acquisition, &counters, dir.path(), n);
+                best = best.min(t.as_secs_f64());
+                total += t;
+            }
+            total
+        })
+    });
+    group.finish();
+    println!("pipeline: best iteration {:.1}x real time (1024 ch x 30 kHz through cache into HDF5)", SECONDS_PER_ITERATION / best);
+
+    // The primary cache alone: publish one block and read it back, per block of 128 frames.
+    let info = rig().info().clone();
+    let cache = PrimaryCache::new(info.layout, RATE as usize, RATE);
+    let mut block = FrameBlock::new(info.layout);
+    let mut source = rig();
+    source.read_block(&mut block).expect("block");
+    let mut out = FrameBlock::new(info.layout);
+    let mut reader = cache.reader_at_head();
+    let mut group = c.benchmark_group("primary_cache");
+    group.throughput(Throughput::Elements(block.frames as u64));
+    group.bench_function("publish_and_read_1024ch_block", |b| {
+        b.iter(|| {
+            cache.publish(&block);
+            reader.read(&cache, &mut out)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, pipeline);
+criterion_main!(benches);

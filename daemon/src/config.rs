@@ -1,0 +1,388 @@
+//! Configuration: the built-in defaults, an optional file, and `EPHYSD_*` environment overrides,
+//! validated into [`Settings`] with one clear line per problem.
+//!
+//! Every error names the key, the value and what is allowed, because the person reading it is
+//! usually looking at a systemd journal on a rig PC, not at this code.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use ephysd_drivers::sim::{SimMode, INTAN_SAMPLE_RATES};
+use serde::{Deserialize, Serialize};
+
+/// The documented default configuration, compiled in.
+pub const DEFAULT_TOML: &str = include_str!("../../config/ephysd.toml");
+
+/// Prefix of environment variables that override keys (`EPHYSD_SECTION__KEY`).
+pub const ENV_PREFIX: &str = "EPHYSD";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub log: LogSettings,
+    pub device: DeviceSettings,
+    pub recording: RecordingSettings,
+    pub cache: CacheSettings,
+    pub realtime: RealtimeSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub bind: String,
+    pub base_port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub level: String,
+    pub format: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceSettings {
+    pub backbone: String,
+    pub channels: u32,
+    pub sample_rate_hz: f64,
+    pub seed: u64,
+    pub accelerated: bool,
+    pub frames_per_block: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordingSettings {
+    pub base_path: PathBuf,
+    pub base_name: String,
+    pub index: bool,
+    pub timestamp: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheSettings {
+    pub seconds: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RealtimeSettings {
+    pub core: i64,
+    pub fifo_priority: i32,
+}
+
+/// A configuration that cannot be used. The message is the one line an operator sees.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {reason}")]
+    File { path: PathBuf, reason: String },
+    #[error("unknown config key `{key}` (set by {origin}); known keys: {known}")]
+    UnknownKey { key: String, origin: String, known: String },
+    #[error("config key `{key}` = {value}: {allowed}")]
+    Invalid { key: String, value: String, allowed: String },
+    #[error("config: {0}")]
+    Other(String),
+}
+
+fn invalid(key: &str, value: impl std::fmt::Display, allowed: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key: key.to_string(), value: value.to_string(), allowed: allowed.into() }
+}
+
+/// Where a configuration is read from.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigSource {
+    /// The file given with `--config`, if any.
+    pub file: Option<PathBuf>,
+    /// Environment variables to consider (normally `std::env::vars()`); only `EPHYSD_*` are used.
+    pub env: Vec<(String, String)>,
+}
+
+impl ConfigSource {
+    /// The process's own environment and an optional file.
+    pub fn from_process(file: Option<PathBuf>) -> Self {
+        ConfigSource { file, env: std::env::vars().collect() }
+    }
+}
+
+/// Reads, merges and validates the configuration.
+pub fn load(source: &ConfigSource) -> Result<Settings, ConfigError> {
+    let mut builder = config::Config::builder()
+        .add_source(config::File::from_str(DEFAULT_TOML, config::FileFormat::Toml));
+    if let Some(path) = &source.file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::File { path: path.clone(), reason: e.to_string() })?;
+        builder = builder.add_source(
+            config::File::from_str(&text, config::FileFormat::Toml).format(config::FileFormat::Toml),
+        );
+    }
+    let env: config::Map<String, String> =
+        source.env.iter().filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}_"))).cloned().collect();
+    builder = builder.add_source(
+        config::Environment::with_prefix(ENV_PREFIX)
+            .prefix_separator("_")
+            .separator("__")
+            .try_parsing(true)
+            .source(Some(env)),
+    );
+    let merged = builder.build().map_err(|e| parse_error(e, source))?;
+    reject_unknown_keys(&merged, source)?;
+    let settings: Settings = merged.try_deserialize().map_err(|e| parse_error(e, source))?;
+    settings.validate()?;
+    Ok(settings)
+}
+
+fn parse_error(e: config::ConfigError, source: &ConfigSource) -> ConfigError {
+    match (&e, &source.file) {
+        (config::ConfigError::FileParse { .. }, Some(path)) => {
+            ConfigError::File { path: path.clone(), reason: e.to_string() }
+        }
+        _ => ConfigError::Other(e.to_string()),
+    }
+}
+
+/// Every `section.key` the daemon knows, from the defaults themselves.
+pub fn known_keys() -> BTreeSet<String> {
+    let defaults: toml::Table = DEFAULT_TOML.parse().expect("built-in defaults are valid TOML");
+    defaults
+        .iter()
+        .flat_map(|(section, v)| {
+            let keys: Vec<String> = match v.as_table() {
+                Some(t) => t.keys().map(|k| format!("{section}.{k}")).collect(),
+                None => vec![section.clone()],
+            };
+            keys
+        })
+        .collect()
+}
+
+fn reject_unknown_keys(merged: &config::Config, source: &ConfigSource) -> Result<(), ConfigError> {
+    let known = known_keys();
+    let table: std::collections::BTreeMap<String, config::Value> =
+        merged.clone().try_deserialize().map_err(|e| ConfigError::Other(e.to_string()))?;
+    for (section, value) in table {
+        let keys: Vec<String> = match value.clone().into_table() {
+            Ok(t) => t.into_keys().map(|k| format!("{section}.{k}")).collect(),
+            Err(_) => vec![section.clone()],
+        };
+        for key in keys {
+            if !known.contains(&key) {
+                let origin = origin_of(&key, source);
+                let list = known.iter().cloned().collect::<Vec<_>>().join(", ");
+                return Err(ConfigError::UnknownKey { key, origin, known: list });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn origin_of(key: &str, source: &ConfigSource) -> String {
+    let env_name = format!("{ENV_PREFIX}_{}", key.replace('.', "__")).to_uppercase();
+    if source.env.iter().any(|(k, _)| k.to_uppercase() == env_name) {
+        format!("environment variable {env_name}")
+    } else if let Some(p) = &source.file {
+        format!("config file {}", p.display())
+    } else {
+        "the defaults".to_string()
+    }
+}
+
+pub const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
+
+impl Settings {
+    /// The built-in defaults, validated.
+    pub fn defaults() -> Settings {
+        load(&ConfigSource::default()).expect("built-in defaults are valid")
+    }
+
+    /// Checks every value that can be checked without touching the machine.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bind = IpAddr::from_str(&self.server.bind)
+            .map_err(|_| invalid("server.bind", &self.server.bind, "allowed: an IP address such as 127.0.0.1"))?;
+        if !bind.is_loopback() {
+            return Err(invalid(
+                "server.bind",
+                &self.server.bind,
+                "serving beyond loopback needs TLS and a token, which this version does not provide; \
+                 allowed: a loopback address (127.0.0.0/8 or ::1)",
+            ));
+        }
+        if !(1024..=65531).contains(&self.server.base_port) {
+            return Err(invalid("server.base_port", self.server.base_port, "allowed 1024..=65531"));
+        }
+        if !LOG_LEVELS.contains(&self.log.level.as_str()) {
+            return Err(invalid("log.level", &self.log.level, format!("allowed: {}", LOG_LEVELS.join(", "))));
+        }
+        if !["text", "json"].contains(&self.log.format.as_str()) {
+            return Err(invalid("log.format", &self.log.format, "allowed: text, json"));
+        }
+        SimMode::from_str(&self.device.backbone).map_err(|e| invalid("device.backbone", &self.device.backbone, e.to_string()))?;
+        if !(1..=1024).contains(&self.device.channels) {
+            return Err(invalid("device.channels", self.device.channels, "allowed 1..=1024"));
+        }
+        if !INTAN_SAMPLE_RATES.iter().any(|r| (r - self.device.sample_rate_hz).abs() < 0.01) {
+            let rates: Vec<String> = INTAN_SAMPLE_RATES.iter().map(|r| format!("{}", (r * 100.0).round() / 100.0)).collect();
+            return Err(invalid("device.sample_rate_hz", self.device.sample_rate_hz, format!("allowed: {}", rates.join(", "))));
+        }
+        if !(16..=4096).contains(&self.device.frames_per_block) {
+            return Err(invalid("device.frames_per_block", self.device.frames_per_block, "allowed 16..=4096"));
+        }
+        validate_base_name(&self.recording.base_name)?;
+        if self.recording.base_path.as_os_str().is_empty() {
+            return Err(invalid("recording.base_path", "\"\"", "allowed: a directory path"));
+        }
+        if !(1..=600).contains(&self.cache.seconds) {
+            return Err(invalid("cache.seconds", self.cache.seconds, "allowed 1..=600"));
+        }
+        let cores = crate::realtime::available_cores() as i64;
+        if self.realtime.core != -1 && !(0..cores).contains(&self.realtime.core) {
+            return Err(invalid("realtime.core", self.realtime.core, format!("allowed: -1 (not pinned) or 0..={}", cores - 1)));
+        }
+        if !(0..=99).contains(&self.realtime.fifo_priority) {
+            return Err(invalid("realtime.fifo_priority", self.realtime.fifo_priority, "allowed: 0 (normal scheduling) or 1..=99"));
+        }
+        Ok(())
+    }
+
+    /// The backbone as a simulated-rig mode (validated already).
+    pub fn sim_mode(&self) -> SimMode {
+        SimMode::from_str(&self.device.backbone).expect("validated")
+    }
+
+    /// The effective configuration as TOML, as `check-config` prints it.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("settings serialize")
+    }
+}
+
+/// File-name stems must stay inside the recording directory.
+pub fn validate_base_name(name: &str) -> Result<(), ConfigError> {
+    if name.is_empty() || name.len() > 128 || name.contains(['/', '\\', '\0']) || name == "." || name == ".." {
+        return Err(invalid(
+            "recording.base_name",
+            format!("{name:?}"),
+            "allowed: 1..=128 characters, no path separators",
+        ));
+    }
+    Ok(())
+}
+
+/// Creates the recording directory if needed and proves it is writable, so a bad path fails
+/// at start rather than when the first recording begins.
+pub fn prepare_recording_dir(path: &Path) -> Result<(), ConfigError> {
+    let fail = |reason: String| invalid("recording.base_path", path.display(), format!("the directory is not usable: {reason}"));
+    std::fs::create_dir_all(path).map_err(|e| fail(e.to_string()))?;
+    let probe = path.join(format!(".ephysd-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(|e| fail(format!("not writable ({e})")))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_env(pairs: &[(&str, &str)]) -> ConfigSource {
+        ConfigSource { file: None, env: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() }
+    }
+
+    #[test]
+    fn defaults_are_the_documented_values() {
+        let s = Settings::defaults();
+        assert_eq!(s.server.bind, "127.0.0.1");
+        assert_eq!(s.server.base_port, 50051);
+        assert_eq!(s.device.backbone, "sim-spikes");
+        assert_eq!(s.device.channels, 64);
+        assert_eq!(s.device.sample_rate_hz, 30000.0);
+        assert_eq!(s.cache.seconds, 60);
+        assert_eq!(s.recording.base_path, PathBuf::from("./recordings"));
+    }
+
+    #[test]
+    fn environment_overrides_any_key() {
+        let s = load(&with_env(&[
+            ("EPHYSD_RECORDING__BASE_PATH", "/data"),
+            ("EPHYSD_DEVICE__CHANNELS", "256"),
+            ("EPHYSD_DEVICE__ACCELERATED", "true"),
+            ("UNRELATED", "x"),
+        ]))
+        .unwrap();
+        assert_eq!(s.recording.base_path, PathBuf::from("/data"));
+        assert_eq!(s.device.channels, 256);
+        assert!(s.device.accelerated);
+    }
+
+    #[test]
+    fn a_file_overrides_defaults_and_env_overrides_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[device]\nchannels = 32\nseed = 7\n").unwrap();
+        let src = ConfigSource { file: Some(path), env: vec![("EPHYSD_DEVICE__SEED".into(), "9".into())] };
+        let s = load(&src).unwrap();
+        assert_eq!(s.device.channels, 32);
+        assert_eq!(s.device.seed, 9);
+    }
+
+    #[test]
+    fn out_of_range_values_name_key_value_and_range() {
+        let e = load(&with_env(&[("EPHYSD_DEVICE__CHANNELS", "2000")])).unwrap_err().to_string();
+        assert_eq!(e, "config key `device.channels` = 2000: allowed 1..=1024");
+        let e = load(&with_env(&[("EPHYSD_DEVICE__SAMPLE_RATE_HZ", "31000")])).unwrap_err().to_string();
+        assert!(e.contains("device.sample_rate_hz") && e.contains("31000") && e.contains("30000"), "{e}");
+        let e = load(&with_env(&[("EPHYSD_CACHE__SECONDS", "0")])).unwrap_err().to_string();
+        assert!(e.contains("cache.seconds") && e.contains("1..=600"), "{e}");
+        let e = load(&with_env(&[("EPHYSD_DEVICE__BACKBONE", "sim-noise")])).unwrap_err().to_string();
+        assert!(e.contains("device.backbone") && e.contains("sim-spikes"), "{e}");
+        let e = load(&with_env(&[("EPHYSD_SERVER__BIND", "0.0.0.0")])).unwrap_err().to_string();
+        assert!(e.contains("server.bind") && e.contains("loopback"), "{e}");
+        let e = load(&with_env(&[("EPHYSD_RECORDING__BASE_NAME", "a/b")])).unwrap_err().to_string();
+        assert!(e.contains("recording.base_name"), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_origin() {
+        let e = load(&with_env(&[("EPHYSD_DEVICE__CHANELS", "8")])).unwrap_err().to_string();
+        assert!(e.contains("device.chanels") && e.contains("EPHYSD_DEVICE__CHANELS"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[nonsense]\nx = 1\n").unwrap();
+        let e = load(&ConfigSource { file: Some(path.clone()), env: vec![] }).unwrap_err().to_string();
+        assert!(e.contains("nonsense.x") && e.contains(&path.display().to_string()), "{e}");
+    }
+
+    #[test]
+    fn a_missing_file_is_named() {
+        let e = load(&ConfigSource { file: Some("/nonexistent/ephysd.toml".into()), env: vec![] }).unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/ephysd.toml"), "{e}");
+    }
+
+    #[test]
+    fn wrong_types_are_refused() {
+        let e = load(&with_env(&[("EPHYSD_DEVICE__CHANNELS", "many")])).unwrap_err().to_string();
+        assert!(e.contains("channels"), "{e}");
+    }
+
+    #[test]
+    fn every_default_key_is_documented_with_its_default_and_range() {
+        let lines: Vec<&str> = DEFAULT_TOML.lines().collect();
+        for key in known_keys() {
+            let name = key.split('.').nth(1).unwrap();
+            let at = lines.iter().position(|l| l.starts_with(&format!("{name} = "))).unwrap_or_else(|| panic!("{key} missing"));
+            let comment: String = lines[..at].iter().rev().take_while(|l| l.starts_with('#')).map(|l| *l).collect();
+            assert!(comment.contains("Default"), "{key} has no documented default");
+            assert!(comment.contains("Allowed"), "{key} has no documented range");
+        }
+    }
+
+    #[test]
+    fn an_unwritable_recording_dir_is_refused() {
+        let e = prepare_recording_dir(Path::new("/proc/ephysd-cannot-exist")).unwrap_err().to_string();
+        assert!(e.contains("recording.base_path") && e.contains("/proc/ephysd-cannot-exist"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        prepare_recording_dir(&dir.path().join("new/sub")).unwrap();
+    }
+}

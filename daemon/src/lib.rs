@@ -1,0 +1,25 @@
+//! ephysd: an acquisition daemon for electrophysiology rigs.
+//!
+//! Read top-down from [`daemon::run`]: configuration, logging, the acquisition thread, the
+//! engine (streaming and recording), the gRPC services, then the signal loop until a stop.
+//! `core` is the pure real-time part; everything else is the shell around it.
+
+pub mod acquisition;
+pub mod config;
+pub mod core;
+pub mod daemon;
+pub mod engine;
+pub mod grpc;
+pub mod hardware_id;
+pub mod logging;
+pub mod notify;
+pub mod realtime;
+pub mod recorder;
+pub mod signals;
+
+/// The daemon's own version (Cargo package version).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The Allego API level this daemon implements, reported by `GetVersion`; clients enable
+/// features by comparing it.
+pub const ALLEGO_API_VERSION: &str = "5.7.0";

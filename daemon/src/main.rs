@@ -1,0 +1,55 @@
+//! The `ephysd` command line: `run`, `check-config`, `--version`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use ephysd::config::{self, ConfigSource};
+
+#[derive(Parser)]
+#[command(name = "ephysd", version, about = "Acquisition daemon for electrophysiology rigs")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon in the foreground (what systemd runs).
+    Run {
+        /// Configuration file layered over the built-in defaults.
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+    },
+    /// Validate the configuration and print the effective result.
+    CheckConfig {
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { config } => {
+            let source = ConfigSource::from_process(config);
+            match ephysd::daemon::run(&source) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("ephysd: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::CheckConfig { config } => match config::load(&ConfigSource::from_process(config)) {
+            Ok(settings) => {
+                print!("{}", settings.to_toml());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("ephysd: {e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}

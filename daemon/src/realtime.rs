@@ -1,0 +1,73 @@
+//! Puts the calling thread on a dedicated core at real-time priority, when the OS allows.
+//!
+//! Neither step is required for correctness, so failures are reported, not fatal: a lab
+//! trying ephysd on a laptop without CAP_SYS_NICE still gets a working daemon, with a warning.
+
+/// What happened when the thread asked for real-time treatment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RealtimeOutcome {
+    /// The core the thread is pinned to, if pinning succeeded.
+    pub pinned_core: Option<usize>,
+    /// The SCHED_FIFO priority in force, if the switch succeeded.
+    pub fifo_priority: Option<i32>,
+    /// One line per request that could not be granted.
+    pub warnings: Vec<String>,
+}
+
+/// Pins the current thread to `core` (if given) and raises it to SCHED_FIFO at `priority`
+/// (if given).
+pub fn make_current_thread_realtime(core: Option<usize>, priority: Option<i32>) -> RealtimeOutcome {
+    let mut outcome = RealtimeOutcome { pinned_core: None, fifo_priority: None, warnings: Vec::new() };
+    if let Some(core) = core {
+        let ids = core_affinity::get_core_ids().unwrap_or_default();
+        match ids.into_iter().find(|id| id.id == core) {
+            Some(id) if core_affinity::set_for_current(id) => outcome.pinned_core = Some(core),
+            Some(_) => outcome.warnings.push(format!("could not pin the acquisition thread to core {core}")),
+            None => outcome.warnings.push(format!("realtime.core = {core} does not exist on this machine")),
+        }
+    }
+    if let Some(priority) = priority {
+        match set_fifo(priority) {
+            Ok(()) => outcome.fifo_priority = Some(priority),
+            Err(e) => outcome.warnings.push(format!(
+                "SCHED_FIFO priority {priority} not permitted ({e}); running at normal priority \
+                 (grant CAP_SYS_NICE or LimitRTPRIO to enable it)"
+            )),
+        }
+    }
+    outcome
+}
+
+fn set_fifo(priority: i32) -> std::io::Result<()> {
+    let param = libc::sched_param { sched_priority: priority };
+    // SAFETY: pthread_self() is always valid for the calling thread; `param` outlives the call.
+    let rc = unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::from_raw_os_error(rc))
+    }
+}
+
+/// Number of CPU cores the process may run on.
+pub fn available_cores() -> usize {
+    core_affinity::get_core_ids().map(|ids| ids.len()).unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_core_is_a_warning_not_a_failure() {
+        let outcome = std::thread::spawn(|| make_current_thread_realtime(Some(100_000), None)).join().unwrap();
+        assert_eq!(outcome.pinned_core, None);
+        assert!(outcome.warnings[0].contains("100000"), "{:?}", outcome.warnings);
+    }
+
+    #[test]
+    fn pinning_to_core_zero_works() {
+        let outcome = std::thread::spawn(|| make_current_thread_realtime(Some(0), None)).join().unwrap();
+        assert_eq!(outcome.pinned_core, Some(0));
+    }
+}

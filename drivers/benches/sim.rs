@@ -1,0 +1,46 @@
+//! Generation speed of the simulated rig.
+//!
+//! The daemon's pipeline benchmark drives the rig at 1024 ch × 30 kHz accelerated and needs the
+//! whole pipeline at ≥ 20× real time, so the rig alone must be far faster than
+//! 20 × 30.72 M samples/s ≈ 614 M samples/s. Throughput is reported in samples (frames ×
+//! channels); the × real-time factor is samples/s ÷ (channels × 30 000).
+//!
+//! Blocks are read in a steady stream (the rig keeps its state), so the measurement includes
+//! spike-train epochs being drawn and LFP knots being evaluated at their natural rate.
+
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use ephysd_drivers::sim::{SimConfig, SimMode, SimulatedRig};
+use ephysd_drivers::{FrameBlock, Source};
+
+fn read_block(c: &mut Criterion) {
+    let mut group = c.benchmark_group("sim_read_block");
+    for (mode, channels) in [
+        (SimMode::Spikes, 1024),
+        (SimMode::Spikes, 64),
+        (SimMode::Broadband, 1024),
+        (SimMode::Lfp, 1024),
+        (SimMode::Sine, 1024),
+    ] {
+        let config = SimConfig {
+            mode,
+            amplifier_channels: channels,
+            sample_rate_hz: 30000.0,
+            accelerated: true,
+            frames_per_block: 128,
+            ..SimConfig::default()
+        };
+        let mut rig = SimulatedRig::new(config).expect("valid config");
+        let mut block = FrameBlock::new(rig.info().layout);
+        group.throughput(Throughput::Elements((128 * channels) as u64));
+        group.bench_function(BenchmarkId::new(mode.name(), format!("{channels}ch_30kHz_128f")), |b| {
+            b.iter(|| {
+                rig.read_block(&mut block).expect("simulated rig never fails");
+                black_box(&block.amplifier[0]);
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, read_block);
+criterion_main!(benches);

@@ -1,0 +1,141 @@
+//! The one error type of this crate.
+//!
+//! Every variant that touches the file system carries the recording's path and the
+//! operation that failed, because the daemon logs these errors far away from the call
+//! site (the recorder thread), and "HDF5 error" alone is useless to an operator
+//! trying to find out which recording on which disk went wrong.
+
+use std::path::PathBuf;
+
+/// Errors from creating, writing, finishing or reading a recording file.
+///
+/// `RecordingError` is `Send + Sync + 'static`, so the recorder thread can hand it to
+/// the control plane over a channel.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordingError {
+    /// A [`RecordingMeta`](crate::RecordingMeta) field is outside what the format and
+    /// the hardware support.
+    #[error("invalid recording metadata: {field} is {value}, allowed: {allowed}")]
+    InvalidMeta {
+        /// Name of the offending field.
+        field: &'static str,
+        /// The value that was rejected, rendered for humans.
+        value: String,
+        /// The allowed range or rule.
+        allowed: &'static str,
+    },
+
+    /// A base name passed to [`recording_file_name`](crate::recording_file_name) could
+    /// not be used as a single file name.
+    #[error("invalid recording base name {name:?}: {reason}")]
+    InvalidBaseName {
+        /// The rejected base name.
+        name: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+
+    /// The target file already exists. Recordings are never overwritten: losing an
+    /// experiment because a file name was reused is worse than failing to start.
+    #[error("refusing to overwrite existing recording {}", path.display())]
+    AlreadyExists {
+        /// The recording path that already exists.
+        path: PathBuf,
+    },
+
+    /// The directory that should hold the recording does not exist.
+    #[error(
+        "cannot create recording {}: directory {} does not exist",
+        path.display(),
+        directory.display()
+    )]
+    MissingDirectory {
+        /// The recording path that was asked for.
+        path: PathBuf,
+        /// Its parent directory, which is missing.
+        directory: PathBuf,
+    },
+
+    /// An operating-system level failure (permissions, disk full, ...).
+    #[error("{operation} failed for {}: {source}", path.display())]
+    Io {
+        /// The recording path.
+        path: PathBuf,
+        /// What was being done, e.g. "create recording file".
+        operation: &'static str,
+        /// The underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The HDF5 library reported a failure.
+    #[error("HDF5 {operation} failed for {}: {source}", path.display())]
+    Hdf5 {
+        /// The recording path.
+        path: PathBuf,
+        /// What was being done, e.g. "write /samples".
+        operation: &'static str,
+        /// The HDF5 error (its message holds the library's error-stack description).
+        #[source]
+        source: hdf5::Error,
+    },
+
+    /// `append` was given a sample slice whose length does not match
+    /// `frame_index.len() * channel_count`.
+    #[error(
+        "append to {} rejected: {frames} frames x {channels} channels needs {expected} samples, got {actual}",
+        path.display()
+    )]
+    SampleCountMismatch {
+        /// The recording path.
+        path: PathBuf,
+        /// Number of frames (length of the frame-index slice).
+        frames: usize,
+        /// Channel count of the recording.
+        channels: usize,
+        /// `frames * channels`.
+        expected: usize,
+        /// Length of the sample slice actually passed.
+        actual: usize,
+    },
+
+    /// A read asked for frames past the end of the recording.
+    #[error(
+        "read from {} rejected: frames {start}..{end} out of range (recording has {available} frames)",
+        path.display()
+    )]
+    OutOfRange {
+        /// The recording path.
+        path: PathBuf,
+        /// First requested frame.
+        start: u64,
+        /// One past the last requested frame.
+        end: u64,
+        /// Frames stored in the file.
+        available: u64,
+    },
+
+    /// The file opened but is not laid out as an ephysd recording.
+    #[error("{} is not a valid ephysd recording: {reason}", path.display())]
+    Format {
+        /// The file that was opened.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl RecordingError {
+    pub(crate) fn hdf5(
+        path: &std::path::Path,
+        operation: &'static str,
+        source: hdf5::Error,
+    ) -> Self {
+        Self::Hdf5 {
+            path: path.to_path_buf(),
+            operation,
+            source,
+        }
+    }
+}

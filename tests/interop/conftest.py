@@ -1,0 +1,90 @@
+"""Shared fixtures: the ephysd binary, and a daemon process on the fixed Allego ports."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+ALLEGO_PORTS = range(50051, 50056)
+
+
+def ephysd_binary() -> Path:
+    path = REPO / "target" / "debug" / "ephysd"
+    if not path.exists():
+        subprocess.run(["cargo", "build", "-q", "-p", "ephysd"], cwd=REPO, check=True)
+    return path
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+class Daemon:
+    """An ephysd process started for one test, stopped with SIGTERM at the end."""
+
+    def __init__(self, env: dict[str, str], log_path: Path):
+        self.log_path = log_path
+        self.log = open(log_path, "wb")
+        self.proc = subprocess.Popen(
+            [str(ephysd_binary()), "run"], env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO
+        )
+        deadline = time.monotonic() + 30
+        while not all(port_open(p) for p in ALLEGO_PORTS):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"ephysd exited with {self.proc.returncode}: {self.output()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"ephysd did not listen within 30 s: {self.output()}")
+            time.sleep(0.05)
+
+    def output(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def terminate(self, timeout: float = 5.0) -> tuple[int, float]:
+        """Sends SIGTERM; returns (exit code, seconds it took)."""
+        start = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=timeout)
+        return code, time.monotonic() - start
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+@pytest.fixture
+def daemon_env(tmp_path: Path) -> dict[str, str]:
+    if any(port_open(p) for p in ALLEGO_PORTS):
+        pytest.fail("an Allego port (50051-50055) is already in use; stop the other server first")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EPHYSD_")}
+    env.update(
+        {
+            "EPHYSD_RECORDING__BASE_PATH": str(tmp_path / "recordings"),
+            "EPHYSD_RECORDING__BASE_NAME": "interop",
+            "EPHYSD_DEVICE__CHANNELS": "32",
+            "EPHYSD_CACHE__SECONDS": "10",
+            "RUST_LOG": "info",
+            # radiens-core: identify by the server's hardware UUID, never try cloud sign-in.
+            "RADIENS_OFFLINE": "1",
+        }
+    )
+    os.environ["RADIENS_OFFLINE"] = "1"
+    return env
+
+
+@pytest.fixture
+def daemon(daemon_env, tmp_path):
+    d = Daemon(daemon_env, tmp_path / "ephysd.log")
+    yield d
+    d.close()
