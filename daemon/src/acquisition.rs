@@ -6,7 +6,6 @@
 //! channel it polls without blocking while streaming, and everything it needs for a stream is
 //! allocated by the control plane before the stream starts.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -174,9 +173,4 @@ fn run(commands: Receiver<Command>, ended: Sender<StreamEnd>, counters: &Pipelin
             }
         }
     }
-}
-
-/// Whether the counters show the thread making progress (used by tests and status).
-pub fn heartbeat(counters: &PipelineCounters) -> u64 {
-    counters.heartbeat.load(Ordering::Relaxed)
 }
