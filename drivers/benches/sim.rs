@@ -14,13 +14,9 @@ use ephysd_drivers::{FrameBlock, Source};
 
 fn read_block(c: &mut Criterion) {
     let mut group = c.benchmark_group("sim_read_block");
-    for (mode, channels) in [
-        (SimMode::Spikes, 1024),
-        (SimMode::Spikes, 64),
-        (SimMode::Broadband, 1024),
-        (SimMode::Lfp, 1024),
-        (SimMode::Sine, 1024),
-    ] {
+    for (mode, channels) in
+        [(SimMode::Spikes, 1024), (SimMode::Spikes, 64), (SimMode::Broadband, 1024), (SimMode::Lfp, 1024), (SimMode::Sine, 1024)]
+    {
         let config = SimConfig {
             mode,
             amplifier_channels: channels,

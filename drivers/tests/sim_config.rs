@@ -22,10 +22,7 @@ fn defaults_describe_a_64_channel_headstage_at_30_khz() {
     assert_eq!((c.digital_in_channels, c.digital_out_channels), (16, 16));
     assert!(!c.accelerated);
     assert!(c.validate().is_ok());
-    assert_eq!(
-        c.layout(),
-        BlockLayout { amplifier_channels: 64, aux_channels: 3, analog_in_channels: 8, frames_per_block: 128 }
-    );
+    assert_eq!(c.layout(), BlockLayout { amplifier_channels: 64, aux_channels: 3, analog_in_channels: 8, frames_per_block: 128 });
 }
 
 #[test]

@@ -41,7 +41,15 @@ fn capture(config: SimConfig, frames: usize) -> Capture {
 }
 
 fn config(mode: SimMode, channels: usize, rate: f64, frames_per_block: usize) -> SimConfig {
-    SimConfig { mode, amplifier_channels: channels, sample_rate_hz: rate, frames_per_block, accelerated: true, seed: 7, ..SimConfig::default() }
+    SimConfig {
+        mode,
+        amplifier_channels: channels,
+        sample_rate_hz: rate,
+        frames_per_block,
+        accelerated: true,
+        seed: 7,
+        ..SimConfig::default()
+    }
 }
 
 #[test]

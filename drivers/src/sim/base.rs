@@ -48,9 +48,9 @@ fn mix_sine(out: &mut [i16], a: &[i8], b: &[i8], s: &[i16]) {
 /// overwriting whatever was there. Frames must follow on from the previous call.
 ///
 /// On x86-64 CPUs with AVX2 the same code is compiled a second time with AVX2 enabled and
-/// picked at run time (8 × i32 lanes instead of SSE2's 4 roughly halves the cost), so the
-/// portable build stays portable. The kernel is integer-only, so both versions produce
-/// identical samples.
+/// picked at run time (8 × i32 lanes instead of SSE2's 4; ~20 % faster on the LFP modes at
+/// 1024 ch), so the portable build stays portable. The kernel is integer-only, so both versions
+/// produce identical samples.
 pub(crate) fn render(noise: &NoiseTables, bg: &mut Background, a: u64, b: u64, block_first: u64, out: &mut [i16], channels: usize) {
     #[cfg(target_arch = "x86_64")]
     {

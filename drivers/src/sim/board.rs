@@ -28,6 +28,9 @@ const AUX_BASE: [u16; 3] = [43_800, 44_300, 47_900];
 /// Slow wobble of the aux codes.
 const AUX_WOBBLE_HZ: f64 = 0.3;
 const AUX_WOBBLE_CODES: f64 = 12.0;
+/// Frames over which the aux wobble is held: it changes by under one code in that time, and
+/// holding it avoids a `sin` per frame (frame-aligned, so blocks of any size see the same steps).
+const AUX_HOLD: u64 = 1024;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Board {
@@ -35,15 +38,23 @@ pub(crate) struct Board {
     pulse_period: u64,
     pulse_width: u64,
     digital_in_lines: usize,
+    /// One period of the analog-in-0 sine in ADC codes (`round(rate)` frames: exactly 1 Hz at
+    /// every integer Intan rate), precomputed so no `sin` runs per frame.
+    analog_sine: Vec<u16>,
 }
 
 impl Board {
     pub fn new(rate: f64, digital_in_lines: usize) -> Self {
+        let period = (rate / ANALOG_SINE_HZ).round() as usize;
+        let analog_sine = (0..period)
+            .map(|i| (ANALOG_MID_SCALE as f64 + (ANALOG_SINE_CODES * (TAU * i as f64 / period as f64).sin()).round()) as u16)
+            .collect();
         Board {
             rate,
             pulse_period: rate.round() as u64,
             pulse_width: ((PULSE_SECONDS * rate).round() as u64).max(1),
             digital_in_lines,
+            analog_sine,
         }
     }
 
@@ -57,23 +68,32 @@ impl Board {
         }
     }
 
+    /// Aux wobble (codes) at `frame`, held over `AUX_HOLD` frames.
+    fn aux_wobble(&self, frame: u64) -> f64 {
+        let t = (frame / AUX_HOLD * AUX_HOLD) as f64 / self.rate;
+        AUX_WOBBLE_CODES * (TAU * AUX_WOBBLE_HZ * t).sin()
+    }
+
     /// Fills the aux, analog and digital parts of frames `[first, first + n)` of `block`.
     pub fn fill(&self, first: u64, n: usize, block: &mut FrameBlock) {
         let layout = block.layout();
         let (n_aux, n_adc) = (layout.aux_channels, layout.analog_in_channels);
+        let period = self.analog_sine.len() as u64;
+        let mut wobble = (u64::MAX, 0.0);
         for i in 0..n {
             let frame = first + i as u64;
-            let t = frame as f64 / self.rate;
             if n_adc > 0 {
                 let row = &mut block.analog_in[i * n_adc..(i + 1) * n_adc];
                 row.fill(ANALOG_MID_SCALE);
-                row[0] = (ANALOG_MID_SCALE as f64 + (ANALOG_SINE_CODES * (TAU * ANALOG_SINE_HZ * t).sin()).round()) as u16;
+                row[0] = self.analog_sine[(frame % period) as usize];
             }
             if n_aux > 0 {
-                let w = AUX_WOBBLE_CODES * (TAU * AUX_WOBBLE_HZ * t).sin();
+                if wobble.0 != frame / AUX_HOLD {
+                    wobble = (frame / AUX_HOLD, self.aux_wobble(frame));
+                }
                 for (j, v) in block.aux[i * n_aux..(i + 1) * n_aux].iter_mut().enumerate() {
                     let scale = (j % 3) as f64 + 1.0;
-                    *v = (AUX_BASE[j % 3] as f64 + (w * scale).round()) as u16;
+                    *v = (AUX_BASE[j % 3] as f64 + (wobble.1 * scale).round()) as u16;
                 }
             }
             block.digital_in[i] = self.digital_in(frame);

@@ -92,10 +92,7 @@ impl FromStr for SimMode {
     type Err = SimConfigError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        SimMode::ALL
-            .into_iter()
-            .find(|m| m.name() == s)
-            .ok_or_else(|| SimConfigError::Mode(s.to_string()))
+        SimMode::ALL.into_iter().find(|m| m.name() == s).ok_or_else(|| SimConfigError::Mode(s.to_string()))
     }
 }
 

@@ -21,7 +21,8 @@ use std::f64::consts::TAU;
 
 /// Channels between neighbouring LFP sources.
 const SOURCE_SPACING: usize = 32;
-/// Length of the 1/f background table, in knots (~33 s at 2000 knots/s).
+/// Length of the 1/f background table, in knots (~33 s at 2000 knots/s; the 0.5 Hz corner's
+/// time constant is 0.3 s, so two passes around the loop reach steady state).
 const PINK_KNOTS: usize = 1 << 16;
 /// Fixed-point fraction bits of the interpolated values.
 pub(crate) const Q: u32 = 8;
@@ -195,25 +196,28 @@ impl Lfp {
 }
 
 /// A 1/f-like background at the knot rate, unit rms: the sum of independent low-passed noises
-/// with corners an octave pair apart (1, 4, 16, 64 Hz), each of equal power, which gives a
-/// roughly 1/f spectrum between 1 and ~64 Hz. Filtered circularly so the table loops cleanly.
+/// with corners two octaves apart (0.5, 2, 8, 32 Hz), each of equal power, which gives a roughly
+/// 1/f spectrum from ~1 Hz up to ~30 Hz. Each is low-passed twice (second order), so the
+/// background stays in the LFP band instead of leaking into the spike band, where it would add
+/// to the noise. Filtered circularly so the table loops cleanly.
 fn build_background(rng: &mut Rng, knot_rate: f64) -> Vec<f32> {
     let mut acc = vec![0f64; PINK_KNOTS];
     let mut tmp = vec![0f64; PINK_KNOTS];
     let dt = 1.0 / knot_rate;
-    for corner in [1.0, 4.0, 16.0, 64.0f64] {
+    for corner in [0.5, 2.0, 8.0, 32.0f64] {
         let corner = corner.min(knot_rate / 8.0);
         let rc = 1.0 / (TAU * corner);
         let a = dt / (rc + dt);
         for v in tmp.iter_mut() {
             *v = rng.normal();
         }
-        let mut y = 0.0;
+        let (mut y1, mut y2) = (0.0, 0.0);
         for pass in 0..2 {
             for v in tmp.iter_mut() {
-                y += a * (*v - y);
+                y1 += a * (*v - y1);
+                y2 += a * (y1 - y2);
                 if pass == 1 {
-                    *v = y;
+                    *v = y2;
                 }
             }
         }

@@ -204,11 +204,7 @@ fn draw_shape(rng: &mut Rng, narrow: bool) -> (Normalised, f64) {
             t_peak,
             sigma_peak: t_peak * if narrow { rng.uniform(0.35, 0.45) } else { rng.uniform(0.4, 0.55) },
             peak_ratio: if narrow { rng.uniform(0.35, 0.6) } else { rng.uniform(0.15, 0.35) },
-            bump: if rng.chance(0.35) {
-                Some((rng.uniform(0.2, 0.35), rng.uniform(0.06, 0.1), rng.uniform(0.08, 0.2)))
-            } else {
-                None
-            },
+            bump: if rng.chance(0.35) { Some((rng.uniform(0.2, 0.35), rng.uniform(0.06, 0.1), rng.uniform(0.08, 0.2))) } else { None },
         };
         let n = Normalised::new(shape);
         let tp = n.trough_to_peak();
