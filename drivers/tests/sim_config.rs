@@ -4,7 +4,7 @@
 use std::str::FromStr;
 
 use ephysd_drivers::sim::{SimConfig, SimConfigError, SimMode, SimulatedRig, INTAN_SAMPLE_RATES};
-use ephysd_drivers::{BlockLayout, FrameBlock, Source, SourceError};
+use ephysd_drivers::{BlockLayout, FrameBlock, LayoutError, Source, SourceError};
 use proptest::prelude::*;
 
 fn small(mode: SimMode) -> SimConfig {
@@ -51,7 +51,7 @@ fn channel_count_is_checked() {
     for bad in [0, 1025, 5000] {
         let c = SimConfig { amplifier_channels: bad, ..SimConfig::default() };
         let e = c.validate().unwrap_err();
-        assert_eq!(e, SimConfigError::AmplifierChannels(bad));
+        assert_eq!(e, SimConfigError::Layout(LayoutError::AmplifierChannels(bad)));
         let msg = e.to_string();
         assert!(msg.contains("amplifier_channels") && msg.contains(&bad.to_string()) && msg.contains("1..=1024"), "{msg}");
     }
@@ -86,10 +86,10 @@ fn rate_written_as_3333_33_selects_ten_thousand_thirds() {
 fn other_dimensions_are_checked() {
     let base = SimConfig::default();
     let cases: Vec<(SimConfig, SimConfigError, &str, &str)> = vec![
-        (SimConfig { frames_per_block: 0, ..base.clone() }, SimConfigError::FramesPerBlock(0), "frames_per_block", "1..=65536"),
-        (SimConfig { frames_per_block: 70000, ..base.clone() }, SimConfigError::FramesPerBlock(70000), "frames_per_block", "1..=65536"),
-        (SimConfig { analog_in_channels: 17, ..base.clone() }, SimConfigError::AnalogInChannels(17), "analog_in_channels", "0..=16"),
-        (SimConfig { aux_channels: 65, ..base.clone() }, SimConfigError::AuxChannels(65), "aux_channels", "0..=64"),
+        (SimConfig { frames_per_block: 0, ..base.clone() }, SimConfigError::Layout(LayoutError::FramesPerBlock(0)), "frames_per_block", "1..=65536"),
+        (SimConfig { frames_per_block: 70000, ..base.clone() }, SimConfigError::Layout(LayoutError::FramesPerBlock(70000)), "frames_per_block", "1..=65536"),
+        (SimConfig { analog_in_channels: 17, ..base.clone() }, SimConfigError::Layout(LayoutError::AnalogInChannels(17)), "analog_in_channels", "0..=16"),
+        (SimConfig { aux_channels: 65, ..base.clone() }, SimConfigError::Layout(LayoutError::AuxChannels(65)), "aux_channels", "0..=64"),
         (SimConfig { digital_in_channels: 17, ..base.clone() }, SimConfigError::DigitalInChannels(17), "digital_in_channels", "0..=16"),
         (SimConfig { digital_out_channels: 32, ..base.clone() }, SimConfigError::DigitalOutChannels(32), "digital_out_channels", "0..=16"),
     ];

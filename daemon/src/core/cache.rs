@@ -17,47 +17,73 @@ use std::sync::atomic::{fence, AtomicU64, Ordering};
 
 use ephysd_drivers::{BlockLayout, FrameBlock};
 
+/// A 16-bit sample type the cache can store by its bit pattern.
+trait Bits16: Copy {
+    fn to_bits(self) -> u16;
+    fn from_bits(bits: u16) -> Self;
+}
+
+impl Bits16 for u16 {
+    #[inline(always)]
+    fn to_bits(self) -> u16 {
+        self
+    }
+    #[inline(always)]
+    fn from_bits(bits: u16) -> Self {
+        bits
+    }
+}
+
+impl Bits16 for i16 {
+    #[inline(always)]
+    fn to_bits(self) -> u16 {
+        self as u16
+    }
+    #[inline(always)]
+    fn from_bits(bits: u16) -> Self {
+        bits as i16
+    }
+}
+
+#[inline(always)]
+fn pack4<T: Bits16>(v: &[T]) -> u64 {
+    v.iter().enumerate().fold(0u64, |word, (lane, x)| word | (x.to_bits() as u64) << (16 * lane))
+}
+
+#[inline(always)]
+fn unpack4<T: Bits16>(word: u64, out: &mut [T]) {
+    for (lane, x) in out.iter_mut().enumerate() {
+        *x = T::from_bits((word >> (16 * lane)) as u16);
+    }
+}
+
 /// Sixteen-bit values stored four to an atomic word, `words_per_frame` words per frame.
 struct PackedLane {
     words: Box<[AtomicU64]>,
-    values_per_frame: usize,
     words_per_frame: usize,
 }
 
 impl PackedLane {
     fn new(values_per_frame: usize, capacity: usize) -> Self {
         let words_per_frame = values_per_frame.div_ceil(4);
-        PackedLane { words: zeroed_atomics(words_per_frame * capacity), values_per_frame, words_per_frame }
+        PackedLane { words: zeroed_atomics(words_per_frame * capacity), words_per_frame }
     }
 
+    /// Stores one frame's values (exactly `values_per_frame` of them) into `slot`.
     #[inline]
-    fn store_frame(&self, slot: usize, values: impl Iterator<Item = u16> + Clone) {
-        let base = slot * self.words_per_frame;
-        let mut it = values;
-        for w in 0..self.words_per_frame {
-            let mut word = 0u64;
-            for lane in 0..4 {
-                if let Some(v) = it.next() {
-                    word |= (v as u64) << (16 * lane);
-                }
-            }
-            self.words[base + w].store(word, Ordering::Relaxed);
+    fn store_frame<T: Bits16>(&self, slot: usize, values: &[T]) {
+        let words = &self.words[slot * self.words_per_frame..(slot + 1) * self.words_per_frame];
+        for (word, chunk) in words.iter().zip(values.chunks(4)) {
+            word.store(pack4(chunk), Ordering::Relaxed);
         }
     }
 
+    /// Loads one frame's values from `slot` into `out`.
     #[inline]
-    fn load_frame(&self, slot: usize, mut out: impl FnMut(usize, u16)) {
-        let base = slot * self.words_per_frame;
-        let mut i = 0;
-        for w in 0..self.words_per_frame {
-            let word = self.words[base + w].load(Ordering::Relaxed);
-            for lane in 0..4 {
-                if i == self.values_per_frame {
-                    return;
-                }
-                out(i, (word >> (16 * lane)) as u16);
-                i += 1;
-            }
+    fn load_frame<T: Bits16>(&self, slot: usize, out: &mut [T]) {
+        let words = &self.words[slot * self.words_per_frame..(slot + 1) * self.words_per_frame];
+        for (word, chunk) in words.iter().zip(out.chunks_mut(4)) {
+            unpack4(word.load(Ordering::Relaxed), chunk);
         }
     }
 }
@@ -179,11 +205,11 @@ impl PrimaryCache {
             let slot = ((start + i as u64) % self.capacity as u64) as usize;
             self.frame_index[slot].store(block.frame_index[i], Ordering::Relaxed);
             let amp = &block.amplifier[i * l.amplifier_channels..(i + 1) * l.amplifier_channels];
-            self.amplifier.store_frame(slot, amp.iter().map(|&v| v as u16));
+            self.amplifier.store_frame(slot, amp);
             let aux = &block.aux[i * l.aux_channels..(i + 1) * l.aux_channels];
-            self.aux.store_frame(slot, aux.iter().copied());
+            self.aux.store_frame(slot, aux);
             let adc = &block.analog_in[i * l.analog_in_channels..(i + 1) * l.analog_in_channels];
-            self.analog_in.store_frame(slot, adc.iter().copied());
+            self.analog_in.store_frame(slot, adc);
             let digital = block.digital_in[i] as u64 | (block.digital_out[i] as u64) << 16;
             self.digital[slot].store(digital, Ordering::Relaxed);
         }
@@ -211,11 +237,11 @@ impl PrimaryCache {
             let slot = ((from + i as u64) % self.capacity as u64) as usize;
             out.frame_index[i] = self.frame_index[slot].load(Ordering::Relaxed);
             let amp = &mut out.amplifier[i * l.amplifier_channels..(i + 1) * l.amplifier_channels];
-            self.amplifier.load_frame(slot, |c, v| amp[c] = v as i16);
+            self.amplifier.load_frame(slot, amp);
             let aux = &mut out.aux[i * l.aux_channels..(i + 1) * l.aux_channels];
-            self.aux.load_frame(slot, |c, v| aux[c] = v);
+            self.aux.load_frame(slot, aux);
             let adc = &mut out.analog_in[i * l.analog_in_channels..(i + 1) * l.analog_in_channels];
-            self.analog_in.load_frame(slot, |c, v| adc[c] = v);
+            self.analog_in.load_frame(slot, adc);
             let digital = self.digital[slot].load(Ordering::Relaxed);
             out.digital_in[i] = digital as u16;
             out.digital_out[i] = (digital >> 16) as u16;

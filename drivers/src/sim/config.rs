@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::frame::{BlockLayout, MAX_AMPLIFIER_CHANNELS};
+use crate::frame::{BlockLayout, LayoutError};
 
 /// The per-channel sample rates an Intan RHD/RHS controller can be set to (from the chip's
 /// ADC clock dividers). The simulator accepts only these, so a configuration that works on
@@ -121,16 +121,11 @@ fn mode_names() -> String {
 pub enum SimConfigError {
     #[error("unknown simulation mode {0:?} (allowed: {names})", names = mode_names())]
     Mode(String),
-    #[error("amplifier_channels = {0} is out of range (allowed 1..={MAX_AMPLIFIER_CHANNELS})")]
-    AmplifierChannels(usize),
+    /// A block-shape field (amplifier, aux or analog-in channels, frames per block).
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
     #[error("sample_rate_hz = {0} is not an Intan sample rate (allowed: {allowed})", allowed = Allowed)]
     SampleRate(f64),
-    #[error("frames_per_block = {0} is out of range (allowed 1..=65536)")]
-    FramesPerBlock(usize),
-    #[error("analog_in_channels = {0} is out of range (allowed 0..=16)")]
-    AnalogInChannels(usize),
-    #[error("aux_channels = {0} is out of range (allowed 0..=64)")]
-    AuxChannels(usize),
     #[error("digital_in_channels = {0} is out of range (allowed 0..=16)")]
     DigitalInChannels(usize),
     #[error("digital_out_channels = {0} is out of range (allowed 0..=16)")]
@@ -183,20 +178,10 @@ impl Default for SimConfig {
 impl SimConfig {
     /// Checks every field against what a real board can be configured to.
     pub fn validate(&self) -> Result<(), SimConfigError> {
-        if !(1..=MAX_AMPLIFIER_CHANNELS).contains(&self.amplifier_channels) {
-            return Err(SimConfigError::AmplifierChannels(self.amplifier_channels));
-        }
+        // The block shape (channels, block size, aux and analog inputs) is the frame's own rule.
+        self.layout().validate()?;
         if canonical_sample_rate(self.sample_rate_hz).is_none() {
             return Err(SimConfigError::SampleRate(self.sample_rate_hz));
-        }
-        if !(1..=65536).contains(&self.frames_per_block) {
-            return Err(SimConfigError::FramesPerBlock(self.frames_per_block));
-        }
-        if self.analog_in_channels > 16 {
-            return Err(SimConfigError::AnalogInChannels(self.analog_in_channels));
-        }
-        if self.aux_channels > 64 {
-            return Err(SimConfigError::AuxChannels(self.aux_channels));
         }
         if self.digital_in_channels > 16 {
             return Err(SimConfigError::DigitalInChannels(self.digital_in_channels));
