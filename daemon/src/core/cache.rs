@@ -73,8 +73,18 @@ impl PackedLane {
     #[inline]
     fn store_frame<T: Bits16>(&self, slot: usize, values: &[T]) {
         let words = &self.words[slot * self.words_per_frame..(slot + 1) * self.words_per_frame];
-        for (word, chunk) in words.iter().zip(values.chunks(4)) {
-            word.store(pack4(chunk), Ordering::Relaxed);
+        // Whole groups of four in a fixed-size loop the compiler unrolls; the tail once.
+        let mut groups = values.chunks_exact(4);
+        for (word, g) in words.iter().zip(&mut groups) {
+            let packed = g[0].to_bits() as u64
+                | (g[1].to_bits() as u64) << 16
+                | (g[2].to_bits() as u64) << 32
+                | (g[3].to_bits() as u64) << 48;
+            word.store(packed, Ordering::Relaxed);
+        }
+        let tail = groups.remainder();
+        if !tail.is_empty() {
+            words[words.len() - 1].store(pack4(tail), Ordering::Relaxed);
         }
     }
 
@@ -82,8 +92,17 @@ impl PackedLane {
     #[inline]
     fn load_frame<T: Bits16>(&self, slot: usize, out: &mut [T]) {
         let words = &self.words[slot * self.words_per_frame..(slot + 1) * self.words_per_frame];
-        for (word, chunk) in words.iter().zip(out.chunks_mut(4)) {
-            unpack4(word.load(Ordering::Relaxed), chunk);
+        let mut groups = out.chunks_exact_mut(4);
+        for (word, g) in words.iter().zip(&mut groups) {
+            let w = word.load(Ordering::Relaxed);
+            g[0] = T::from_bits(w as u16);
+            g[1] = T::from_bits((w >> 16) as u16);
+            g[2] = T::from_bits((w >> 32) as u16);
+            g[3] = T::from_bits((w >> 48) as u16);
+        }
+        let tail = groups.into_remainder();
+        if !tail.is_empty() {
+            unpack4(words[words.len() - 1].load(Ordering::Relaxed), tail);
         }
     }
 }
