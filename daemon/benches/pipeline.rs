@@ -47,7 +47,7 @@ fn record_through_pipeline(acquisition: &Acquisition, counters: &PipelineCounter
         .expect("recording starts");
     acquisition.start(StreamPlan { source: Box::new(rig), cache: Arc::clone(&cache), accelerated: true });
     while recording.duration_seconds() < SECONDS_PER_ITERATION {
-        std::thread::sleep(Duration::from_micros(200));
+        std::thread::sleep(Duration::from_millis(2));
     }
     acquisition.stop();
     let summary = recording.stop(target).expect("recording finalizes");

@@ -26,6 +26,9 @@ pub struct ThreadPlacement {
 /// How often an idle thread bumps its heartbeat.
 const IDLE_TICK: Duration = Duration::from_millis(20);
 
+/// How long an accelerated stream waits for the recorder when the cache is full.
+const ACCELERATED_BACKOFF: Duration = Duration::from_micros(200);
+
 /// Everything a stream needs, built by the control plane so the thread allocates nothing.
 pub struct StreamPlan {
     pub source: Box<dyn Source>,
@@ -150,7 +153,8 @@ fn run(commands: Receiver<Command>, ended: Sender<StreamEnd>, counters: &Pipelin
         }
         let Some((plan, block, last_index)) = stream.as_mut() else { continue };
         if plan.accelerated && !plan.cache.has_room_for(block.layout().frames_per_block) {
-            std::thread::yield_now();
+            // Accelerated streams only: sleep rather than spin, so the recorder gets the core.
+            std::thread::sleep(ACCELERATED_BACKOFF);
             continue;
         }
         match plan.source.read_block(block) {
