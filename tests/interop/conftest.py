@@ -16,7 +16,8 @@ ALLEGO_PORTS = range(50051, 50056)
 
 
 def ephysd_binary() -> Path:
-    path = REPO / "target" / "debug" / "ephysd"
+    target = Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target")
+    path = target / "debug" / "ephysd"
     if not path.exists():
         subprocess.run(["cargo", "build", "-q", "-p", "ephysd"], cwd=REPO, check=True)
     return path
