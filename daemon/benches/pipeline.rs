@@ -6,7 +6,6 @@
 //! One iteration moves two seconds of signal end to end into a real file; the report's
 //! throughput in frames/s divided by 30 000 is the "× real time" figure in docs/PERFORMANCE.md.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,7 +28,7 @@ fn rig() -> SimulatedRig {
 
 /// Streams `seconds` of signal from the rig through the cache into a recording; returns the
 /// wall time it took.
-fn record_through_pipeline(acquisition: &Acquisition, counters: &PipelineCounters, dir: &std::path::Path, n: usize) -> Duration {
+fn record_through_pipeline(acquisition: &Acquisition, dir: &std::path::Path, n: usize) -> Duration {
     let rig = rig();
     let info = rig.info().clone();
     let cache = Arc::new(PrimaryCache::new(info.layout, RATE as usize, RATE));
@@ -41,7 +40,6 @@ fn record_through_pipeline(acquisition: &Acquisition, counters: &PipelineCounter
         application: "ephysd bench".into(),
         source_name: info.name.clone(),
     };
-    let start_recorded = counters.frames_recorded.load(Ordering::Relaxed);
     let started = Instant::now();
     let recording = ActiveRecording::start(Arc::clone(&cache), &dir.join(format!("bench_{n}.h5")), meta, Arc::new(PipelineCounters::default()), true)
         .expect("recording starts");
@@ -53,15 +51,13 @@ fn record_through_pipeline(acquisition: &Acquisition, counters: &PipelineCounter
     let summary = recording.stop(target).expect("recording finalizes");
     let elapsed = started.elapsed();
     assert!(summary.duration_frames >= target, "recorded {} of {target} frames", summary.duration_frames);
-    let _ = start_recorded;
     let _ = std::fs::remove_file(dir.join(format!("bench_{n}.h5")));
     elapsed
 }
 
 fn pipeline(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let counters = Arc::new(PipelineCounters::default());
-    let (acquisition, _) = Acquisition::spawn(ThreadPlacement { core: None, fifo_priority: None }, Arc::clone(&counters)).expect("thread");
+    let (acquisition, _) = Acquisition::spawn(ThreadPlacement { core: None, fifo_priority: None }, Arc::new(PipelineCounters::default())).expect("thread");
     let frames = (SECONDS_PER_ITERATION * RATE) as u64;
 
     let mut group = c.benchmark_group("pipeline");
@@ -74,7 +70,7 @@ fn pipeline(c: &mut Criterion) {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 n += 1;
-                let t = record_through_pipeline(&acquisition, &counters, dir.path(), n);
+                let t = record_through_pipeline(&acquisition, dir.path(), n);
                 best = best.min(t.as_secs_f64());
                 total += t;
             }

@@ -54,6 +54,14 @@ pub struct DeviceSettings {
     pub frames_per_block: u32,
 }
 
+impl DeviceSettings {
+    /// The backbone as a simulated-rig mode. Settings are validated when loaded, so this holds
+    /// for any `DeviceSettings` that came from [`load`].
+    pub fn sim_mode(&self) -> SimMode {
+        SimMode::from_str(&self.backbone).expect("device.backbone is validated when settings load")
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecordingSettings {
@@ -246,11 +254,6 @@ impl Settings {
             return Err(invalid("realtime.fifo_priority", self.realtime.fifo_priority, "allowed: 0 (normal scheduling) or 1..=99"));
         }
         Ok(())
-    }
-
-    /// The backbone as a simulated-rig mode (validated already).
-    pub fn sim_mode(&self) -> SimMode {
-        SimMode::from_str(&self.device.backbone).expect("validated")
     }
 
     /// The effective configuration as TOML, as `check-config` prints it.

@@ -7,7 +7,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
 
 use ephysd_drivers::sim::{SimConfig, SimulatedRig};
 use ephysd_drivers::{Source, AMPLIFIER_UV_PER_UNIT};
@@ -75,7 +74,6 @@ struct Stream {
     aux_channels: usize,
     digital_in: usize,
     digital_out: usize,
-    started: Instant,
 }
 
 struct State {
@@ -124,10 +122,6 @@ impl Engine {
         &self.counters
     }
 
-    pub fn acquisition(&self) -> &Acquisition {
-        &self.acquisition
-    }
-
     /// The primary cache of the running stream.
     pub fn cache(&self) -> Option<Arc<PrimaryCache>> {
         self.lock().stream.as_ref().map(|s| Arc::clone(&s.cache))
@@ -142,7 +136,7 @@ impl Engine {
         }
         let d = &st.device;
         let sim = SimConfig {
-            mode: d.backbone.parse().map_err(|e: ephysd_drivers::sim::SimConfigError| EngineError::Source(e.to_string()))?,
+            mode: d.sim_mode(),
             amplifier_channels: d.channels as usize,
             sample_rate_hz: d.sample_rate_hz,
             seed: d.seed,
@@ -163,7 +157,6 @@ impl Engine {
             aux_channels: info.layout.aux_channels,
             digital_in: info.digital_in_channels,
             digital_out: info.digital_out_channels,
-            started: Instant::now(),
         });
         Ok(())
     }
@@ -333,11 +326,6 @@ impl Engine {
             last_error: st.last_error.clone(),
             counters: self.counters.snapshot(),
         }
-    }
-
-    /// Seconds since the running stream started (for logs).
-    pub fn stream_age(&self) -> Option<f64> {
-        self.lock().stream.as_ref().map(|s| s.started.elapsed().as_secs_f64())
     }
 
     fn reap_ended_stream(&self, st: &mut State) {

@@ -27,7 +27,6 @@ pub struct ActiveRecording {
     stop_requested: Arc<AtomicBool>,
     frames: Arc<AtomicU64>,
     error: Arc<Mutex<Option<String>>>,
-    started: Instant,
     sample_rate_hz: f64,
     thread: Option<JoinHandle<Result<RecordingSummary, RecordingError>>>,
 }
@@ -73,7 +72,6 @@ impl ActiveRecording {
             stop_requested,
             frames,
             error,
-            started: Instant::now(),
             sample_rate_hz,
             thread: Some(thread),
         })
@@ -86,10 +84,6 @@ impl ActiveRecording {
     /// Seconds of signal written so far.
     pub fn duration_seconds(&self) -> f64 {
         self.frames.load(Ordering::Relaxed) as f64 / self.sample_rate_hz
-    }
-
-    pub fn wall_time(&self) -> Duration {
-        self.started.elapsed()
     }
 
     /// The write error that ended this recording early, if any.

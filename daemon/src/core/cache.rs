@@ -240,11 +240,6 @@ impl PrimaryCache {
         CacheReader { next: self.head() }
     }
 
-    /// A reader that starts at the oldest frame still held.
-    pub fn reader_at_oldest(&self) -> CacheReader {
-        CacheReader { next: self.oldest() }
-    }
-
     /// A reader that starts at sequence number `seq` (it may already be lost).
     pub fn reader_at(&self, seq: u64) -> CacheReader {
         CacheReader { next: seq }

@@ -89,9 +89,8 @@ impl AllegoCore for CoreService {
 
     async fn get_config(&self, _: Request<StandardRequest>) -> Result<Response<ConfigCore>, Status> {
         let device = self.engine.device();
-        let mode = device.backbone.parse().map_err(|e: ephysd_drivers::sim::SimConfigError| Status::internal(e.to_string()))?;
         let status = self.engine.status();
-        Ok(Response::new(convert::config_core(&status, mode, self.core_address.clone(), device.frames_per_block)))
+        Ok(Response::new(convert::config_core(&status, device.sim_mode(), self.core_address.clone(), device.frames_per_block)))
     }
 
     async fn get_config_recording(&self, _: Request<StandardRequest>) -> Result<Response<ConfigRecording>, Status> {
