@@ -23,6 +23,13 @@
 //! default (oldest compatible) HDF5 format so any HDF5 1.8+ reader, h5py and PyTables
 //! can open them.
 //!
+//! # Page cache
+//!
+//! The writer starts writeback of each batch as soon as it is written and drops the file's
+//! pages from the page cache once they are [`WRITE_BEHIND_WINDOW_BYTES`] behind the end, so
+//! a night-long recording neither fills memory with dirty pages nor evicts the rest of the
+//! rig PC's cache (see `write_behind`).
+//!
 //! # Threads
 //!
 //! [`RecordingWriter`] is `Send`, meant to be owned by one recorder thread. The HDF5
@@ -33,10 +40,12 @@ pub mod layout;
 mod meta;
 mod naming;
 mod reader;
+mod write_behind;
 mod writer;
 
 pub use error::RecordingError;
 pub use meta::{RecordingMeta, MAX_CHANNELS, MAX_FRAMES_PER_SECOND};
 pub use naming::{recording_file_name, RECORDING_EXTENSION};
 pub use reader::{RecordingInfo, RecordingReader};
+pub use write_behind::WINDOW_BYTES as WRITE_BEHIND_WINDOW_BYTES;
 pub use writer::{RecordingSummary, RecordingWriter};

@@ -10,6 +10,7 @@ use hdf5::types::VarLenUnicode;
 use hdf5::{Dataset, File, H5Type};
 
 use crate::layout::{self, attr};
+use crate::write_behind::WriteBehind;
 use crate::{RecordingError, RecordingMeta};
 
 /// How much sample data the writer gathers before it writes, in bytes (rounded down to
@@ -61,6 +62,8 @@ pub struct RecordingWriter {
     chunk_frames: usize,
     batch_frames: usize,
     handles: Option<Handles>,
+    /// Keeps the file's page-cache footprint to a window behind its end.
+    write_behind: WriteBehind,
     /// Dataset row of the first buffered frame. Always a multiple of `chunk_frames`,
     /// which is what keeps every write chunk-aligned.
     buffer_start: u64,
@@ -100,6 +103,9 @@ impl RecordingWriter {
                 directory,
             });
         }
+        // Claim the name with an exclusive create: it fails cleanly if anything is there and
+        // gives the operating system's own reason (permissions, read-only file system) if the
+        // directory refuses a new file.
         match OpenOptions::new().write(true).create_new(true).open(path) {
             Ok(_) => {}
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {
@@ -115,26 +121,51 @@ impl RecordingWriter {
                 });
             }
         }
-        // From here on the (empty) file is ours; remove it again if HDF5 setup fails so
-        // a failed start does not leave a zero-byte "recording" behind.
-        match Self::create_hdf5(path, meta) {
+        // HDF5 must create the file itself. Letting it truncate our empty claim would mark the
+        // file on ext4 as "replaced by truncation", and ext4 then forces writeback of the whole
+        // recording when it is closed (auto_da_alloc), stalling finalize for as long as the
+        // disk takes to absorb it. So the claim is released and HDF5 creates the name again
+        // exclusively (O_EXCL): if another writer took the name in between, this one fails
+        // with AlreadyExists and nothing is overwritten.
+        std::fs::remove_file(path).map_err(|source| RecordingError::Io {
+            path: path.to_path_buf(),
+            operation: "release the name claim",
+            source,
+        })?;
+        let file = File::create_excl(path).map_err(|e| {
+            if path.exists() {
+                RecordingError::AlreadyExists {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                RecordingError::hdf5(path, "create file", e)
+            }
+        })?;
+        let laid_out = WriteBehind::open(path)
+            .map_err(|source| RecordingError::Io {
+                path: path.to_path_buf(),
+                operation: "open recording file for write-behind",
+                source,
+            })
+            .and_then(|write_behind| Self::lay_out(file, write_behind, path, meta));
+        match laid_out {
             Ok(writer) => Ok(writer),
             Err(e) => {
+                // The file is ours; a failed start must not leave a partial "recording" behind.
                 let _ = std::fs::remove_file(path);
                 Err(e)
             }
         }
     }
 
-    fn create_hdf5(path: &Path, meta: RecordingMeta) -> Result<Self, RecordingError> {
+    /// Creates the datasets and root attributes in a freshly created file.
+    fn lay_out(file: File, write_behind: WriteBehind, path: &Path, meta: RecordingMeta) -> Result<Self, RecordingError> {
         let err = |op| move |e| RecordingError::hdf5(path, op, e);
         let channels = meta.channel_count;
         let chunk_frames = layout::chunk_frames(meta.frames_per_second, channels);
         let chunk_bytes = chunk_frames * channels * std::mem::size_of::<i16>();
         let batch_frames = chunk_frames * (WRITE_BATCH_BYTES / chunk_bytes).max(1);
 
-        // Truncating is safe: the exclusive create above made this empty file ours.
-        let file = File::create(path).map_err(err("create file"))?;
         // The raw-data chunk cache is disabled because the writer only ever hands
         // HDF5 whole chunks (plus at most one partial chunk per flush): caching them
         // would add a memcpy and delay the write without ever saving a read.
@@ -163,6 +194,7 @@ impl RecordingWriter {
                 samples,
                 frame_index,
             }),
+            write_behind,
             buffer_start: 0,
             sample_buf: Vec::with_capacity(batch_frames * channels),
             index_buf: Vec::with_capacity(batch_frames),
@@ -388,7 +420,12 @@ impl RecordingWriter {
             .frame_index
             .as_writer()
             .write_slice(self.index_buf.as_slice(), start..end)
-            .map_err(|e| RecordingError::hdf5(path, "write /frame_index", e))
+            .map_err(|e| RecordingError::hdf5(path, "write /frame_index", e))?;
+        self.write_behind.advance().map_err(|source| RecordingError::Io {
+            path: path.to_path_buf(),
+            operation: "write back recording data",
+            source,
+        })
     }
 
     /// Drops the whole chunks at the front of the buffer (already written); a trailing

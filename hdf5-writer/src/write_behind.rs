@@ -1,0 +1,141 @@
+//! Write-behind and drop-behind for a recording file: the page cache holds a bounded window
+//! of the recording, not all of it.
+//!
+//! Left to itself, the kernel keeps every byte a long recording writes in the page cache as
+//! dirty memory until its writeback thresholds trip, then writes gigabytes in a burst that can
+//! stall the writer, and keeps the written pages cached afterwards, evicting everything else
+//! on the rig PC. A recording is written once and not read back, so that caching buys nothing.
+//!
+//! [`WriteBehind`] instead starts writeback of every batch as soon as it is written
+//! (`sync_file_range(SYNC_FILE_RANGE_WRITE)`, asynchronous), and once the file has grown more
+//! than [`WINDOW_BYTES`] past a range, waits for that range's writeback (long finished by then
+//! in steady state) and drops it from the page cache (`posix_fadvise(DONTNEED)`). The result:
+//! dirty data and cached pages stay within about one window, the disk sees a steady stream,
+//! an I/O error surfaces while recording rather than at close, and the writer keeps reusing
+//! the same recently freed pages instead of pulling fresh memory for every batch.
+//!
+//! This is not durability: `sync_file_range` neither flushes the device's cache nor the file
+//! system's metadata. Crash safety is the recorder's flush and finalize policy; this bounds
+//! how much is at stake in memory.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::Path;
+
+/// How far behind the end of the file pages are dropped from the page cache, in bytes.
+///
+/// At 1024 channels × 30 kHz (61 MB/s) this is about 130 ms of signal; at 64 channels,
+/// about two seconds. Small is right: the recorder may wait for the disk when it falls a
+/// window behind, and that wait is harmless because the primary cache (60 s by default), not
+/// the page cache, is what absorbs a slow disk. A small window also means the writer keeps
+/// recycling the same few megabytes of page cache. HDF5 keeps its own metadata cache, so
+/// dropping pages that hold chunk-index nodes costs at most an occasional re-read.
+pub const WINDOW_BYTES: u64 = 8 << 20;
+
+/// Follows a growing file and keeps its written-back tail out of the page cache.
+///
+/// Works on its own descriptor of the file: writeback and page-cache state belong to the
+/// file, not to a descriptor, so this needs no access to the HDF5 library's descriptor.
+#[derive(Debug)]
+pub(crate) struct WriteBehind {
+    file: File,
+    /// Bytes from the start of the file whose writeback has been started.
+    submitted: u64,
+    /// Bytes from the start of the file written back and dropped from the page cache.
+    settled: u64,
+}
+
+impl WriteBehind {
+    /// Opens `path` (an existing file, not truncated) to follow it.
+    pub fn open(path: &Path) -> io::Result<Self> {
+        let file = OpenOptions::new().write(true).open(path)?;
+        Ok(WriteBehind {
+            file,
+            submitted: 0,
+            settled: 0,
+        })
+    }
+
+    /// Starts writeback of everything written since the last call, and drops what lies more
+    /// than [`WINDOW_BYTES`] before the end of the file. Call after each batch is written.
+    ///
+    /// An error is a real write error on the device (EIO, ENOSPC at allocation): the data
+    /// in the affected range did not reach the disk.
+    pub fn advance(&mut self) -> io::Result<()> {
+        let end = self.file.metadata()?.len();
+        if end > self.submitted {
+            sys::start_writeback(&self.file, self.submitted, end - self.submitted)?;
+            self.submitted = end;
+        }
+        let settle_to = end.saturating_sub(WINDOW_BYTES);
+        if settle_to > self.settled {
+            sys::finish_writeback(&self.file, self.settled, settle_to - self.settled)?;
+            sys::drop_cached(&self.file, self.settled, settle_to - self.settled)?;
+            self.settled = settle_to;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod sys {
+    use std::fs::File;
+    use std::io;
+    use std::os::fd::AsRawFd;
+
+    fn check(rc: libc::c_int) -> io::Result<()> {
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
+    fn off(v: u64) -> libc::off64_t {
+        v.min(libc::off64_t::MAX as u64) as libc::off64_t
+    }
+
+    /// Queues writeback of the range without waiting for it.
+    pub fn start_writeback(file: &File, offset: u64, len: u64) -> io::Result<()> {
+        // SAFETY: plain syscall on a descriptor we own; no memory is passed.
+        check(unsafe { libc::sync_file_range(file.as_raw_fd(), off(offset), off(len), libc::SYNC_FILE_RANGE_WRITE) })
+    }
+
+    /// Writes back the range and waits until it is on the device (started long ago in
+    /// steady state, so this rarely waits).
+    pub fn finish_writeback(file: &File, offset: u64, len: u64) -> io::Result<()> {
+        let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE | libc::SYNC_FILE_RANGE_WRITE | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+        // SAFETY: as above.
+        check(unsafe { libc::sync_file_range(file.as_raw_fd(), off(offset), off(len), flags) })
+    }
+
+    /// Tells the kernel the (clean) range will not be read again, so its pages are freed.
+    pub fn drop_cached(file: &File, offset: u64, len: u64) -> io::Result<()> {
+        // SAFETY: as above. posix_fadvise returns the error number instead of setting errno.
+        let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), off(offset), off(len), libc::POSIX_FADV_DONTNEED) };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::from_raw_os_error(rc))
+        }
+    }
+}
+
+/// Elsewhere the kernel's own policy applies; the window is Linux-only.
+#[cfg(not(target_os = "linux"))]
+mod sys {
+    use std::fs::File;
+    use std::io;
+
+    pub fn start_writeback(_: &File, _: u64, _: u64) -> io::Result<()> {
+        Ok(())
+    }
+
+    pub fn finish_writeback(_: &File, _: u64, _: u64) -> io::Result<()> {
+        Ok(())
+    }
+
+    pub fn drop_cached(_: &File, _: u64, _: u64) -> io::Result<()> {
+        Ok(())
+    }
+}
