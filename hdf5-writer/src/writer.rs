@@ -67,10 +67,15 @@ pub struct RecordingWriter {
     /// Dataset row of the first buffered frame. Always a multiple of `chunk_frames`,
     /// which is what keeps every write chunk-aligned.
     buffer_start: u64,
-    /// Buffered samples, frame-major, `channel_count` per frame.
+    /// Room for one batch of samples, frame-major, `channel_count` per frame; the first
+    /// `buffered` frames are live. Allocated (and zeroed) once, so filling it never
+    /// touches fresh memory.
     sample_buf: Vec<i16>,
-    /// Buffered frame indices, one per buffered frame.
+    /// Room for one batch of frame indices; the first `buffered` are live.
     index_buf: Vec<u64>,
+    /// Frames held in the buffers, not yet written or (a trailing partial chunk) to be
+    /// rewritten whole.
+    buffered: usize,
     /// Current extent (rows) of both datasets.
     extent: u64,
     /// Frames accepted by `append` (written or buffered).
@@ -196,8 +201,9 @@ impl RecordingWriter {
             }),
             write_behind,
             buffer_start: 0,
-            sample_buf: Vec::with_capacity(batch_frames * channels),
-            index_buf: Vec::with_capacity(batch_frames),
+            sample_buf: vec![0; batch_frames * channels],
+            index_buf: vec![0; batch_frames],
+            buffered: 0,
             extent: 0,
             frames_appended: 0,
             first_frame_index: None,
@@ -263,24 +269,89 @@ impl RecordingWriter {
             return Ok(());
         }
 
-        self.track_gaps(frame_index);
-
         let mut done = 0;
         while done < frames {
-            let room = self.batch_frames - self.index_buf.len();
-            let take = room.min(frames - done);
-            self.index_buf
-                .extend_from_slice(&frame_index[done..done + take]);
-            self.sample_buf
-                .extend_from_slice(&samples[done * channels..(done + take) * channels]);
+            self.make_room()?;
+            let take = self.room().min(frames - done);
+            let (index_slots, sample_slots) = self.slots(take);
+            index_slots.copy_from_slice(&frame_index[done..done + take]);
+            sample_slots.copy_from_slice(&samples[done * channels..(done + take) * channels]);
+            self.commit(take)?;
             done += take;
-            self.frames_appended += take as u64;
-            if self.index_buf.len() == self.batch_frames {
-                self.write_buffer()?;
-                self.retire_whole_chunks();
-            }
         }
         Ok(())
+    }
+
+    /// Appends frames written directly into the writer's buffer, saving the copy
+    /// [`append`](Self::append) makes.
+    ///
+    /// `fill` gets slots for up to `max_frames` frames (fewer if the current batch has less
+    /// room; never zero): a frame-index slice and the matching frame-major sample slice. It
+    /// fills a prefix of them and returns how many frames it filled; only those are
+    /// appended. Returns that count.
+    pub fn append_with(
+        &mut self,
+        max_frames: usize,
+        fill: impl FnOnce(&mut [u64], &mut [i16]) -> usize,
+    ) -> Result<usize, RecordingError> {
+        if max_frames == 0 {
+            return Ok(0);
+        }
+        self.make_room()?;
+        let offered = self.room().min(max_frames);
+        let (index_slots, sample_slots) = self.slots(offered);
+        let filled = fill(index_slots, sample_slots).min(offered);
+        self.commit(filled)?;
+        Ok(filled)
+    }
+
+    /// Free frames in the current batch.
+    fn room(&self) -> usize {
+        self.batch_frames - self.buffered
+    }
+
+    /// Writes a full batch so there is room again. A batch is written as soon as it fills,
+    /// so this only writes here when that write failed and is being retried.
+    fn make_room(&mut self) -> Result<(), RecordingError> {
+        if self.room() == 0 {
+            self.write_buffer()?;
+            self.retire_whole_chunks();
+        }
+        Ok(())
+    }
+
+    /// The next `frames` free slots of the buffers.
+    fn slots(&mut self, frames: usize) -> (&mut [u64], &mut [i16]) {
+        let channels = self.meta.channel_count;
+        let from = self.buffered;
+        (
+            &mut self.index_buf[from..from + frames],
+            &mut self.sample_buf[from * channels..(from + frames) * channels],
+        )
+    }
+
+    /// Takes `frames` freshly filled slots into the recording, writing the batch once full.
+    fn commit(&mut self, frames: usize) -> Result<(), RecordingError> {
+        if frames == 0 {
+            return Ok(());
+        }
+        let from = self.buffered;
+        let mut prev = self.last_frame_index;
+        for &idx in &self.index_buf[from..from + frames] {
+            if let Some(p) = prev {
+                if p.checked_add(1) != Some(idx) {
+                    self.gap_count += 1;
+                }
+            }
+            prev = Some(idx);
+        }
+        if self.first_frame_index.is_none() {
+            self.first_frame_index = Some(self.index_buf[from]);
+        }
+        self.last_frame_index = prev;
+        self.buffered += frames;
+        self.frames_appended += frames as u64;
+        self.make_room()
     }
 
     /// Writes every buffered frame, updates the end attributes and flushes the HDF5
@@ -352,22 +423,6 @@ impl RecordingWriter {
         }
     }
 
-    fn track_gaps(&mut self, frame_index: &[u64]) {
-        let mut prev = self.last_frame_index;
-        for &idx in frame_index {
-            if let Some(p) = prev {
-                if p.checked_add(1) != Some(idx) {
-                    self.gap_count += 1;
-                }
-            }
-            prev = Some(idx);
-        }
-        if self.first_frame_index.is_none() {
-            self.first_frame_index = frame_index.first().copied();
-        }
-        self.last_frame_index = prev;
-    }
-
     fn handles(&self) -> Result<&Handles, RecordingError> {
         // Only reachable if a method is called on a writer whose `finish` failed
         // half-way through close; kept as an error rather than a panic.
@@ -379,7 +434,7 @@ impl RecordingWriter {
 
     /// Writes all buffered rows at `buffer_start`, growing both datasets first if needed.
     fn write_buffer(&mut self) -> Result<(), RecordingError> {
-        let rows = self.index_buf.len();
+        let rows = self.buffered;
         if rows == 0 {
             return Ok(());
         }
@@ -412,14 +467,12 @@ impl RecordingWriter {
             self.extent = end as u64;
         }
 
-        let buffer = std::mem::take(&mut self.sample_buf);
-        let (buffer, result) = ndview::write_rows(&handles.samples, buffer, start, channels);
-        self.sample_buf = buffer;
-        result.map_err(|e| RecordingError::hdf5(path, "write /samples", e))?;
+        ndview::write_rows(&handles.samples, &self.sample_buf[..rows * channels], start, channels)
+            .map_err(|e| RecordingError::hdf5(path, "write /samples", e))?;
         handles
             .frame_index
             .as_writer()
-            .write_slice(self.index_buf.as_slice(), start..end)
+            .write_slice(&self.index_buf[..rows], start..end)
             .map_err(|e| RecordingError::hdf5(path, "write /frame_index", e))?;
         self.write_behind.advance().map_err(|source| RecordingError::Io {
             path: path.to_path_buf(),
@@ -431,13 +484,15 @@ impl RecordingWriter {
     /// Drops the whole chunks at the front of the buffer (already written); a trailing
     /// partial chunk stays so that it is rewritten whole later.
     fn retire_whole_chunks(&mut self) {
-        let rows = self.index_buf.len();
+        let rows = self.buffered;
         let whole = rows - rows % self.chunk_frames;
         if whole == 0 {
             return;
         }
-        self.index_buf.drain(..whole);
-        self.sample_buf.drain(..whole * self.meta.channel_count);
+        let channels = self.meta.channel_count;
+        self.index_buf.copy_within(whole..rows, 0);
+        self.sample_buf.copy_within(whole * channels..rows * channels, 0);
+        self.buffered = rows - whole;
         self.buffer_start += whole as u64;
     }
 
@@ -533,23 +588,16 @@ mod ndview {
     use hdf5::Dataset;
 
     /// Writes `data` (whole frames of `channels` values) into `dataset` rows starting at
-    /// `start_row`; always gives the buffer back, also on error, so no frames are lost
-    /// from memory.
-    pub(super) fn write_rows(
-        dataset: &Dataset,
-        data: Vec<i16>,
-        start_row: usize,
-        channels: usize,
-    ) -> (Vec<i16>, hdf5::Result<()>) {
+    /// `start_row`.
+    pub(super) fn write_rows(dataset: &Dataset, data: &[i16], start_row: usize, channels: usize) -> hdf5::Result<()> {
         let rows = data.len() / channels;
-        let result = match ndarray::ArrayView2::from_shape((rows, channels), &data) {
+        match ndarray::ArrayView2::from_shape((rows, channels), data) {
             Ok(table) => dataset.as_writer().write_slice(&table, (start_row..start_row + rows, ..)),
-            // `append` only ever buffers whole frames, so this is a bug, not bad input.
+            // Only whole frames are ever buffered, so this is a bug, not bad input.
             Err(e) => Err(hdf5::Error::from(format!(
                 "internal error: {} buffered samples is not whole frames: {e}",
                 data.len()
             ))),
-        };
-        (data, result)
+        }
     }
 }

@@ -524,3 +524,48 @@ fn writer_and_errors_can_cross_threads() {
     assert_eq!(path_back, path);
     assert_eq!(RecordingReader::open(Path::new(&path)).unwrap().frames(), 2);
 }
+
+#[test]
+fn in_place_appends_mix_with_copying_appends_and_count_only_what_was_filled() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = path_in(&dir, "in_place.h5");
+    let channels = 64;
+    let mut w = RecordingWriter::create(&path, meta(channels, 30_000.0)).unwrap();
+    let mut row = 0u64;
+    // Offers of varying size, each filled only partly, interleaved with ordinary appends,
+    // across several batches; the device index jumps once (one gap).
+    let mut offers = 0;
+    while row < 150_000 {
+        let jump = if row >= 70_000 { 5 } else { 0 };
+        let max = 37 + (offers * 101) % 900;
+        let fill_count = max * 2 / 3;
+        let filled = w
+            .append_with(max, |index, samples| {
+                assert!(index.len() <= max && !index.is_empty());
+                assert_eq!(samples.len(), index.len() * channels);
+                let n = fill_count.min(index.len());
+                for f in 0..n {
+                    index[f] = row + f as u64 + jump;
+                    for c in 0..channels {
+                        samples[f * channels + c] = pattern(row + f as u64, c);
+                    }
+                }
+                n
+            })
+            .unwrap();
+        row += filled as u64;
+        offers += 1;
+        if offers % 3 == 0 {
+            append_blocks(&mut w, &[113], &mut row, jump);
+        }
+    }
+    assert_eq!(w.append_with(0, |_, _| unreachable!("no slots for zero frames")).unwrap(), 0);
+    let summary = w.finish().unwrap();
+    assert_eq!(summary.frames_written, row);
+    assert_eq!(summary.gap_count, 1);
+    let r = RecordingReader::open(&path).unwrap();
+    assert_eq!(r.frames(), row);
+    for start in [0, 69_990, row - 500] {
+        assert_eq!(r.read_samples(start, 500).unwrap(), expected(start..start + 500, channels), "rows from {start}");
+    }
+}

@@ -237,7 +237,7 @@ impl PrimaryCache {
         fence(Ordering::Release);
         let l = self.layout;
         for i in 0..n {
-            let slot = ((start + i as u64) % self.capacity as u64) as usize;
+            let slot = self.slot(start + i as u64);
             self.frame_index[slot].store(block.frame_index[i], Ordering::Relaxed);
             let amp = &block.amplifier[i * l.amplifier_channels..(i + 1) * l.amplifier_channels];
             self.amplifier.store_frame(slot, amp);
@@ -261,10 +261,16 @@ impl PrimaryCache {
         CacheReader { next: seq }
     }
 
+    /// The ring slot holding sequence number `seq`.
+    #[inline]
+    fn slot(&self, seq: u64) -> usize {
+        (seq % self.capacity as u64) as usize
+    }
+
     fn copy_frames(&self, from: u64, n: usize, out: &mut FrameBlock) {
         let l = self.layout;
         for i in 0..n {
-            let slot = ((from + i as u64) % self.capacity as u64) as usize;
+            let slot = self.slot(from + i as u64);
             out.frame_index[i] = self.frame_index[slot].load(Ordering::Relaxed);
             let amp = &mut out.amplifier[i * l.amplifier_channels..(i + 1) * l.amplifier_channels];
             self.amplifier.load_frame(slot, amp);
@@ -300,6 +306,32 @@ impl CacheReader {
     /// layout). Never blocks; returns zero frames when the reader is caught up.
     pub fn read(&mut self, cache: &PrimaryCache, out: &mut FrameBlock) -> ReadOutcome {
         debug_assert_eq!(out.layout(), cache.layout, "reader block layout differs from the cache");
+        let outcome = self.read_with(cache, out.layout().frames_per_block, |from, n| cache.copy_frames(from, n, out));
+        out.frames = outcome.frames;
+        outcome
+    }
+
+    /// Copies up to `frame_index.len()` of the next frames' device frame indices and
+    /// amplifier samples (frame-major, `amplifier_channels` per frame) into the given slices,
+    /// and nothing else. This is the recorder's read: straight into its write buffer, without
+    /// a block in between. Never blocks.
+    pub fn read_amplifier(&mut self, cache: &PrimaryCache, frame_index: &mut [u64], amplifier: &mut [i16]) -> ReadOutcome {
+        let channels = cache.layout.amplifier_channels;
+        let max = frame_index.len().min(amplifier.len() / channels.max(1));
+        self.read_with(cache, max, |from, n| {
+            for (i, (index, samples)) in frame_index[..n].iter_mut().zip(amplifier.chunks_exact_mut(channels)).enumerate() {
+                let slot = cache.slot(from + i as u64);
+                *index = cache.frame_index[slot].load(Ordering::Relaxed);
+                cache.amplifier.load_frame(slot, samples);
+            }
+        })
+    }
+
+    /// The seqlock read protocol around `copy(from, n)`, which copies `n` frames starting at
+    /// sequence number `from` to wherever the caller wants them. Frames the writer may have
+    /// overwritten while they were copied are dropped (counted as lost) and the copy is
+    /// redone from the first safe frame, so what the caller keeps is never torn.
+    fn read_with(&mut self, cache: &PrimaryCache, max: usize, mut copy: impl FnMut(u64, usize)) -> ReadOutcome {
         let mut lost = 0u64;
         loop {
             let head = cache.head.load(Ordering::Acquire);
@@ -308,19 +340,17 @@ impl CacheReader {
                 lost += oldest - self.next;
                 self.next = oldest;
             }
-            let n = ((head - self.next) as usize).min(out.layout().frames_per_block);
+            let n = ((head - self.next) as usize).min(max);
             if n == 0 {
-                out.frames = 0;
                 return ReadOutcome { frames: 0, lost };
             }
-            cache.copy_frames(self.next, n, out);
+            copy(self.next, n);
             // Close the seqlock: anything the writer began overwriting before this point is
             // suspect, and whatever we copied older than that is dropped, never returned torn.
             fence(Ordering::Acquire);
             let claimed = cache.claimed.load(Ordering::Relaxed);
             let safe_from = claimed.saturating_sub(cache.capacity as u64);
             if self.next >= safe_from {
-                out.frames = n;
                 self.next += n as u64;
                 return ReadOutcome { frames: n, lost };
             }
@@ -448,4 +478,43 @@ mod tests {
             assert_eq!(got + lost, total_blocks * 32);
         }
     }
+
+    #[test]
+    fn amplifier_reads_are_whole_in_order_and_account_for_every_frame() {
+        let l = layout(37, 32);
+        let cache = Arc::new(PrimaryCache::new(l, 96, 30_000.0));
+        let total_blocks = 20_000u64;
+        let reader = {
+            let cache = Arc::clone(&cache);
+            std::thread::spawn(move || {
+                let mut reader = cache.reader_at(0);
+                // Not a multiple of the block size, so reads straddle published blocks.
+                let mut index = vec![0u64; 50];
+                let mut amp = vec![0i16; 50 * l.amplifier_channels];
+                let (mut got, mut lost, mut expected) = (0u64, 0u64, 0u64);
+                while got + lost < total_blocks * 32 {
+                    let r = reader.read_amplifier(&cache, &mut index, &mut amp);
+                    lost += r.lost;
+                    expected += r.lost;
+                    for i in 0..r.frames {
+                        assert_eq!(index[i], expected, "frames out of order");
+                        let v = (expected % 30_000) as i16;
+                        for c in 0..l.amplifier_channels {
+                            assert_eq!(amp[i * l.amplifier_channels + c], v.wrapping_add(c as i16), "torn amplifier");
+                        }
+                        expected += 1;
+                    }
+                    got += r.frames as u64;
+                }
+                (got, lost)
+            })
+        };
+        for blk in 0..total_blocks {
+            cache.publish(&stamped_block(l, blk * 32));
+        }
+        let (got, lost) = reader.join().unwrap();
+        assert_eq!(got + lost, total_blocks * 32);
+        assert!(got > 0);
+    }
+
 }
