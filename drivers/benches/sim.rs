@@ -38,5 +38,18 @@ fn read_block(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, read_block);
+/// Building a rig is what starting a stream costs (noise tables, unit waveforms, LFP).
+fn build(c: &mut Criterion) {
+    let mut group = c.benchmark_group("sim_build");
+    group.sample_size(10);
+    for channels in [64, 1024] {
+        let config = SimConfig { amplifier_channels: channels, ..SimConfig::default() };
+        group.bench_function(BenchmarkId::new("sim-spikes", format!("{channels}ch")), |b| {
+            b.iter(|| black_box(SimulatedRig::new(config.clone()).expect("valid config")))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, read_block, build);
 criterion_main!(benches);

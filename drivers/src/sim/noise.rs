@@ -79,42 +79,93 @@ impl NoiseTables {
 /// second-order (two cascaded first-order) low-pass, run twice around the loop so the filter
 /// state at the wrap is already steady (a seamless loop), then scaled to `rms_units` and
 /// quantised.
+///
+/// Built once per stream start, so its cost is start-up latency: the columns are independent,
+/// so all of them are filtered in lockstep, row by row (the inner loop over columns is
+/// independent work the compiler vectorises, where one column at a time is a serial chain),
+/// and the normals are drawn two per Box–Muller step.
 #[allow(clippy::too_many_arguments)]
 fn build_table(seed: u64, which: u64, rows: usize, width: usize, rate: f64, hp_hz: f64, lp_hz: f64, rms_units: f64) -> Vec<i8> {
-    let mut out = vec![0i8; rows * width];
-    let mut col = vec![0f64; rows];
+    // Row-major like the table itself; each column draws from its own keyed stream.
+    let mut white = vec![0f64; rows * width];
+    for j in 0..width {
+        let mut rng = Rng::from_key(&[seed, stream::NOISE, which, j as u64]);
+        let mut r = 0;
+        while r < rows {
+            let (a, b) = rng.normal_pair();
+            white[r * width + j] = a;
+            if r + 1 < rows {
+                white[(r + 1) * width + j] = b;
+            }
+            r += 2;
+        }
+    }
+
     let dt = 1.0 / rate;
     // One-pole coefficients from the RC analogue.
     let rc_hp = 1.0 / (std::f64::consts::TAU * hp_hz);
     let a_hp = rc_hp / (rc_hp + dt);
     let rc_lp = 1.0 / (std::f64::consts::TAU * lp_hz);
     let a_lp = dt / (rc_lp + dt);
-    for j in 0..width {
-        let mut rng = Rng::from_key(&[seed, stream::NOISE, which, j as u64]);
-        for v in col.iter_mut() {
-            *v = rng.normal();
+    let filtered = band_pass_loop(&white, width, a_hp, a_lp);
+
+    let mut mean = vec![0f64; width];
+    for row in filtered.chunks_exact(width) {
+        for (m, v) in mean.iter_mut().zip(row) {
+            *m += v;
         }
-        let (mut prev_x, mut hp, mut lp1, mut lp2) = (0.0, 0.0, 0.0, 0.0);
-        for pass in 0..2 {
-            for v in col.iter_mut() {
-                let x = *v;
-                hp = a_hp * (hp + x - prev_x);
-                prev_x = x;
-                lp1 += a_lp * (hp - lp1);
-                lp2 += a_lp * (lp1 - lp2);
-                if pass == 1 {
-                    *v = lp2;
-                }
+    }
+    mean.iter_mut().for_each(|m| *m /= rows as f64);
+    let mut power = vec![0f64; width];
+    for row in filtered.chunks_exact(width) {
+        for j in 0..width {
+            let d = row[j] - mean[j];
+            power[j] += d * d;
+        }
+    }
+    let scale: Vec<f64> = power
+        .iter()
+        .map(|p| {
+            let rms = (p / rows as f64).sqrt();
+            if rms > 0.0 {
+                rms_units / rms
+            } else {
+                0.0
             }
-        }
-        let mean = col.iter().sum::<f64>() / rows as f64;
-        let rms = (col.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / rows as f64).sqrt();
-        let scale = if rms > 0.0 { rms_units / rms } else { 0.0 };
-        for (r, v) in col.iter().enumerate() {
-            out[r * width + j] = ((v - mean) * scale).round().clamp(-127.0, 127.0) as i8;
+        })
+        .collect();
+    let mut out = vec![0i8; rows * width];
+    for (row, quantised) in filtered.chunks_exact(width).zip(out.chunks_exact_mut(width)) {
+        for j in 0..width {
+            quantised[j] = ((row[j] - mean[j]) * scale[j]).round().clamp(-127.0, 127.0) as i8;
         }
     }
     out
+}
+
+/// Runs every column of the row-major `white` (`width` columns) through the band-pass twice
+/// around the loop and returns the second pass, all columns in lockstep.
+fn band_pass_loop(white: &[f64], width: usize, a_hp: f64, a_lp: f64) -> Vec<f64> {
+    let mut prev_x = vec![0f64; width];
+    let mut hp = vec![0f64; width];
+    let mut lp1 = vec![0f64; width];
+    let mut lp2 = vec![0f64; width];
+    let mut filtered = vec![0f64; white.len()];
+    for pass in 0..2 {
+        for (input, output) in white.chunks_exact(width).zip(filtered.chunks_exact_mut(width)) {
+            for j in 0..width {
+                let x = input[j];
+                hp[j] = a_hp * (hp[j] + x - prev_x[j]);
+                prev_x[j] = x;
+                lp1[j] += a_lp * (hp[j] - lp1[j]);
+                lp2[j] += a_lp * (lp1[j] - lp2[j]);
+            }
+            if pass == 1 {
+                output.copy_from_slice(&lp2);
+            }
+        }
+    }
+    filtered
 }
 
 #[cfg(test)]
@@ -133,5 +184,47 @@ mod tests {
         }
         let rms = (s2 / n as f64).sqrt();
         assert!((rms - 4.5).abs() < 0.4, "{rms}");
+    }
+
+    #[test]
+    fn lockstep_filtering_equals_filtering_each_column_alone() {
+        let (rows, width) = (500, 7);
+        let mut rng = Rng::from_key(&[1]);
+        let white: Vec<f64> = (0..rows * width).map(|_| rng.normal()).collect();
+        let (a_hp, a_lp) = (0.94, 0.55);
+        let lockstep = band_pass_loop(&white, width, a_hp, a_lp);
+        for j in 0..width {
+            let (mut prev_x, mut hp, mut lp1, mut lp2) = (0.0, 0.0, 0.0, 0.0);
+            for pass in 0..2 {
+                for r in 0..rows {
+                    let x = white[r * width + j];
+                    hp = a_hp * (hp + x - prev_x);
+                    prev_x = x;
+                    lp1 += a_lp * (hp - lp1);
+                    lp2 += a_lp * (lp1 - lp2);
+                    if pass == 1 {
+                        assert_eq!(lockstep[r * width + j], lp2, "row {r} column {j}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn columns_are_band_limited_and_independent() {
+        let t = NoiseTables::new(5, 64, 30000.0, 4.5);
+        let n = ROWS_A as u64;
+        let column = |c: usize| -> Vec<f64> { (0..n).map(|f| t.rows(0, f).0[c] as f64).collect() };
+        let corr = |x: &[f64], y: &[f64]| {
+            let (mx, my) = (x.iter().sum::<f64>() / x.len() as f64, y.iter().sum::<f64>() / y.len() as f64);
+            let cov: f64 = x.iter().zip(y).map(|(a, b)| (a - mx) * (b - my)).sum();
+            let vx: f64 = x.iter().map(|a| (a - mx) * (a - mx)).sum();
+            let vy: f64 = y.iter().map(|b| (b - my) * (b - my)).sum();
+            cov / (vx * vy).sqrt()
+        };
+        let (a, b) = (column(3), column(40));
+        // Low-passed: neighbouring samples are correlated; different columns are not.
+        assert!(corr(&a[1..], &a[..a.len() - 1]) > 0.3, "lag-1 correlation {}", corr(&a[1..], &a[..a.len() - 1]));
+        assert!(corr(&a, &b).abs() < 0.05, "cross-column correlation {}", corr(&a, &b));
     }
 }

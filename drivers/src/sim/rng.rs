@@ -119,6 +119,21 @@ impl Rng {
         (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
     }
 
+    /// Two independent standard normals (Marsaglia's polar method: one logarithm and no
+    /// trigonometry per pair, about a third of the cost of two [`normal`](Self::normal) calls).
+    pub fn normal_pair(&mut self) -> (f64, f64) {
+        loop {
+            let x = 2.0 * self.unit() - 1.0;
+            let y = 2.0 * self.unit() - 1.0;
+            let s = x * x + y * y;
+            // Points outside the unit disc (about 21 %) and the origin are redrawn.
+            if s > 0.0 && s < 1.0 {
+                let factor = (-2.0 * s.ln() / s).sqrt();
+                return (x * factor, y * factor);
+            }
+        }
+    }
+
     /// Exponential with the given mean.
     #[inline]
     pub fn exponential(&mut self, mean: f64) -> f64 {
@@ -156,6 +171,24 @@ mod tests {
         let var = s2 / n as f64 - mean * mean;
         assert!(mean.abs() < 0.01, "{mean}");
         assert!((var - 1.0).abs() < 0.02, "{var}");
+    }
+
+    #[test]
+    fn normal_pairs_are_unit_variance_and_uncorrelated() {
+        let mut r = Rng::from_key(&[11]);
+        let n = 100_000;
+        let (mut s, mut s2, mut cross) = (0.0, 0.0, 0.0);
+        for _ in 0..n {
+            let (a, b) = r.normal_pair();
+            s += a + b;
+            s2 += a * a + b * b;
+            cross += a * b;
+        }
+        let mean = s / (2 * n) as f64;
+        let var = s2 / (2 * n) as f64 - mean * mean;
+        assert!(mean.abs() < 0.01, "{mean}");
+        assert!((var - 1.0).abs() < 0.02, "{var}");
+        assert!((cross / n as f64).abs() < 0.01, "{}", cross / n as f64);
     }
 
     #[test]

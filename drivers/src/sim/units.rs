@@ -141,19 +141,40 @@ struct Normalised {
 }
 
 const GRID_MS: f64 = 0.0005;
+/// Steps of the coarse pass of [`grid_argmax`], in fine steps.
+const COARSE_STEPS: usize = 20;
+
+/// The point of the grid `lo, lo + GRID_MS, …, ≤ hi` where `f` is largest, and its value.
+///
+/// Waveform shapes are smooth sums of Gaussians, so their extremes are found on a grid 20
+/// times coarser first and then refined on the fine grid around the coarse winner: the same
+/// answer as scanning the fine grid, at a tenth of the evaluations (this runs for every unit
+/// at stream start).
+fn grid_argmax(lo: f64, hi: f64, f: impl Fn(f64) -> f64) -> (f64, f64) {
+    let steps = ((hi - lo) / GRID_MS + 1e-9).floor() as usize;
+    let at = |k: usize| lo + k as f64 * GRID_MS;
+    let mut best = (0usize, f64::NEG_INFINITY);
+    for k in (0..=steps).step_by(COARSE_STEPS) {
+        let v = f(at(k));
+        if v > best.1 {
+            best = (k, v);
+        }
+    }
+    let from = best.0.saturating_sub(COARSE_STEPS);
+    let to = (best.0 + COARSE_STEPS).min(steps);
+    for k in from..=to {
+        let v = f(at(k));
+        if v > best.1 {
+            best = (k, v);
+        }
+    }
+    (at(best.0), best.1)
+}
 
 impl Normalised {
     fn new(shape: Shape) -> Self {
-        let mut best = (0.0, f64::INFINITY);
-        let mut t = -0.3;
-        while t <= 0.3 {
-            let v = shape.raw(t);
-            if v < best.1 {
-                best = (t, v);
-            }
-            t += GRID_MS;
-        }
-        Normalised { shape, shift: best.0, scale: -1.0 / best.1 }
+        let (shift, negated_min) = grid_argmax(-0.3, 0.3, |t| -shape.raw(t));
+        Normalised { shape, shift, scale: 1.0 / negated_min }
     }
 
     fn at(&self, t: f64) -> f64 {
@@ -162,16 +183,7 @@ impl Normalised {
 
     /// Time of the repolarisation maximum after the trough.
     fn trough_to_peak(&self) -> f64 {
-        let mut best = (0.0, f64::NEG_INFINITY);
-        let mut t = 0.0;
-        while t <= 3.0 {
-            let v = self.at(t);
-            if v > best.1 {
-                best = (t, v);
-            }
-            t += GRID_MS;
-        }
-        best.0
+        grid_argmax(0.0, 3.0, |t| self.at(t)).0
     }
 
     /// Time span (ms) outside which the waveform is below 0.05 % of the trough.
@@ -322,6 +334,24 @@ mod tests {
             assert!(peak.iter().all(|&v| v as f64 >= trough - 1e-3));
             // Template ends are quiet, so truncation leaves no steps.
             assert!(peak[0].abs() < 0.01 * u.peak_amplitude_uv as f32 && peak[peak.len() - 1].abs() < 0.01 * u.peak_amplitude_uv as f32);
+        }
+    }
+
+    #[test]
+    fn coarse_to_fine_search_finds_the_fine_grid_extreme_of_every_shape() {
+        let mut rng = Rng::from_key(&[77]);
+        for i in 0..300 {
+            let (shape, _) = draw_shape(&mut rng, i % 3 == 0);
+            for (lo, hi, f) in [
+                (-0.3, 0.3, Box::new(|t: f64| -shape.shape.raw(t)) as Box<dyn Fn(f64) -> f64>),
+                (0.0, 3.0, Box::new(|t: f64| shape.at(t))),
+            ] {
+                let steps = ((hi - lo) / GRID_MS + 1e-9).floor() as usize;
+                let brute = (0..=steps)
+                    .map(|k| (lo + k as f64 * GRID_MS, f(lo + k as f64 * GRID_MS)))
+                    .fold((0.0, f64::NEG_INFINITY), |best, (t, v)| if v > best.1 { (t, v) } else { best });
+                assert_eq!(grid_argmax(lo, hi, &f), brute, "shape {i} on [{lo}, {hi}]");
+            }
         }
     }
 }
