@@ -44,8 +44,10 @@ fn record_through_pipeline(acquisition: &Acquisition, dir: &std::path::Path, n: 
     let recording = ActiveRecording::start(Arc::clone(&cache), &dir.join(format!("bench_{n}.h5")), meta, Arc::new(PipelineCounters::default()), true)
         .expect("recording starts");
     acquisition.start(StreamPlan { source: Box::new(rig), cache: Arc::clone(&cache), accelerated: true });
-    while recording.duration_seconds() < SECONDS_PER_ITERATION {
-        std::thread::sleep(Duration::from_millis(2));
+    // Stop the source once it has produced the iteration's signal (the recorder may still be
+    // behind; `stop(target)` waits for it), so no work beyond the 2 s is timed.
+    while cache.head() < target {
+        std::thread::sleep(Duration::from_micros(200));
     }
     acquisition.stop();
     let summary = recording.stop(target).expect("recording finalizes");
@@ -57,7 +59,8 @@ fn record_through_pipeline(acquisition: &Acquisition, dir: &std::path::Path, n: 
 
 fn pipeline(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (acquisition, _) = Acquisition::spawn(ThreadPlacement { core: None, fifo_priority: None }, Arc::new(PipelineCounters::default())).expect("thread");
+    // The acquisition thread is pinned to one core, as `realtime.core` pins it in the daemon.
+    let (acquisition, _) = Acquisition::spawn(ThreadPlacement { core: Some(0), fifo_priority: None }, Arc::new(PipelineCounters::default())).expect("thread");
     let frames = (SECONDS_PER_ITERATION * RATE) as u64;
 
     let mut group = c.benchmark_group("pipeline");

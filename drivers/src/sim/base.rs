@@ -3,7 +3,7 @@
 //!
 //! Work is frame by frame, and within a frame channel group by channel group, so every read
 //! (a noise-table row, a sine-table row, the LFP state) and the write are contiguous slices of
-//! equal length: the compiler vectorises the inner loop, and a sample costs two byte loads, an
+//! equal length: the compiler vectorises the inner loop, and a sample costs three byte loads, an
 //! integer add for the LFP ramp and a saturating narrow.
 
 use super::lfp::{Lfp, Q};
@@ -24,23 +24,23 @@ fn saturate(v: i32) -> i16 {
 
 /// noise + LFP for one channel group of one frame; advances the LFP ramp by one frame.
 #[inline(always)]
-fn mix_lfp(out: &mut [i16], a: &[i8], b: &[i8], cur: &mut [i32], step: &[i32]) {
+fn mix_lfp(out: &mut [i16], [a, b, c]: [&[i8]; 3], cur: &mut [i32], step: &[i32]) {
     let n = out.len();
-    let (a, b, cur, step) = (&a[..n], &b[..n], &mut cur[..n], &step[..n]);
+    let (a, b, c, cur, step) = (&a[..n], &b[..n], &c[..n], &mut cur[..n], &step[..n]);
     for i in 0..n {
         let l = cur[i];
         cur[i] = l.wrapping_add(step[i]);
-        out[i] = saturate(a[i] as i32 + b[i] as i32 + (l >> Q));
+        out[i] = saturate(a[i] as i32 + b[i] as i32 + c[i] as i32 + (l >> Q));
     }
 }
 
 /// noise + sine for one channel group of one frame.
 #[inline(always)]
-fn mix_sine(out: &mut [i16], a: &[i8], b: &[i8], s: &[i16]) {
+fn mix_sine(out: &mut [i16], [a, b, c]: [&[i8]; 3], s: &[i16]) {
     let n = out.len();
-    let (a, b, s) = (&a[..n], &b[..n], &s[..n]);
+    let (a, b, c, s) = (&a[..n], &b[..n], &c[..n], &s[..n]);
     for i in 0..n {
-        out[i] = saturate(a[i] as i32 + b[i] as i32 + s[i] as i32);
+        out[i] = saturate(a[i] as i32 + b[i] as i32 + c[i] as i32 + s[i] as i32);
     }
 }
 
@@ -84,8 +84,7 @@ fn render_portable(noise: &NoiseTables, bg: &mut Background, a: u64, b: u64, blo
                     let row = &mut out[(frame - block_first) as usize * channels..][..channels];
                     let lfp = &mut **lfp;
                     for (g, ((o, cur), step)) in row.chunks_mut(w).zip(lfp.cur.chunks_mut(w)).zip(lfp.step.chunks(w)).enumerate() {
-                        let (na, nb) = noise.rows(g, frame);
-                        mix_lfp(o, na, nb, cur, step);
+                        mix_lfp(o, noise.rows(g, frame), cur, step);
                     }
                 }
                 f = seg_end;
@@ -95,8 +94,7 @@ fn render_portable(noise: &NoiseTables, bg: &mut Background, a: u64, b: u64, blo
             for frame in a..b {
                 let row = &mut out[(frame - block_first) as usize * channels..][..channels];
                 for (g, o) in row.chunks_mut(w).enumerate() {
-                    let (na, nb) = noise.rows(g, frame);
-                    mix_sine(o, na, nb, sine.row(g, frame));
+                    mix_sine(o, noise.rows(g, frame), sine.row(g, frame));
                 }
             }
         }
