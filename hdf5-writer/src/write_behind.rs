@@ -14,6 +14,12 @@
 //! an I/O error surfaces while recording rather than at close, and the writer keeps reusing
 //! the same recently freed pages instead of pulling fresh memory for every batch.
 //!
+//! It also reserves disk space ahead of the file's end (`fallocate`, [`RESERVE_BYTES`] at a
+//! time, without changing the file's size), so the blocks are allocated in large contiguous
+//! runs rather than page by page at writeback, and each write skips the file system's
+//! per-page delayed-allocation bookkeeping; what is left reserved past the end is released
+//! when the recording closes.
+//!
 //! This is not durability: `sync_file_range` neither flushes the device's cache nor the file
 //! system's metadata. Crash safety is the recorder's flush and finalize policy; this bounds
 //! how much is at stake in memory.
@@ -32,6 +38,9 @@ use std::path::Path;
 /// dropping pages that hold chunk-index nodes costs at most an occasional re-read.
 pub const WINDOW_BYTES: u64 = 8 << 20;
 
+/// How much disk space is reserved ahead of the file's end at a time, in bytes.
+pub const RESERVE_BYTES: u64 = 64 << 20;
+
 /// Follows a growing file and keeps its written-back tail out of the page cache.
 ///
 /// Works on its own descriptor of the file: writeback and page-cache state belong to the
@@ -43,6 +52,10 @@ pub(crate) struct WriteBehind {
     submitted: u64,
     /// Bytes from the start of the file written back and dropped from the page cache.
     settled: u64,
+    /// Bytes from the start of the file with disk space reserved; `None` once reserving has
+    /// failed (a file system without `fallocate`, or too little space for a whole step),
+    /// after which the file just grows as it is written.
+    reserved: Option<u64>,
 }
 
 impl WriteBehind {
@@ -53,6 +66,7 @@ impl WriteBehind {
             file,
             submitted: 0,
             settled: 0,
+            reserved: Some(0),
         })
     }
 
@@ -63,6 +77,7 @@ impl WriteBehind {
     /// in the affected range did not reach the disk.
     pub fn advance(&mut self) -> io::Result<()> {
         let end = self.file.metadata()?.len();
+        self.reserve_ahead(end);
         if end > self.submitted {
             sys::start_writeback(&self.file, self.submitted, end - self.submitted)?;
             self.submitted = end;
@@ -72,6 +87,31 @@ impl WriteBehind {
             sys::finish_writeback(&self.file, self.settled, settle_to - self.settled)?;
             sys::drop_cached(&self.file, self.settled, settle_to - self.settled)?;
             self.settled = settle_to;
+        }
+        Ok(())
+    }
+
+    /// Keeps at least half a reservation step of allocated space ahead of `end`. Failing to
+    /// reserve loses nothing (the writes themselves still allocate, and report a full disk
+    /// when they hit one), so a failure only switches reserving off.
+    fn reserve_ahead(&mut self, end: u64) {
+        let Some(reserved) = self.reserved else { return };
+        if end + RESERVE_BYTES / 2 <= reserved {
+            return;
+        }
+        let from = reserved.max(end);
+        self.reserved = match sys::reserve(&self.file, from, RESERVE_BYTES) {
+            Ok(()) => Some(from + RESERVE_BYTES),
+            Err(_) => None,
+        };
+    }
+
+    /// Gives back the space reserved past the file's end. Call once the file is closed.
+    pub fn release_reserved(&mut self) -> io::Result<()> {
+        if self.reserved.take().is_some() {
+            // Truncating to the current size keeps every byte and frees the blocks past it.
+            let len = self.file.metadata()?.len();
+            self.file.set_len(len)?;
         }
         Ok(())
     }
@@ -109,6 +149,12 @@ mod sys {
         check(unsafe { libc::sync_file_range(file.as_raw_fd(), off(offset), off(len), flags) })
     }
 
+    /// Allocates disk space for the range without changing the file's size.
+    pub fn reserve(file: &File, offset: u64, len: u64) -> io::Result<()> {
+        // SAFETY: as above.
+        check(unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, off(offset), off(len)) })
+    }
+
     /// Tells the kernel the (clean) range will not be read again, so its pages are freed.
     pub fn drop_cached(file: &File, offset: u64, len: u64) -> io::Result<()> {
         // SAFETY: as above. posix_fadvise returns the error number instead of setting errno.
@@ -137,5 +183,9 @@ mod sys {
 
     pub fn drop_cached(_: &File, _: u64, _: u64) -> io::Result<()> {
         Ok(())
+    }
+
+    pub fn reserve(_: &File, _: u64, _: u64) -> io::Result<()> {
+        Err(io::Error::from(io::ErrorKind::Unsupported))
     }
 }

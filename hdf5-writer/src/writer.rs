@@ -398,6 +398,13 @@ impl RecordingWriter {
         drop(frame_index);
         file.close()
             .map_err(|e| RecordingError::hdf5(&self.path, "close file", e))?;
+        self.write_behind
+            .release_reserved()
+            .map_err(|source| RecordingError::Io {
+                path: self.path.clone(),
+                operation: "release reserved disk space",
+                source,
+            })?;
         Ok(summary)
     }
 
@@ -544,6 +551,7 @@ impl Drop for RecordingWriter {
         if self.handles.is_some() {
             let _ = self.flush();
             self.handles = None;
+            let _ = self.write_behind.release_reserved();
         }
     }
 }

@@ -98,3 +98,54 @@ fn a_long_recording_keeps_a_bounded_window_in_the_page_cache_and_reads_back_whol
         }
     }
 }
+
+/// Bytes of disk allocated to `path` (which may exceed its length while space is reserved).
+fn allocated_bytes(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).unwrap().blocks() * 512
+}
+
+fn write_frames(writer: &mut RecordingWriter, frames: u64) {
+    let samples = vec![7i16; BLOCK_FRAMES * CHANNELS];
+    let mut index = vec![0u64; BLOCK_FRAMES];
+    let mut frame = writer.frames_written();
+    let end = frame + frames;
+    while frame < end {
+        for (i, slot) in index.iter_mut().enumerate() {
+            *slot = frame + i as u64;
+        }
+        writer.append(&index, &samples).unwrap();
+        frame += BLOCK_FRAMES as u64;
+    }
+}
+
+#[test]
+fn disk_space_is_reserved_ahead_while_recording_and_released_when_it_closes() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    // 24 MiB of samples, then finish.
+    let finished = dir.path().join("finished.h5");
+    let mut writer = RecordingWriter::create(&finished, meta()).unwrap();
+    write_frames(&mut writer, (24 << 20) / (CHANNELS as u64 * 2));
+    let len = std::fs::metadata(&finished).unwrap().len();
+    assert!(
+        allocated_bytes(&finished) >= len + (16 << 20),
+        "space ahead of the end should be reserved while recording: {} allocated for {len} bytes",
+        allocated_bytes(&finished)
+    );
+    writer.finish().unwrap();
+    let len = std::fs::metadata(&finished).unwrap().len();
+    assert!(
+        allocated_bytes(&finished) <= len + (1 << 20),
+        "a finished recording keeps no reserved space: {} allocated for {len} bytes",
+        allocated_bytes(&finished)
+    );
+
+    // A writer dropped without finishing releases it too.
+    let dropped = dir.path().join("dropped.h5");
+    let mut writer = RecordingWriter::create(&dropped, meta()).unwrap();
+    write_frames(&mut writer, (12 << 20) / (CHANNELS as u64 * 2));
+    drop(writer);
+    let len = std::fs::metadata(&dropped).unwrap().len();
+    assert!(allocated_bytes(&dropped) <= len + (1 << 20), "{} allocated for {len} bytes", allocated_bytes(&dropped));
+    assert_eq!(RecordingReader::open(&dropped).unwrap().info().duration_frames, (12 << 20) / (CHANNELS as u64 * 2));
+}
