@@ -47,7 +47,7 @@ fn record_through_pipeline(acquisition: &Acquisition, dir: &std::path::Path, n: 
     // Stop the source once it has produced the iteration's signal (the recorder may still be
     // behind; `stop(target)` waits for it), so no work beyond the 2 s is timed.
     while cache.head() < target {
-        std::thread::sleep(Duration::from_micros(200));
+        std::thread::sleep(Duration::from_millis(1));
     }
     acquisition.stop();
     let summary = recording.stop(target).expect("recording finalizes");
