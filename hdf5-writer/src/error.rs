@@ -127,6 +127,14 @@ pub enum RecordingError {
 }
 
 impl RecordingError {
+    pub(crate) fn io(path: &std::path::Path, operation: &'static str, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.to_path_buf(),
+            operation,
+            source,
+        }
+    }
+
     pub(crate) fn hdf5(
         path: &std::path::Path,
         operation: &'static str,

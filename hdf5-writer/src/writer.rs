@@ -119,11 +119,7 @@ impl RecordingWriter {
                 });
             }
             Err(source) => {
-                return Err(RecordingError::Io {
-                    path: path.to_path_buf(),
-                    operation: "create recording file",
-                    source,
-                });
+                return Err(RecordingError::io(path, "create recording file", source));
             }
         }
         // HDF5 must create the file itself. Letting it truncate our empty claim would mark the
@@ -132,11 +128,7 @@ impl RecordingWriter {
         // disk takes to absorb it. So the claim is released and HDF5 creates the name again
         // exclusively (O_EXCL): if another writer took the name in between, this one fails
         // with AlreadyExists and nothing is overwritten.
-        std::fs::remove_file(path).map_err(|source| RecordingError::Io {
-            path: path.to_path_buf(),
-            operation: "release the name claim",
-            source,
-        })?;
+        std::fs::remove_file(path).map_err(|e| RecordingError::io(path, "release the name claim", e))?;
         let file = File::create_excl(path).map_err(|e| {
             if path.exists() {
                 RecordingError::AlreadyExists {
@@ -147,11 +139,7 @@ impl RecordingWriter {
             }
         })?;
         let laid_out = WriteBehind::open(path)
-            .map_err(|source| RecordingError::Io {
-                path: path.to_path_buf(),
-                operation: "open recording file for write-behind",
-                source,
-            })
+            .map_err(|e| RecordingError::io(path, "open recording file for write-behind", e))
             .and_then(|write_behind| Self::lay_out(file, write_behind, path, meta));
         match laid_out {
             Ok(writer) => Ok(writer),
@@ -400,11 +388,7 @@ impl RecordingWriter {
             .map_err(|e| RecordingError::hdf5(&self.path, "close file", e))?;
         self.write_behind
             .release_reserved()
-            .map_err(|source| RecordingError::Io {
-                path: self.path.clone(),
-                operation: "release reserved disk space",
-                source,
-            })?;
+            .map_err(|e| RecordingError::io(&self.path, "release reserved disk space", e))?;
         Ok(summary)
     }
 
@@ -481,11 +465,9 @@ impl RecordingWriter {
             .as_writer()
             .write_slice(&self.index_buf[..rows], start..end)
             .map_err(|e| RecordingError::hdf5(path, "write /frame_index", e))?;
-        self.write_behind.advance().map_err(|source| RecordingError::Io {
-            path: path.to_path_buf(),
-            operation: "write back recording data",
-            source,
-        })
+        self.write_behind
+            .advance()
+            .map_err(|e| RecordingError::io(path, "write back recording data", e))
     }
 
     /// Drops the whole chunks at the front of the buffer (already written); a trailing

@@ -8,20 +8,13 @@ use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
-use ephysd_hdf5::{RecordingMeta, RecordingReader, RecordingWriter, WRITE_BEHIND_WINDOW_BYTES};
+mod common;
+
+use common::meta;
+use ephysd_hdf5::{RecordingReader, RecordingWriter, WRITE_BEHIND_WINDOW_BYTES};
 
 const CHANNELS: usize = 1024;
 const BLOCK_FRAMES: usize = 128;
-
-fn meta() -> RecordingMeta {
-    RecordingMeta {
-        frames_per_second: 30_000.0,
-        channel_count: CHANNELS,
-        uv_per_sample_unit: 0.195,
-        application: "page-cache test".into(),
-        source_name: "test".into(),
-    }
-}
 
 fn value(frame: u64, channel: usize) -> i16 {
     (frame.wrapping_mul(31).wrapping_add(channel as u64 * 7) % 65_521) as u16 as i16
@@ -52,7 +45,7 @@ fn resident_bytes(path: &Path) -> u64 {
 fn a_long_recording_keeps_a_bounded_window_in_the_page_cache_and_reads_back_whole() {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let path = dir.path().join("long.h5");
-    let mut writer = RecordingWriter::create(&path, meta()).unwrap();
+    let mut writer = RecordingWriter::create(&path, meta(CHANNELS, 30_000.0)).unwrap();
 
     // 96 MiB of samples: twelve times the window.
     let total_frames = (96u64 << 20) / (CHANNELS as u64 * 2);
@@ -124,7 +117,7 @@ fn disk_space_is_reserved_ahead_while_recording_and_released_when_it_closes() {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     // 24 MiB of samples, then finish.
     let finished = dir.path().join("finished.h5");
-    let mut writer = RecordingWriter::create(&finished, meta()).unwrap();
+    let mut writer = RecordingWriter::create(&finished, meta(CHANNELS, 30_000.0)).unwrap();
     write_frames(&mut writer, (24 << 20) / (CHANNELS as u64 * 2));
     let len = std::fs::metadata(&finished).unwrap().len();
     assert!(
@@ -142,7 +135,7 @@ fn disk_space_is_reserved_ahead_while_recording_and_released_when_it_closes() {
 
     // A writer dropped without finishing releases it too.
     let dropped = dir.path().join("dropped.h5");
-    let mut writer = RecordingWriter::create(&dropped, meta()).unwrap();
+    let mut writer = RecordingWriter::create(&dropped, meta(CHANNELS, 30_000.0)).unwrap();
     write_frames(&mut writer, (12 << 20) / (CHANNELS as u64 * 2));
     drop(writer);
     let len = std::fs::metadata(&dropped).unwrap().len();

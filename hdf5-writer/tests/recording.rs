@@ -1,21 +1,14 @@
 //! Behaviour of the recording format through the public API only.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, TimeZone, Utc};
+use common::meta;
 use ephysd_hdf5::{
     layout, recording_file_name, RecordingError, RecordingMeta, RecordingReader, RecordingWriter,
 };
-
-fn meta(channels: usize, fps: f64) -> RecordingMeta {
-    RecordingMeta {
-        frames_per_second: fps,
-        channel_count: channels,
-        uv_per_sample_unit: 0.195,
-        application: "ephysd 9.9.9-test".into(),
-        source_name: "unit-test-source".into(),
-    }
-}
 
 /// A value that differs per frame and channel and wraps through negative numbers.
 fn pattern(frame: u64, channel: usize) -> i16 {

@@ -317,7 +317,7 @@ impl CacheReader {
     /// a block in between. Never blocks.
     pub fn read_amplifier(&mut self, cache: &PrimaryCache, frame_index: &mut [u64], amplifier: &mut [i16]) -> ReadOutcome {
         let channels = cache.layout.amplifier_channels;
-        let max = frame_index.len().min(amplifier.len() / channels.max(1));
+        let max = frame_index.len().min(amplifier.len() / channels);
         self.read_with(cache, max, |from, n| {
             for (i, (index, samples)) in frame_index[..n].iter_mut().zip(amplifier.chunks_exact_mut(channels)).enumerate() {
                 let slot = cache.slot(from + i as u64);
