@@ -127,7 +127,11 @@ pub enum RecordingError {
 }
 
 impl RecordingError {
-    pub(crate) fn io(path: &std::path::Path, operation: &'static str, source: std::io::Error) -> Self {
+    pub(crate) fn io(
+        path: &std::path::Path,
+        operation: &'static str,
+        source: std::io::Error,
+    ) -> Self {
         Self::Io {
             path: path.to_path_buf(),
             operation,

@@ -128,7 +128,8 @@ impl RecordingWriter {
         // disk takes to absorb it. So the claim is released and HDF5 creates the name again
         // exclusively (O_EXCL): if another writer took the name in between, this one fails
         // with AlreadyExists and nothing is overwritten.
-        std::fs::remove_file(path).map_err(|e| RecordingError::io(path, "release the name claim", e))?;
+        std::fs::remove_file(path)
+            .map_err(|e| RecordingError::io(path, "release the name claim", e))?;
         let file = File::create_excl(path).map_err(|e| {
             if path.exists() {
                 RecordingError::AlreadyExists {
@@ -152,7 +153,12 @@ impl RecordingWriter {
     }
 
     /// Creates the datasets and root attributes in a freshly created file.
-    fn lay_out(file: File, write_behind: WriteBehind, path: &Path, meta: RecordingMeta) -> Result<Self, RecordingError> {
+    fn lay_out(
+        file: File,
+        write_behind: WriteBehind,
+        path: &Path,
+        meta: RecordingMeta,
+    ) -> Result<Self, RecordingError> {
         let err = |op| move |e| RecordingError::hdf5(path, op, e);
         let channels = meta.channel_count;
         let chunk_frames = layout::chunk_frames(meta.frames_per_second, channels);
@@ -458,8 +464,13 @@ impl RecordingWriter {
             self.extent = end as u64;
         }
 
-        ndview::write_rows(&handles.samples, &self.sample_buf[..rows * channels], start, channels)
-            .map_err(|e| RecordingError::hdf5(path, "write /samples", e))?;
+        ndview::write_rows(
+            &handles.samples,
+            &self.sample_buf[..rows * channels],
+            start,
+            channels,
+        )
+        .map_err(|e| RecordingError::hdf5(path, "write /samples", e))?;
         handles
             .frame_index
             .as_writer()
@@ -480,7 +491,8 @@ impl RecordingWriter {
         }
         let channels = self.meta.channel_count;
         self.index_buf.copy_within(whole..rows, 0);
-        self.sample_buf.copy_within(whole * channels..rows * channels, 0);
+        self.sample_buf
+            .copy_within(whole * channels..rows * channels, 0);
         self.buffered = rows - whole;
         self.buffer_start += whole as u64;
     }
@@ -579,10 +591,17 @@ mod ndview {
 
     /// Writes `data` (whole frames of `channels` values) into `dataset` rows starting at
     /// `start_row`.
-    pub(super) fn write_rows(dataset: &Dataset, data: &[i16], start_row: usize, channels: usize) -> hdf5::Result<()> {
+    pub(super) fn write_rows(
+        dataset: &Dataset,
+        data: &[i16],
+        start_row: usize,
+        channels: usize,
+    ) -> hdf5::Result<()> {
         let rows = data.len() / channels;
         match ndarray::ArrayView2::from_shape((rows, channels), data) {
-            Ok(table) => dataset.as_writer().write_slice(&table, (start_row..start_row + rows, ..)),
+            Ok(table) => dataset
+                .as_writer()
+                .write_slice(&table, (start_row..start_row + rows, ..)),
             // Only whole frames are ever buffered, so this is a bug, not bad input.
             Err(e) => Err(hdf5::Error::from(format!(
                 "internal error: {} buffered samples is not whole frames: {e}",

@@ -552,13 +552,21 @@ fn in_place_appends_mix_with_copying_appends_and_count_only_what_was_filled() {
             append_blocks(&mut w, &[113], &mut row, jump);
         }
     }
-    assert_eq!(w.append_with(0, |_, _| unreachable!("no slots for zero frames")).unwrap(), 0);
+    assert_eq!(
+        w.append_with(0, |_, _| unreachable!("no slots for zero frames"))
+            .unwrap(),
+        0
+    );
     let summary = w.finish().unwrap();
     assert_eq!(summary.frames_written, row);
     assert_eq!(summary.gap_count, 1);
     let r = RecordingReader::open(&path).unwrap();
     assert_eq!(r.frames(), row);
     for start in [0, 69_990, row - 500] {
-        assert_eq!(r.read_samples(start, 500).unwrap(), expected(start..start + 500, channels), "rows from {start}");
+        assert_eq!(
+            r.read_samples(start, 500).unwrap(),
+            expected(start..start + 500, channels),
+            "rows from {start}"
+        );
     }
 }
