@@ -34,9 +34,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 /// All `.proto` files in `dir`, sorted so the build is deterministic.
 fn proto_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .map(|entry| entry.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(dir)?.map(|entry| entry.map(|e| e.path())).collect::<Result<_, _>>()?;
     files.retain(|p| p.extension().is_some_and(|ext| ext == "proto"));
     files.sort();
     Ok(files)
@@ -45,10 +44,7 @@ fn proto_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 /// Parses the files with protox. Imports (the well-known types) are included
 /// so the embedded set is self-contained; source info is dropped because the
 /// generated files carry no per-element comments worth its size.
-fn compile(
-    protos: &[PathBuf],
-    include: &Path,
-) -> Result<prost_types::FileDescriptorSet, protox::Error> {
+fn compile(protos: &[PathBuf], include: &Path) -> Result<prost_types::FileDescriptorSet, protox::Error> {
     let mut compiler = protox::Compiler::new([include])?;
     compiler.include_imports(true).include_source_info(false);
     compiler.open_files(protos)?;
@@ -60,13 +56,8 @@ fn compile(
 /// Default stubs are on so a server implementation only writes the methods it
 /// supports; every other method answers `UNIMPLEMENTED`.
 fn generate(fds: prost_types::FileDescriptorSet) -> std::io::Result<()> {
-    let own_files = prost_types::FileDescriptorSet {
-        file: fds
-            .file
-            .into_iter()
-            .filter(|f| f.package() == PACKAGE)
-            .collect(),
-    };
+    let own_files =
+        prost_types::FileDescriptorSet { file: fds.file.into_iter().filter(|f| f.package() == PACKAGE).collect() };
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)

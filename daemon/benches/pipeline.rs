@@ -1,8 +1,8 @@
 //! `cargo bench -p ephysd --bench pipeline`: the whole acquisition path, measured as a multiple
 //! of real time.
 //!
-//! The simulated rig at 1024 channels × 30 kHz, accelerated, feeds the acquisition thread, which
-//! publishes into the primary cache; the recorder thread follows the cache and writes HDF5.
+//! The simulated device at 1024 channels × 30 kHz, accelerated, feeds the acquisition thread,
+//! which publishes into the primary cache; the recorder thread follows the cache and writes HDF5.
 //! One iteration moves two seconds of signal end to end into a real file; the report's
 //! throughput in frames/s divided by 30 000 is the "× real time" figure in docs/PERFORMANCE.md.
 
@@ -10,47 +10,64 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ephysd::acquisition::{Acquisition, StreamPlan, ThreadPlacement};
-use ephysd::core::{PipelineCounters, PrimaryCache};
-use ephysd::recorder::ActiveRecording;
-use ephysd_drivers::sim::{SimConfig, SimulatedRig};
-use ephysd_drivers::{FrameBlock, Source, AMPLIFIER_UV_PER_UNIT};
+use ephysd::recorder::{ActiveRecording, StopAt};
+use ephysd_drivers::sim::SimConfig;
+use ephysd_drivers::{open, Device, DeviceSpec, FrameBlock, AMPLIFIER_UV_PER_UNIT};
 use ephysd_hdf5::RecordingMeta;
+use ephysd_pipeline::{
+    Acquisition, Pacing, PipelineCounters, PrimaryCache, StageChain, StreamId, StreamPlan, ThreadPlacement,
+};
 
 const CHANNELS: usize = 1024;
 const RATE: f64 = 30_000.0;
 const SECONDS_PER_ITERATION: f64 = 2.0;
 
-fn rig() -> SimulatedRig {
-    SimulatedRig::new(SimConfig { amplifier_channels: CHANNELS, sample_rate_hz: RATE, accelerated: true, ..SimConfig::default() })
-        .expect("valid simulator config")
+fn device() -> Device {
+    let config =
+        SimConfig { amplifier_channels: CHANNELS, sample_rate_hz: RATE, accelerated: true, ..SimConfig::default() };
+    open(&DeviceSpec::Simulated(config)).expect("valid simulator config")
 }
 
-/// Streams `seconds` of signal from the rig through the cache into a recording; returns the
-/// wall time it took.
+/// Streams `seconds` of signal from the simulated device through the cache into a recording;
+/// returns the wall time it took.
 fn record_through_pipeline(acquisition: &Acquisition, dir: &std::path::Path, n: usize) -> Duration {
-    let rig = rig();
-    let info = rig.info().clone();
-    let cache = Arc::new(PrimaryCache::new(info.layout, RATE as usize, RATE));
+    let mut device = device();
+    let layout = device.description().layout;
+    let source = device.start_stream().expect("stream starts");
+    let (cache, writer) = PrimaryCache::new(layout, RATE as usize, RATE);
     let target = (SECONDS_PER_ITERATION * RATE) as u64;
     let meta = RecordingMeta {
         frames_per_second: RATE,
         channel_count: CHANNELS,
         uv_per_sample_unit: AMPLIFIER_UV_PER_UNIT,
         application: "ephysd bench".into(),
-        source_name: info.name.clone(),
+        source_name: device.description().name.clone(),
     };
     let started = Instant::now();
-    let recording = ActiveRecording::start(Arc::clone(&cache), &dir.join(format!("bench_{n}.h5")), meta, Arc::new(PipelineCounters::default()), true)
-        .expect("recording starts");
-    acquisition.start(StreamPlan { source: Box::new(rig), cache: Arc::clone(&cache), accelerated: true });
+    let (ended, _) = crossbeam_channel::unbounded();
+    let recording = ActiveRecording::start(
+        Arc::clone(&cache),
+        &dir.join(format!("bench_{n}.h5")),
+        meta,
+        Arc::new(PipelineCounters::default()),
+        true,
+        ended,
+    )
+    .expect("recording starts");
+    acquisition.start(StreamPlan {
+        id: StreamId(n as u64),
+        source,
+        cache: writer,
+        stages: StageChain::new(layout, Vec::new()),
+        pacing: Pacing::Consumer,
+    });
     // Stop the source once it has produced the iteration's signal (the recorder may still be
     // behind; `stop(target)` waits for it), so no work beyond the 2 s is timed.
     while cache.head() < target {
         std::thread::sleep(Duration::from_millis(1));
     }
     acquisition.stop();
-    let summary = recording.stop(target).expect("recording finalizes");
+    let summary = recording.stop(StopAt::Frame(target)).expect("recording finalizes");
     let elapsed = started.elapsed();
     assert!(summary.duration_frames >= target, "recorded {} of {target} frames", summary.duration_frames);
     let _ = std::fs::remove_file(dir.join(format!("bench_{n}.h5")));
@@ -60,7 +77,11 @@ fn record_through_pipeline(acquisition: &Acquisition, dir: &std::path::Path, n: 
 fn pipeline(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
     // The acquisition thread is pinned to one core, as `realtime.core` pins it in the daemon.
-    let (acquisition, _) = Acquisition::spawn(ThreadPlacement { core: Some(0), fifo_priority: None }, Arc::new(PipelineCounters::default())).expect("thread");
+    let (acquisition, _) = Acquisition::spawn(
+        ThreadPlacement { core: Some(0), fifo_priority: None },
+        Arc::new(PipelineCounters::default()),
+    )
+    .expect("thread");
     let frames = (SECONDS_PER_ITERATION * RATE) as u64;
 
     let mut group = c.benchmark_group("pipeline");
@@ -81,21 +102,24 @@ fn pipeline(c: &mut Criterion) {
         })
     });
     group.finish();
-    println!("pipeline: best iteration {:.1}x real time (1024 ch x 30 kHz through cache into HDF5)", SECONDS_PER_ITERATION / best);
+    println!(
+        "pipeline: best iteration {:.1}x real time (1024 ch x 30 kHz through cache into HDF5)",
+        SECONDS_PER_ITERATION / best
+    );
 
     // The primary cache alone: publish one block and read it back, per block of 128 frames.
-    let info = rig().info().clone();
-    let cache = PrimaryCache::new(info.layout, RATE as usize, RATE);
-    let mut block = FrameBlock::new(info.layout);
-    let mut source = rig();
+    let mut source = device().start_stream().expect("stream starts");
+    let layout = source.layout();
+    let (cache, mut writer) = PrimaryCache::new(layout, RATE as usize, RATE);
+    let mut block = FrameBlock::new(layout);
     source.read_block(&mut block).expect("block");
-    let mut out = FrameBlock::new(info.layout);
+    let mut out = FrameBlock::new(layout);
     let mut reader = cache.reader_at_head();
     let mut group = c.benchmark_group("primary_cache");
     group.throughput(Throughput::Elements(block.frames as u64));
     group.bench_function("publish_and_read_1024ch_block", |b| {
         b.iter(|| {
-            cache.publish(&block);
+            writer.publish(&block);
             reader.read(&cache, &mut out)
         })
     });

@@ -9,8 +9,9 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use ephysd_drivers::sim::{SimMode, INTAN_SAMPLE_RATES};
-use serde::{Deserialize, Serialize};
+use ephysd_drivers::{DeviceKeys, DeviceSpec};
+use ephysd_pipeline::{available_cores, ThreadPlacement};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The documented default configuration, compiled in.
 pub const DEFAULT_TOML: &str = include_str!("../../config/ephysd.toml");
@@ -23,7 +24,7 @@ pub const ENV_PREFIX: &str = "EPHYSD";
 pub struct Settings {
     pub server: ServerSettings,
     pub log: LogSettings,
-    pub device: DeviceSettings,
+    pub device: DeviceKeys,
     pub recording: RecordingSettings,
     pub cache: CacheSettings,
     pub realtime: RealtimeSettings,
@@ -45,25 +46,6 @@ pub struct LogSettings {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct DeviceSettings {
-    pub backbone: String,
-    pub channels: u32,
-    pub sample_rate_hz: f64,
-    pub seed: u64,
-    pub accelerated: bool,
-    pub frames_per_block: u32,
-}
-
-impl DeviceSettings {
-    /// The backbone as a simulated-rig mode. Settings are validated when loaded, so this holds
-    /// for any `DeviceSettings` that came from [`load`].
-    pub fn sim_mode(&self) -> SimMode {
-        SimMode::from_str(&self.backbone).expect("device.backbone is validated when settings load")
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RecordingSettings {
     pub base_path: PathBuf,
     pub base_name: String,
@@ -80,8 +62,60 @@ pub struct CacheSettings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RealtimeSettings {
-    pub core: i64,
-    pub fifo_priority: i32,
+    /// The core to pin the acquisition thread to, or none.
+    pub core: NoneOr,
+    /// The SCHED_FIFO priority of the acquisition thread, or none (normal scheduling).
+    pub fifo_priority: NoneOr,
+}
+
+/// A number, or the word `"none"` for "do not do this" (no magic values like -1 or 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoneOr(pub Option<i64>);
+
+impl std::fmt::Display for NoneOr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(v) => write!(f, "{v}"),
+            None => f.write_str("\"none\""),
+        }
+    }
+}
+
+impl Serialize for NoneOr {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(v) => s.serialize_i64(v),
+            None => s.serialize_str("none"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for NoneOr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = NoneOr;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an integer or \"none\"")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<NoneOr, E> {
+                Ok(NoneOr(Some(v)))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<NoneOr, E> {
+                i64::try_from(v).map(|v| NoneOr(Some(v))).map_err(|_| E::custom(format!("{v} is too large")))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<NoneOr, E> {
+                match v.trim() {
+                    "none" => Ok(NoneOr(None)),
+                    other => other
+                        .parse()
+                        .map(|v| NoneOr(Some(v)))
+                        .map_err(|_| E::custom(format!("{other:?} is neither an integer nor \"none\""))),
+                }
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// A configuration that cannot be used. The message is the one line an operator sees.
@@ -119,14 +153,13 @@ impl ConfigSource {
 
 /// Reads, merges and validates the configuration.
 pub fn load(source: &ConfigSource) -> Result<Settings, ConfigError> {
-    let mut builder = config::Config::builder()
-        .add_source(config::File::from_str(DEFAULT_TOML, config::FileFormat::Toml));
+    let mut builder =
+        config::Config::builder().add_source(config::File::from_str(DEFAULT_TOML, config::FileFormat::Toml));
     if let Some(path) = &source.file {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::File { path: path.clone(), reason: e.to_string() })?;
-        builder = builder.add_source(
-            config::File::from_str(&text, config::FileFormat::Toml).format(config::FileFormat::Toml),
-        );
+        builder = builder
+            .add_source(config::File::from_str(&text, config::FileFormat::Toml).format(config::FileFormat::Toml));
     }
     let env: config::Map<String, String> =
         source.env.iter().filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}_"))).cloned().collect();
@@ -228,17 +261,7 @@ impl Settings {
         if !["text", "json"].contains(&self.log.format.as_str()) {
             return Err(invalid("log.format", &self.log.format, "allowed: text, json"));
         }
-        SimMode::from_str(&self.device.backbone).map_err(|e| invalid("device.backbone", &self.device.backbone, e.to_string()))?;
-        if !(1..=1024).contains(&self.device.channels) {
-            return Err(invalid("device.channels", self.device.channels, "allowed 1..=1024"));
-        }
-        if !INTAN_SAMPLE_RATES.iter().any(|r| (r - self.device.sample_rate_hz).abs() < 0.01) {
-            let rates: Vec<String> = INTAN_SAMPLE_RATES.iter().map(|r| format!("{}", (r * 100.0).round() / 100.0)).collect();
-            return Err(invalid("device.sample_rate_hz", self.device.sample_rate_hz, format!("allowed: {}", rates.join(", "))));
-        }
-        if !(16..=4096).contains(&self.device.frames_per_block) {
-            return Err(invalid("device.frames_per_block", self.device.frames_per_block, "allowed 16..=4096"));
-        }
+        self.device_spec()?;
         validate_base_name(&self.recording.base_name)?;
         if self.recording.base_path.as_os_str().is_empty() {
             return Err(invalid("recording.base_path", "\"\"", "allowed: a directory path"));
@@ -246,14 +269,39 @@ impl Settings {
         if !(1..=600).contains(&self.cache.seconds) {
             return Err(invalid("cache.seconds", self.cache.seconds, "allowed 1..=600"));
         }
-        let cores = crate::realtime::available_cores() as i64;
-        if self.realtime.core != -1 && !(0..cores).contains(&self.realtime.core) {
-            return Err(invalid("realtime.core", self.realtime.core, format!("allowed: -1 (not pinned) or 0..={}", cores - 1)));
+        let cores = available_cores() as i64;
+        if let Some(core) = self.realtime.core.0 {
+            if !(0..cores).contains(&core) {
+                return Err(invalid(
+                    "realtime.core",
+                    core,
+                    format!("allowed: \"none\" (not pinned) or 0..={}", cores - 1),
+                ));
+            }
         }
-        if !(0..=99).contains(&self.realtime.fifo_priority) {
-            return Err(invalid("realtime.fifo_priority", self.realtime.fifo_priority, "allowed: 0 (normal scheduling) or 1..=99"));
+        if let Some(priority) = self.realtime.fifo_priority.0 {
+            if !(1..=99).contains(&priority) {
+                return Err(invalid(
+                    "realtime.fifo_priority",
+                    priority,
+                    "allowed: \"none\" (normal scheduling) or 1..=99",
+                ));
+            }
         }
         Ok(())
+    }
+
+    /// The device the `[device]` keys name.
+    pub fn device_spec(&self) -> Result<DeviceSpec, ConfigError> {
+        DeviceSpec::from_keys(&self.device).map_err(|e| invalid(&format!("device.{}", e.key), e.value, e.allowed))
+    }
+
+    /// Where the acquisition thread runs, from the `[realtime]` keys (validated: both fit).
+    pub fn placement(&self) -> ThreadPlacement {
+        ThreadPlacement {
+            core: self.realtime.core.0.and_then(|c| usize::try_from(c).ok()),
+            fifo_priority: self.realtime.fifo_priority.0.and_then(|p| i32::try_from(p).ok()),
+        }
     }
 
     /// The effective configuration as TOML, as `check-config` prints it.
@@ -277,7 +325,9 @@ pub fn validate_base_name(name: &str) -> Result<(), ConfigError> {
 /// Creates the recording directory if needed and proves it is writable, so a bad path fails
 /// at start rather than when the first recording begins.
 pub fn prepare_recording_dir(path: &Path) -> Result<(), ConfigError> {
-    let fail = |reason: String| invalid("recording.base_path", path.display(), format!("the directory is not usable: {reason}"));
+    let fail = |reason: String| {
+        invalid("recording.base_path", path.display(), format!("the directory is not usable: {reason}"))
+    };
     std::fs::create_dir_all(path).map_err(|e| fail(e.to_string()))?;
     let probe = path.join(format!(".ephysd-write-test-{}", std::process::id()));
     std::fs::write(&probe, b"").map_err(|e| fail(format!("not writable ({e})")))?;
@@ -347,6 +397,30 @@ mod tests {
     }
 
     #[test]
+    fn realtime_choices_are_a_number_or_none() {
+        assert_eq!(Settings::defaults().placement(), ThreadPlacement { core: None, fifo_priority: Some(80) });
+        let s = load(&with_env(&[("EPHYSD_REALTIME__CORE", "0"), ("EPHYSD_REALTIME__FIFO_PRIORITY", "none")])).unwrap();
+        assert_eq!(s.placement(), ThreadPlacement { core: Some(0), fifo_priority: None });
+        let e = load(&with_env(&[("EPHYSD_REALTIME__CORE", "-1")])).unwrap_err().to_string();
+        assert!(e.contains("realtime.core` = -1") && e.contains("\"none\" (not pinned)"), "{e}");
+        let e = load(&with_env(&[("EPHYSD_REALTIME__FIFO_PRIORITY", "0")])).unwrap_err().to_string();
+        assert!(e.contains("realtime.fifo_priority` = 0") && e.contains("1..=99"), "{e}");
+        let e = load(&with_env(&[("EPHYSD_REALTIME__CORE", "first")])).unwrap_err().to_string();
+        assert!(e.contains("first") && e.contains("none"), "{e}");
+    }
+
+    #[test]
+    fn the_printed_configuration_loads_back_unchanged() {
+        let s = load(&with_env(&[("EPHYSD_REALTIME__CORE", "0"), ("EPHYSD_DEVICE__CHANNELS", "32")])).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("printed.toml");
+        std::fs::write(&path, s.to_toml()).unwrap();
+        assert!(s.to_toml().contains("fifo_priority = 80"), "{}", s.to_toml());
+        assert_eq!(load(&ConfigSource { file: Some(path), env: vec![] }).unwrap(), s);
+        assert!(Settings::defaults().to_toml().contains("core = \"none\""));
+    }
+
+    #[test]
     fn unknown_keys_are_refused_with_their_origin() {
         let e = load(&with_env(&[("EPHYSD_DEVICE__CHANELS", "8")])).unwrap_err().to_string();
         assert!(e.contains("device.chanels") && e.contains("EPHYSD_DEVICE__CHANELS"), "{e}");
@@ -374,8 +448,11 @@ mod tests {
         let lines: Vec<&str> = DEFAULT_TOML.lines().collect();
         for key in known_keys() {
             let name = key.split('.').nth(1).unwrap();
-            let at = lines.iter().position(|l| l.starts_with(&format!("{name} = "))).unwrap_or_else(|| panic!("{key} missing"));
-            let comment: String = lines[..at].iter().rev().take_while(|l| l.starts_with('#')).map(|l| *l).collect();
+            let at = lines
+                .iter()
+                .position(|l| l.starts_with(&format!("{name} = ")))
+                .unwrap_or_else(|| panic!("{key} missing"));
+            let comment: String = lines[..at].iter().rev().take_while(|l| l.starts_with('#')).copied().collect();
             assert!(comment.contains("Default"), "{key} has no documented default");
             assert!(comment.contains("Allowed"), "{key} has no documented range");
         }

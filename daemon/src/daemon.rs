@@ -3,11 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::acquisition::{Acquisition, ThreadPlacement};
+use ephysd_pipeline::{Acquisition, Liveness, PipelineCounters, WatchdogGate};
+
 use crate::config::{self, ConfigError, ConfigSource, Settings};
-use crate::core::watchdog::Liveness;
-use crate::core::{PipelineCounters, WatchdogGate};
-use crate::engine::Engine;
+use crate::engine::{Engine, EngineError};
 use crate::grpc;
 use crate::logging::{self, LogControl};
 use crate::notify::{self, Notifier};
@@ -20,6 +19,8 @@ pub enum DaemonError {
     Config(#[from] ConfigError),
     #[error("{0}")]
     Serve(#[from] grpc::ServeError),
+    #[error("cannot open the device: {0}")]
+    Device(#[from] EngineError),
     #[error("cannot start: {0}")]
     Startup(String),
 }
@@ -30,17 +31,14 @@ const SERVER_DRAIN: Duration = Duration::from_secs(2);
 /// Runs the daemon until SIGTERM/SIGINT. Returns once everything is stopped and finalized.
 pub fn run(source: &ConfigSource) -> Result<(), DaemonError> {
     let settings = config::load(source)?;
+    let spec = settings.device_spec()?;
     let log = logging::init(&settings.log.level, settings.log.format == "json");
     config::prepare_recording_dir(&settings.recording.base_path)?;
     let signal_events = signals::listen().map_err(|e| DaemonError::Startup(format!("signal handlers: {e}")))?;
     tracing::info!(version = crate::VERSION, "ephysd starting");
 
     let counters = Arc::new(PipelineCounters::default());
-    let placement = ThreadPlacement {
-        core: usize::try_from(settings.realtime.core).ok(),
-        fifo_priority: (settings.realtime.fifo_priority > 0).then_some(settings.realtime.fifo_priority),
-    };
-    let (acquisition, outcome) = Acquisition::spawn(placement, Arc::clone(&counters))
+    let (acquisition, outcome) = Acquisition::spawn(settings.placement(), Arc::clone(&counters))
         .map_err(|e| DaemonError::Startup(format!("acquisition thread: {e}")))?;
     for warning in &outcome.warnings {
         tracing::warn!("{warning}");
@@ -48,7 +46,8 @@ pub fn run(source: &ConfigSource) -> Result<(), DaemonError> {
     tracing::info!(core = ?outcome.pinned_core, fifo_priority = ?outcome.fifo_priority, "acquisition thread ready");
 
     let notifier = Notifier::from_env();
-    let engine = Arc::new(Engine::new(&settings, acquisition, notifier.clone()));
+    let engine = Engine::new(&settings, &spec, acquisition, notifier.clone())?;
+    tracing::info!(device = %engine.description().name, "device opened");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("ephysd-control")
@@ -71,9 +70,15 @@ async fn control_plane(
     let listeners = grpc::bind(&settings.server).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let servers = grpc::serve(listeners, Arc::clone(&engine), stop_rx.clone());
-    let watchdog = notify::watchdog_period().map(|period| tokio::spawn(watchdog_loop(period, Arc::clone(&engine), notifier.clone(), stop_rx)));
+    let watchdog = notify::watchdog_period()
+        .map(|period| tokio::spawn(watchdog_loop(period, Arc::clone(&engine), notifier.clone(), stop_rx)));
     notifier.ready();
-    notifier.status(&format!("idle: Allego services on {}:{}-{}", settings.server.bind, settings.server.base_port, settings.server.base_port + 4));
+    notifier.status(&format!(
+        "idle: Allego services on {}:{}-{}",
+        settings.server.bind,
+        settings.server.base_port,
+        settings.server.base_port + 4
+    ));
     tracing::info!(bind = %settings.server.bind, first_port = settings.server.base_port, "gRPC services listening");
 
     let mut current = settings;
@@ -159,7 +164,12 @@ fn reload(source: &ConfigSource, current: Settings, engine: &Engine, log: &LogCo
 }
 
 /// Pings the systemd watchdog while, and only while, the acquisition thread's heartbeat moves.
-async fn watchdog_loop(period: Duration, engine: Arc<Engine>, notifier: Notifier, mut stop: tokio::sync::watch::Receiver<bool>) {
+async fn watchdog_loop(
+    period: Duration,
+    engine: Arc<Engine>,
+    notifier: Notifier,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let check_every = period / 4;
     let stall_after = (period / 2).min(Duration::from_secs(2));
     let beat = || engine.counters().heartbeat.load(std::sync::atomic::Ordering::Relaxed);

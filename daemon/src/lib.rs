@@ -1,19 +1,17 @@
 //! ephysd: an acquisition daemon for electrophysiology rigs.
 //!
 //! Read top-down from [`daemon::run`]: configuration, logging, the acquisition thread, the
-//! engine (streaming and recording), the gRPC services, then the signal loop until a stop.
-//! `core` is the pure real-time part; everything else is the shell around it.
+//! engine (device, streaming and recording), the gRPC services, then the signal loop until a
+//! stop. The real-time path itself is the `ephysd-pipeline` crate; this crate is the shell
+//! around it.
 
-pub mod acquisition;
 pub mod config;
-pub mod core;
 pub mod daemon;
 pub mod engine;
 pub mod grpc;
 pub mod hardware_id;
 pub mod logging;
 pub mod notify;
-pub mod realtime;
 pub mod recorder;
 pub mod signals;
 

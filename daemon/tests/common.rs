@@ -16,7 +16,7 @@ pub fn free_base_port() -> u16 {
         let probe = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = probe.local_addr().unwrap().port();
         drop(probe);
-        if base > 65000 || base < 20000 {
+        if !(20000..=65000).contains(&base) {
             continue;
         }
         if (0..5).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
@@ -65,6 +65,12 @@ pub struct TestDaemon {
     pub log: PathBuf,
 }
 
+impl Default for TestDaemon {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl TestDaemon {
     pub fn new() -> Self {
         TestDaemon { base_port: free_base_port(), dir: tempfile::tempdir().unwrap(), log: PathBuf::new() }
@@ -85,7 +91,7 @@ impl TestDaemon {
             .env("EPHYSD_RECORDING__BASE_PATH", self.recordings())
             .env("EPHYSD_DEVICE__CHANNELS", "16")
             .env("EPHYSD_CACHE__SECONDS", "5")
-            .env("EPHYSD_REALTIME__FIFO_PRIORITY", "0")
+            .env("EPHYSD_REALTIME__FIFO_PRIORITY", "none")
             .stdout(Stdio::null())
             .stderr(log);
         cmd
@@ -108,7 +114,9 @@ impl TestDaemon {
 
 pub fn h5_files(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "h5")).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "h5")).collect()
+        })
         .unwrap_or_default();
     v.sort();
     v

@@ -90,7 +90,8 @@ fn sighup_applies_live_keys_and_says_what_it_applied() {
     let mut child = d.command().arg("--config").arg(&cfg).spawn().unwrap();
     common::wait_for_port(d.base_port + 4, &mut child, Duration::from_secs(20));
 
-    std::fs::write(&cfg, "[log]\nlevel = \"debug\"\n[recording]\nbase_name = \"after\"\n[device]\nseed = 99\n").unwrap();
+    std::fs::write(&cfg, "[log]\nlevel = \"debug\"\n[recording]\nbase_name = \"after\"\n[device]\nseed = 99\n")
+        .unwrap();
     signal(&child, libc::SIGHUP);
     let deadline = Instant::now() + Duration::from_secs(5);
     while !d.log_text().contains("reload applied") {

@@ -1,12 +1,26 @@
-//! Acquisition sources for ephysd.
+//! Devices for ephysd: one layer for every board and its stand-ins.
 //!
-//! Everything above this crate sees one interface, [`Source`], whatever is behind it: the
-//! simulated rig today, the Rhythm/XDAQ boards, Sinaps probes and file replay later. A source
-//! fills a preallocated [`FrameBlock`] in place, so the acquisition thread never allocates.
+//! [`open`] builds whatever a [`DeviceSpec`] names (parsed once from the configuration's
+//! `device.*` keys) and returns a [`Device`]: it describes itself once
+//! ([`DeviceDescription`]), starts streams whose read side is a [`Source`] (which fills a
+//! preallocated [`FrameBlock`] in place, so the acquisition thread never allocates), and is
+//! acted on through its [`Control`] side (outputs, stimulation, impedance). Today that is the
+//! simulated device ([`sim`]); the Rhythm/XDAQ boards, Sinaps probes and file replay plug in
+//! behind the same types.
 
+pub mod control;
+pub mod description;
+pub mod device;
 pub mod frame;
+pub mod rates;
 pub mod sim;
 pub mod source;
+pub mod spec;
 
+pub use control::{Control, ControlError, Impedance, StimPhase, StimPulse};
+pub use description::{DeviceDescription, PortDescription};
+pub use device::{open, Device, DeviceError};
 pub use frame::{BlockLayout, FrameBlock, LayoutError, AMPLIFIER_UV_PER_UNIT, MAX_AMPLIFIER_CHANNELS};
-pub use source::{Source, SourceError, SourceInfo};
+pub use rates::{canonical_sample_rate, INTAN_SAMPLE_RATES};
+pub use source::{Source, SourceError};
+pub use spec::{DeviceKeys, DeviceSpec, DeviceSpecError};

@@ -5,7 +5,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use ephysd_drivers::sim::{SimConfig, SimMode, SimulatedRig};
+use ephysd_drivers::sim::{SimConfig, SimMode, SimulatedSource};
 use ephysd_drivers::{FrameBlock, Source};
 
 struct Counting;
@@ -55,13 +55,13 @@ fn read_block_never_allocates() {
                 accelerated: true,
                 ..SimConfig::default()
             };
-            let mut rig = SimulatedRig::new(config).unwrap();
-            let mut block = FrameBlock::new(rig.info().layout);
+            let mut source = SimulatedSource::new(config).unwrap();
+            let mut block = FrameBlock::new(source.layout());
             COUNTING.with(|c| c.set(true));
             // ~2.5 s of data: crosses spike-train epochs.
             let blocks = (2.5 * rate / fpb as f64) as usize + 1;
             for _ in 0..blocks {
-                rig.read_block(&mut block).unwrap();
+                source.read_block(&mut block).unwrap();
             }
             COUNTING.with(|c| c.set(false));
             let n = ALLOCATIONS.with(|a| a.replace(0));

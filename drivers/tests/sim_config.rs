@@ -1,9 +1,10 @@
-//! Configuration of the simulated rig: defaults, names, and validation messages that name the
+//! Configuration of the simulated source: defaults, names, and validation messages that name the
 //! field, the offending value and what is allowed.
 
 use std::str::FromStr;
 
-use ephysd_drivers::sim::{SimConfig, SimConfigError, SimMode, SimulatedRig, INTAN_SAMPLE_RATES};
+use ephysd_drivers::sim::{SimConfig, SimConfigError, SimMode, SimulatedDevice, SimulatedSource};
+use ephysd_drivers::INTAN_SAMPLE_RATES;
 use ephysd_drivers::{BlockLayout, FrameBlock, LayoutError, Source, SourceError};
 use proptest::prelude::*;
 
@@ -22,7 +23,10 @@ fn defaults_describe_a_64_channel_headstage_at_30_khz() {
     assert_eq!((c.digital_in_channels, c.digital_out_channels), (16, 16));
     assert!(!c.accelerated);
     assert!(c.validate().is_ok());
-    assert_eq!(c.layout(), BlockLayout { amplifier_channels: 64, aux_channels: 3, analog_in_channels: 8, frames_per_block: 128 });
+    assert_eq!(
+        c.layout(),
+        BlockLayout { amplifier_channels: 64, aux_channels: 3, analog_in_channels: 8, frames_per_block: 128 }
+    );
 }
 
 #[test]
@@ -53,7 +57,10 @@ fn channel_count_is_checked() {
         let e = c.validate().unwrap_err();
         assert_eq!(e, SimConfigError::Layout(LayoutError::AmplifierChannels(bad)));
         let msg = e.to_string();
-        assert!(msg.contains("amplifier_channels") && msg.contains(&bad.to_string()) && msg.contains("1..=1024"), "{msg}");
+        assert!(
+            msg.contains("amplifier_channels") && msg.contains(&bad.to_string()) && msg.contains("1..=1024"),
+            "{msg}"
+        );
     }
     for good in [1, 64, 1024] {
         assert!(SimConfig { amplifier_channels: good, ..SimConfig::default() }.validate().is_ok());
@@ -76,51 +83,96 @@ fn sample_rate_must_be_an_intan_rate() {
 
 #[test]
 fn rate_written_as_3333_33_selects_ten_thousand_thirds() {
-    let rig = SimulatedRig::new(SimConfig { sample_rate_hz: 3333.33, ..small(SimMode::Spikes) }).unwrap();
-    assert_eq!(rig.info().sample_rate_hz, 10000.0 / 3.0);
-    assert_eq!(rig.config().sample_rate_hz, 10000.0 / 3.0);
-    assert!(rig.info().name.contains("3333.33 Hz"), "{}", rig.info().name);
+    let source = SimulatedSource::new(SimConfig { sample_rate_hz: 3333.33, ..small(SimMode::Spikes) }).unwrap();
+    assert_eq!(source.config().sample_rate_hz, 10000.0 / 3.0);
+    let device = SimulatedDevice::new(SimConfig { sample_rate_hz: 3333.33, ..small(SimMode::Spikes) }).unwrap();
+    let name = device.description().name;
+    assert!(name.contains("3333.33 Hz"), "{name}");
+    assert_eq!(device.description().sample_rate_hz, 10000.0 / 3.0);
 }
 
 #[test]
 fn other_dimensions_are_checked() {
     let base = SimConfig::default();
     let cases: Vec<(SimConfig, SimConfigError, &str, &str)> = vec![
-        (SimConfig { frames_per_block: 0, ..base.clone() }, SimConfigError::Layout(LayoutError::FramesPerBlock(0)), "frames_per_block", "1..=65536"),
-        (SimConfig { frames_per_block: 70000, ..base.clone() }, SimConfigError::Layout(LayoutError::FramesPerBlock(70000)), "frames_per_block", "1..=65536"),
-        (SimConfig { analog_in_channels: 17, ..base.clone() }, SimConfigError::Layout(LayoutError::AnalogInChannels(17)), "analog_in_channels", "0..=16"),
-        (SimConfig { aux_channels: 65, ..base.clone() }, SimConfigError::Layout(LayoutError::AuxChannels(65)), "aux_channels", "0..=64"),
-        (SimConfig { digital_in_channels: 17, ..base.clone() }, SimConfigError::DigitalInChannels(17), "digital_in_channels", "0..=16"),
-        (SimConfig { digital_out_channels: 32, ..base.clone() }, SimConfigError::DigitalOutChannels(32), "digital_out_channels", "0..=16"),
+        (
+            SimConfig { frames_per_block: 0, ..base.clone() },
+            SimConfigError::Layout(LayoutError::FramesPerBlock(0)),
+            "frames_per_block",
+            "1..=65536",
+        ),
+        (
+            SimConfig { frames_per_block: 70000, ..base.clone() },
+            SimConfigError::Layout(LayoutError::FramesPerBlock(70000)),
+            "frames_per_block",
+            "1..=65536",
+        ),
+        (
+            SimConfig { analog_in_channels: 17, ..base.clone() },
+            SimConfigError::Layout(LayoutError::AnalogInChannels(17)),
+            "analog_in_channels",
+            "0..=16",
+        ),
+        (
+            SimConfig { aux_channels: 65, ..base.clone() },
+            SimConfigError::Layout(LayoutError::AuxChannels(65)),
+            "aux_channels",
+            "0..=64",
+        ),
+        (
+            SimConfig { digital_in_channels: 17, ..base.clone() },
+            SimConfigError::DigitalInChannels(17),
+            "digital_in_channels",
+            "0..=16",
+        ),
+        (
+            SimConfig { digital_out_channels: 32, ..base.clone() },
+            SimConfigError::DigitalOutChannels(32),
+            "digital_out_channels",
+            "0..=16",
+        ),
     ];
     for (config, expected, field, allowed) in cases {
         let e = config.validate().unwrap_err();
         assert_eq!(e, expected);
         let msg = e.to_string();
         assert!(msg.contains(field) && msg.contains(allowed), "{msg}");
-        // The rig refuses the same configuration with the same error.
-        assert_eq!(SimulatedRig::new(config).unwrap_err(), expected);
+        // The source refuses the same configuration with the same error.
+        assert_eq!(SimulatedSource::new(config).unwrap_err(), expected);
     }
 }
 
 #[test]
-fn info_describes_the_stream() {
-    let rig = SimulatedRig::new(SimConfig { accelerated: true, ..SimConfig::default() }).unwrap();
-    let info = rig.info();
-    assert_eq!(info.name, "simulated rig (sim-spikes, 64 ch @ 30000 Hz)");
-    assert_eq!(info.sample_rate_hz, 30000.0);
-    assert_eq!(info.layout, SimConfig::default().layout());
-    assert_eq!((info.digital_in_channels, info.digital_out_channels), (16, 16));
-    let rig = SimulatedRig::new(SimConfig { sample_rate_hz: 1000.0, ..small(SimMode::Broadband) }).unwrap();
-    assert_eq!(rig.info().name, "simulated rig (sim-broadband, 4 ch @ 1000 Hz)");
+fn the_description_says_what_the_device_is_and_can_do() {
+    let d = SimulatedDevice::new(SimConfig { accelerated: true, ..SimConfig::default() }).unwrap().description();
+    assert_eq!(d.name, "simulated device (sim-spikes, 64 ch @ 30000 Hz)");
+    assert_eq!(d.backbone, "sim-spikes");
+    assert_eq!(d.sample_rate_hz, 30000.0);
+    assert_eq!(d.sample_rates_hz, &INTAN_SAMPLE_RATES);
+    assert_eq!(d.layout, SimConfig::default().layout());
+    assert_eq!((d.digital_in_channels, d.digital_out_channels, d.analog_out_channels), (16, 16, 8));
+    assert!(d.can_stimulate && d.can_measure_impedance && d.free_running);
+    assert_eq!(d.ports.len(), 1);
+    assert_eq!((d.ports[0].letter(), d.ports[0].first_channel, d.ports[0].channels), ('A', 0, 64));
+
+    let d = SimulatedDevice::new(SimConfig {
+        amplifier_channels: 300,
+        sample_rate_hz: 1000.0,
+        ..small(SimMode::Broadband)
+    })
+    .unwrap()
+    .description();
+    assert_eq!(d.name, "simulated device (sim-broadband, 300 ch @ 1000 Hz)");
+    let ports: Vec<_> = d.ports.iter().map(|p| (p.letter(), p.first_channel, p.channels)).collect();
+    assert_eq!(ports, [('A', 0, 128), ('B', 128, 128), ('C', 256, 44)]);
 }
 
 #[test]
 fn a_block_of_another_shape_is_refused() {
-    let mut rig = SimulatedRig::new(small(SimMode::Sine)).unwrap();
-    let mut wrong = FrameBlock::new(BlockLayout { amplifier_channels: 5, ..rig.info().layout });
-    assert!(matches!(rig.read_block(&mut wrong), Err(SourceError::Device(_))));
-    assert_eq!(rig.frames_produced(), 0);
+    let mut source = SimulatedSource::new(small(SimMode::Sine)).unwrap();
+    let mut wrong = FrameBlock::new(BlockLayout { amplifier_channels: 5, ..source.layout() });
+    assert!(matches!(source.read_block(&mut wrong), Err(SourceError::LayoutMismatch { .. })));
+    assert_eq!(source.frames_produced(), 0);
 }
 
 #[test]
@@ -136,14 +188,14 @@ fn every_mode_and_an_odd_shape_stream() {
             sample_rate_hz: 1250.0,
             ..small(mode)
         };
-        let mut rig = SimulatedRig::new(config).unwrap();
-        let mut block = FrameBlock::new(rig.info().layout);
+        let mut source = SimulatedSource::new(config).unwrap();
+        let mut block = FrameBlock::new(source.layout());
         for _ in 0..100 {
-            rig.read_block(&mut block).unwrap();
+            source.read_block(&mut block).unwrap();
             assert_eq!(block.frames, 17);
             assert!(block.digital_in.iter().all(|&w| w == 0), "no digital lines configured");
         }
-        assert_eq!(rig.frames_produced(), 1700);
+        assert_eq!(source.frames_produced(), 1700);
     }
 }
 

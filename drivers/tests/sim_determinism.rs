@@ -1,7 +1,7 @@
 //! The same configuration and seed give bit-identical streams, whatever the block size, and
 //! frame indices count up from 0 without gaps.
 
-use ephysd_drivers::sim::{SimConfig, SimMode, SimulatedRig};
+use ephysd_drivers::sim::{SimConfig, SimMode, SimulatedSource};
 use ephysd_drivers::{FrameBlock, Source};
 
 /// Every stream of the first `frames` frames, concatenated across blocks.
@@ -16,12 +16,19 @@ struct Capture {
 }
 
 fn capture(config: SimConfig, frames: usize) -> Capture {
-    let mut rig = SimulatedRig::new(config).unwrap();
-    let layout = rig.info().layout;
+    let mut source = SimulatedSource::new(config).unwrap();
+    let layout = source.layout();
     let mut block = FrameBlock::new(layout);
-    let mut c = Capture { index: vec![], amplifier: vec![], aux: vec![], analog_in: vec![], digital_in: vec![], digital_out: vec![] };
+    let mut c = Capture {
+        index: vec![],
+        amplifier: vec![],
+        aux: vec![],
+        analog_in: vec![],
+        digital_in: vec![],
+        digital_out: vec![],
+    };
     while c.index.len() < frames {
-        rig.read_block(&mut block).unwrap();
+        source.read_block(&mut block).unwrap();
         let n = block.frames;
         assert_eq!(n, layout.frames_per_block);
         c.index.extend_from_slice(&block.frame_index[..n]);
@@ -88,27 +95,27 @@ fn same_seed_same_stream_other_seed_other_stream() {
 
 #[test]
 fn frame_index_starts_at_zero_and_counts_every_frame() {
-    let mut rig = SimulatedRig::new(config(SimMode::Sine, 8, 30000.0, 128)).unwrap();
-    let mut block = FrameBlock::new(rig.info().layout);
+    let mut source = SimulatedSource::new(config(SimMode::Sine, 8, 30000.0, 128)).unwrap();
+    let mut block = FrameBlock::new(source.layout());
     let mut previous = None;
     for b in 0..50u64 {
-        rig.read_block(&mut block).unwrap();
+        source.read_block(&mut block).unwrap();
         assert_eq!(block.frame_index[0], b * 128);
         assert_eq!(block.count_gaps(previous), 0);
         previous = Some(block.frame_index[block.frames - 1]);
-        assert_eq!(rig.frames_produced(), (b + 1) * 128);
+        assert_eq!(source.frames_produced(), (b + 1) * 128);
     }
 }
 
 #[test]
-fn cloned_rig_continues_identically() {
-    let mut a = SimulatedRig::new(config(SimMode::Spikes, 16, 30000.0, 128)).unwrap();
-    let mut block = FrameBlock::new(a.info().layout);
+fn cloned_source_continues_identically() {
+    let mut a = SimulatedSource::new(config(SimMode::Spikes, 16, 30000.0, 128)).unwrap();
+    let mut block = FrameBlock::new(a.layout());
     for _ in 0..300 {
         a.read_block(&mut block).unwrap();
     }
     let mut b = a.clone();
-    let mut block_b = FrameBlock::new(b.info().layout);
+    let mut block_b = FrameBlock::new(b.layout());
     for _ in 0..300 {
         a.read_block(&mut block).unwrap();
         b.read_block(&mut block_b).unwrap();

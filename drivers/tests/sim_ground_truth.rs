@@ -1,22 +1,29 @@
 //! Ground truth: every reported spike is in the data where it is said to be, nothing else
 //! spiky is, and the trains have the promised statistics (rates, refractoriness, bursts).
 
-use ephysd_drivers::sim::{GroundTruthSpike, SimConfig, SimMode, SimulatedRig, UnitInfo};
+use ephysd_drivers::sim::{GroundTruthSpike, SimConfig, SimMode, SimulatedSource, UnitInfo};
 use ephysd_drivers::{FrameBlock, Source};
 
 const UV: f64 = 0.195;
 
-fn rig(mode: SimMode, channels: usize, seed: u64) -> SimulatedRig {
-    SimulatedRig::new(SimConfig { mode, amplifier_channels: channels, accelerated: true, seed, ..SimConfig::default() }).unwrap()
+fn source(mode: SimMode, channels: usize, seed: u64) -> SimulatedSource {
+    SimulatedSource::new(SimConfig {
+        mode,
+        amplifier_channels: channels,
+        accelerated: true,
+        seed,
+        ..SimConfig::default()
+    })
+    .unwrap()
 }
 
 /// The first `frames` frames of amplifier data, frame-major.
-fn record(rig: &mut SimulatedRig, frames: usize) -> Vec<i16> {
-    let ch = rig.info().layout.amplifier_channels;
-    let mut block = FrameBlock::new(rig.info().layout);
+fn record(source: &mut SimulatedSource, frames: usize) -> Vec<i16> {
+    let ch = source.layout().amplifier_channels;
+    let mut block = FrameBlock::new(source.layout());
     let mut out = Vec::with_capacity(frames * ch);
     while out.len() < frames * ch {
-        rig.read_block(&mut block).unwrap();
+        source.read_block(&mut block).unwrap();
         out.extend_from_slice(block.amplifier_filled());
     }
     out.truncate(frames * ch);
@@ -55,7 +62,7 @@ fn isis_ms(spikes: &[GroundTruthSpike], unit: u32) -> Vec<f64> {
 
 #[test]
 fn units_are_realistic() {
-    let r = rig(SimMode::Spikes, 64, 3);
+    let r = source(SimMode::Spikes, 64, 3);
     let units = r.units();
     assert!(units.len() >= 16, "{} units", units.len());
     for (i, u) in units.iter().enumerate() {
@@ -85,17 +92,17 @@ fn units_are_realistic() {
             }
         }
     }
-    assert!(rig(SimMode::Sine, 64, 3).units().is_empty());
-    assert!(rig(SimMode::Lfp, 64, 3).units().is_empty());
-    assert!(rig(SimMode::Lfp, 64, 3).ground_truth(0..300_000).is_empty());
-    assert!(!rig(SimMode::Broadband, 64, 3).units().is_empty());
+    assert!(source(SimMode::Sine, 64, 3).units().is_empty());
+    assert!(source(SimMode::Lfp, 64, 3).units().is_empty());
+    assert!(source(SimMode::Lfp, 64, 3).ground_truth(0..300_000).is_empty());
+    assert!(!source(SimMode::Broadband, 64, 3).units().is_empty());
 }
 
 #[test]
 fn truth_spikes_are_visible_in_the_data() {
     let ch = 32;
     let frames = 90_000;
-    let mut r = rig(SimMode::Spikes, ch, 5);
+    let mut r = source(SimMode::Spikes, ch, 5);
     let data = record(&mut r, frames);
     let truth = r.ground_truth(100..frames as u64 - 100);
     assert!(truth.len() > 100, "{} spikes in 3 s", truth.len());
@@ -124,7 +131,7 @@ fn truth_spikes_are_visible_in_the_data() {
 fn nothing_spiky_in_the_data_is_missing_from_ground_truth() {
     let ch = 32;
     let frames = 60_000;
-    let mut r = rig(SimMode::Spikes, ch, 6);
+    let mut r = source(SimMode::Spikes, ch, 6);
     let data = record(&mut r, frames);
     let truth = r.ground_truth(0..frames as u64 + 200);
     let units: &[UnitInfo] = r.units();
@@ -137,7 +144,9 @@ fn nothing_spiky_in_the_data_is_missing_from_ground_truth() {
             if x[i] < threshold {
                 crossings += 1;
                 // Some unit reaching this channel has a spike within ±2 ms.
-                let near = truth.iter().any(|s| units[s.unit as usize].channels.contains(&c) && (s.frame as i64 - i as i64).abs() <= 60);
+                let near = truth
+                    .iter()
+                    .any(|s| units[s.unit as usize].channels.contains(&c) && (s.frame as i64 - i as i64).abs() <= 60);
                 assert!(near, "unexplained crossing on channel {c} at frame {i}");
                 i += 30;
             } else {
@@ -150,7 +159,7 @@ fn nothing_spiky_in_the_data_is_missing_from_ground_truth() {
 
 #[test]
 fn ground_truth_is_regenerated_exactly() {
-    let r = rig(SimMode::Broadband, 64, 9);
+    let r = source(SimMode::Broadband, 64, 9);
     let whole = r.ground_truth(0..300_000);
     assert!(whole.windows(2).all(|w| (w[0].frame, w[0].unit) <= (w[1].frame, w[1].unit)), "sorted");
     // Any split of the range gives the same spikes.
@@ -159,15 +168,15 @@ fn ground_truth_is_regenerated_exactly() {
     parts.extend(r.ground_truth(29_999..30_000));
     parts.extend(r.ground_truth(30_000..300_000));
     assert_eq!(whole, parts);
-    // A rig that has streamed for a while reports the same as a fresh one, and far-future
+    // A source that has streamed for a while reports the same as a fresh one, and far-future
     // ranges (10 h in) are as cheap and as deterministic as the start.
-    let mut streamed = rig(SimMode::Broadband, 64, 9);
+    let mut streamed = source(SimMode::Broadband, 64, 9);
     record(&mut streamed, 40_000);
     assert_eq!(streamed.ground_truth(0..300_000), whole);
     let late = 10 * 3600 * 30_000u64;
     let far = r.ground_truth(late..late + 60_000);
     assert!(!far.is_empty());
-    assert_eq!(far, rig(SimMode::Broadband, 64, 9).ground_truth(late..late + 60_000));
+    assert_eq!(far, source(SimMode::Broadband, 64, 9).ground_truth(late..late + 60_000));
     assert!(r.ground_truth(5..5).is_empty());
     for s in &whole {
         assert_eq!(s.channel, r.units()[s.unit as usize].peak_channel);
@@ -176,7 +185,7 @@ fn ground_truth_is_regenerated_exactly() {
 
 #[test]
 fn refractory_period_is_respected() {
-    let r = rig(SimMode::Spikes, 64, 10);
+    let r = source(SimMode::Spikes, 64, 10);
     let truth = r.ground_truth(0..30_000 * 120);
     for u in r.units() {
         let min = isis_ms(&truth, u.id).into_iter().fold(f64::INFINITY, f64::min);
@@ -187,20 +196,25 @@ fn refractory_period_is_respected() {
 #[test]
 fn firing_rates_match_the_units() {
     let seconds = 300u64;
-    let r = rig(SimMode::Spikes, 64, 11);
+    let r = source(SimMode::Spikes, 64, 11);
     let truth = r.ground_truth(0..30_000 * seconds);
     for u in r.units() {
         let n = truth.iter().filter(|s| s.unit == u.id).count() as f64;
         let rate = n / seconds as f64;
         // Poisson counts over 300 s: a few % sd at these rates; bursts add variance.
         let tolerance = if u.bursting { 0.3 } else { 0.15 };
-        assert!((rate - u.firing_rate_hz).abs() <= tolerance * u.firing_rate_hz, "unit {}: {rate} Hz vs {} Hz", u.id, u.firing_rate_hz);
+        assert!(
+            (rate - u.firing_rate_hz).abs() <= tolerance * u.firing_rate_hz,
+            "unit {}: {rate} Hz vs {} Hz",
+            u.id,
+            u.firing_rate_hz
+        );
     }
 }
 
 #[test]
 fn bursting_units_fire_short_attenuating_bursts() {
-    let r = rig(SimMode::Spikes, 128, 12);
+    let r = source(SimMode::Spikes, 128, 12);
     let truth = r.ground_truth(0..30_000 * 120);
     let mut bursting = 0;
     for u in r.units() {
@@ -215,7 +229,12 @@ fn bursting_units_fire_short_attenuating_bursts() {
             // require it of most (not all) short-ISI pairs.
             let pairs: Vec<_> = spikes.windows(2).filter(|w| w[1].frame - w[0].frame < 300).collect();
             let smaller = pairs.iter().filter(|w| w[1].amplitude_uv < w[0].amplitude_uv).count();
-            assert!(smaller as f64 >= 0.8 * pairs.len() as f64, "unit {}: {smaller} of {} attenuate", u.id, pairs.len());
+            assert!(
+                smaller as f64 >= 0.8 * pairs.len() as f64,
+                "unit {}: {smaller} of {} attenuate",
+                u.id,
+                pairs.len()
+            );
             // Burst ISIs are 3–8 ms (same caveat).
             let in_range = isis.iter().filter(|&&d| (2.9..=8.2).contains(&d)).count();
             let short_n = isis.iter().filter(|&&d| d < 10.0).count();

@@ -3,17 +3,23 @@
 
 use std::time::{Duration, Instant};
 
-use ephysd_drivers::sim::{SimConfig, SimMode, SimulatedRig};
+use ephysd_drivers::sim::{SimConfig, SimMode, SimulatedSource};
 use ephysd_drivers::{FrameBlock, Source};
 
-fn rig(accelerated: bool) -> SimulatedRig {
-    SimulatedRig::new(SimConfig { mode: SimMode::Spikes, amplifier_channels: 4, accelerated, ..SimConfig::default() }).unwrap()
+fn source(accelerated: bool) -> SimulatedSource {
+    SimulatedSource::new(SimConfig {
+        mode: SimMode::Spikes,
+        amplifier_channels: 4,
+        accelerated,
+        ..SimConfig::default()
+    })
+    .unwrap()
 }
 
 #[test]
 fn paced_blocks_take_at_least_their_duration() {
-    let mut r = rig(false);
-    let mut block = FrameBlock::new(r.info().layout);
+    let mut r = source(false);
+    let mut block = FrameBlock::new(r.layout());
     let blocks = 71; // 71 × 128 frames = 0.303 s at 30 kHz
     let t0 = Instant::now();
     for _ in 0..blocks {
@@ -27,8 +33,8 @@ fn paced_blocks_take_at_least_their_duration() {
 
 #[test]
 fn paced_frame_count_follows_the_wall_clock() {
-    let mut r = rig(false);
-    let mut block = FrameBlock::new(r.info().layout);
+    let mut r = source(false);
+    let mut block = FrameBlock::new(r.layout());
     r.read_block(&mut block).unwrap();
     let t0 = Instant::now();
     let f0 = r.frames_produced();
@@ -43,9 +49,9 @@ fn paced_frame_count_follows_the_wall_clock() {
 }
 
 #[test]
-fn accelerated_rig_does_not_sleep() {
-    let mut r = rig(true);
-    let mut block = FrameBlock::new(r.info().layout);
+fn accelerated_source_does_not_sleep() {
+    let mut r = source(true);
+    let mut block = FrameBlock::new(r.layout());
     let t0 = Instant::now();
     for _ in 0..469 {
         r.read_block(&mut block).unwrap(); // 2 s of data
@@ -55,8 +61,8 @@ fn accelerated_rig_does_not_sleep() {
 
 #[test]
 fn a_late_reader_is_not_made_to_wait() {
-    let mut r = rig(false);
-    let mut block = FrameBlock::new(r.info().layout);
+    let mut r = source(false);
+    let mut block = FrameBlock::new(r.layout());
     r.read_block(&mut block).unwrap();
     std::thread::sleep(Duration::from_millis(100)); // the consumer stalls for ~23 blocks
     let t0 = Instant::now();

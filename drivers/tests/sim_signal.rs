@@ -1,15 +1,22 @@
 //! What the channels carry in each mode: noise level, LFP, sines, and the board's analog,
 //! aux and digital streams.
 
-use ephysd_drivers::sim::{SimConfig, SimMode, SimulatedRig, UnitInfo};
+use ephysd_drivers::sim::{SimConfig, SimMode, SimulatedSource, UnitInfo};
 use ephysd_drivers::{FrameBlock, Source};
 use std::f64::consts::TAU;
 
 const UV: f64 = 0.195;
 const RATE: f64 = 30000.0;
 
-fn rig(mode: SimMode, channels: usize) -> SimulatedRig {
-    SimulatedRig::new(SimConfig { mode, amplifier_channels: channels, accelerated: true, seed: 21, ..SimConfig::default() }).unwrap()
+fn source(mode: SimMode, channels: usize) -> SimulatedSource {
+    SimulatedSource::new(SimConfig {
+        mode,
+        amplifier_channels: channels,
+        accelerated: true,
+        seed: 21,
+        ..SimConfig::default()
+    })
+    .unwrap()
 }
 
 struct Capture {
@@ -21,8 +28,8 @@ struct Capture {
     digital_out: Vec<u16>,
 }
 
-fn record(rig: &mut SimulatedRig, frames: usize) -> Capture {
-    let layout = rig.info().layout;
+fn record(source: &mut SimulatedSource, frames: usize) -> Capture {
+    let layout = source.layout();
     let mut block = FrameBlock::new(layout);
     let mut c = Capture {
         channels: layout.amplifier_channels,
@@ -33,7 +40,7 @@ fn record(rig: &mut SimulatedRig, frames: usize) -> Capture {
         digital_out: vec![],
     };
     while c.digital_in.len() < frames {
-        rig.read_block(&mut block).unwrap();
+        source.read_block(&mut block).unwrap();
         let n = block.frames;
         c.amplifier.extend_from_slice(block.amplifier_filled());
         c.aux.extend_from_slice(&block.aux[..n * layout.aux_channels]);
@@ -84,7 +91,7 @@ fn goertzel_amplitude(x: &[f64], hz: f64, rate: f64) -> f64 {
 fn background_noise_is_a_few_microvolts_rms() {
     let ch = 32;
     let frames = 60_000;
-    let mut r = rig(SimMode::Spikes, ch);
+    let mut r = source(SimMode::Spikes, ch);
     let cap = record(&mut r, frames);
     let truth = r.ground_truth(0..frames as u64 + 200);
     let units: Vec<UnitInfo> = r.units().to_vec();
@@ -110,7 +117,7 @@ fn background_noise_is_a_few_microvolts_rms() {
 
 #[test]
 fn spikes_mode_has_a_modest_slow_lfp() {
-    let mut r = rig(SimMode::Spikes, 8);
+    let mut r = source(SimMode::Spikes, 8);
     let cap = record(&mut r, 90_000);
     let x = cap.channel_uv(3);
     // 10 ms moving average: the slow part, with spikes and noise averaged away.
@@ -122,7 +129,7 @@ fn spikes_mode_has_a_modest_slow_lfp() {
 #[test]
 fn sine_mode_has_one_dominant_line_per_channel() {
     let ch = 16;
-    let mut r = rig(SimMode::Sine, ch);
+    let mut r = source(SimMode::Sine, ch);
     let frames = 30_000;
     let cap = record(&mut r, frames);
     assert!(r.units().is_empty());
@@ -143,13 +150,13 @@ fn sine_mode_has_one_dominant_line_per_channel() {
         assert!(off < 2.0, "channel {c}: {off:.2} µV off the line");
     }
     assert!(distinct.len() >= 6, "frequencies vary by channel: {distinct:?}");
-    // No LFP in sine mode: the rig is not an LFP rig.
-    assert_eq!(rig(SimMode::Sine, 4).noise_rms_uv(), 1.0);
+    // No LFP in sine mode: the source is not an LFP source.
+    assert_eq!(source(SimMode::Sine, 4).noise_rms_uv(), 1.0);
 }
 
 #[test]
 fn lfp_mode_is_dominated_by_large_low_frequency_rhythms() {
-    let mut r = rig(SimMode::Lfp, 64);
+    let mut r = source(SimMode::Lfp, 64);
     let cap = record(&mut r, 90_000);
     let x = cap.channel_uv(5);
     let total = rms(&x);
@@ -173,7 +180,8 @@ fn lfp_mode_is_dominated_by_large_low_frequency_rhythms() {
 #[test]
 fn the_four_modes_are_distinct() {
     let frames = 60_000;
-    let caps: Vec<(SimMode, Vec<f64>)> = SimMode::ALL.iter().map(|&m| (m, record(&mut rig(m, 16), frames).channel_uv(2))).collect();
+    let caps: Vec<(SimMode, Vec<f64>)> =
+        SimMode::ALL.iter().map(|&m| (m, record(&mut source(m, 16), frames).channel_uv(2))).collect();
     let features = |x: &[f64]| {
         // Below ~50 Hz (10 ms average) and above ~300 Hz (minus a 1 ms average).
         let slow = moving_average(x, 150);
@@ -201,7 +209,7 @@ fn the_four_modes_are_distinct() {
 
 #[test]
 fn board_streams_are_recognisable() {
-    let mut r = rig(SimMode::Spikes, 4);
+    let mut r = source(SimMode::Spikes, 4);
     let frames = 90_000; // 3 s
     let cap = record(&mut r, frames);
     // Digital in: line 0 pulses for 10 ms once per second; nothing else; outputs low.

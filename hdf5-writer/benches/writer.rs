@@ -25,9 +25,7 @@ fn meta() -> RecordingMeta {
 }
 
 fn block() -> Vec<i16> {
-    (0..BLOCK_FRAMES * CHANNELS)
-        .map(|i| (i % 4096) as i16 - 2048)
-        .collect()
+    (0..BLOCK_FRAMES * CHANNELS).map(|i| (i % 4096) as i16 - 2048).collect()
 }
 
 fn bench_writer(c: &mut Criterion) {
@@ -69,9 +67,7 @@ fn bench_writer(c: &mut Criterion) {
     // A whole one-second recording: create, 30 000 frames in 128-frame blocks, finish.
     // Throughput here is directly "seconds of data per second" x 61.44 MB/s.
     let frames_per_recording = FPS as usize;
-    group.throughput(Throughput::Bytes(
-        (frames_per_recording * CHANNELS * 2) as u64,
-    ));
+    group.throughput(Throughput::Bytes((frames_per_recording * CHANNELS * 2) as u64));
     group.sample_size(10);
     group.bench_function("record_1s_1024ch_create_to_finish", |b| {
         b.iter_custom(|iters| {

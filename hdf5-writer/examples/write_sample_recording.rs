@@ -26,18 +26,11 @@ fn ramp_value(frame: usize, channel: usize) -> i16 {
 
 fn run(args: &[String]) -> Result<(), String> {
     if !(4..=5).contains(&args.len()) {
-        return Err(format!(
-            "usage: {} <path> <channels> <frames> [gap_at]",
-            args[0]
-        ));
+        return Err(format!("usage: {} <path> <channels> <frames> [gap_at]", args[0]));
     }
     let path = PathBuf::from(&args[1]);
-    let channels: usize = args[2]
-        .parse()
-        .map_err(|e| format!("bad <channels> {:?}: {e}", args[2]))?;
-    let frames: usize = args[3]
-        .parse()
-        .map_err(|e| format!("bad <frames> {:?}: {e}", args[3]))?;
+    let channels: usize = args[2].parse().map_err(|e| format!("bad <channels> {:?}: {e}", args[2]))?;
+    let frames: usize = args[3].parse().map_err(|e| format!("bad <frames> {:?}: {e}", args[3]))?;
     let gap_at: Option<usize> = match args.get(4) {
         Some(s) => Some(s.parse().map_err(|e| format!("bad [gap_at] {s:?}: {e}"))?),
         None => None,
@@ -60,11 +53,7 @@ fn run(args: &[String]) -> Result<(), String> {
         index.clear();
         samples.clear();
         for frame in f..f + n {
-            let shift = if gap_at.is_some_and(|g| frame >= g) {
-                GAP_FRAMES
-            } else {
-                0
-            };
+            let shift = if gap_at.is_some_and(|g| frame >= g) { GAP_FRAMES } else { 0 };
             index.push(FIRST_FRAME_INDEX + frame as u64 + shift);
             samples.extend((0..channels).map(|c| ramp_value(frame, c)));
         }

@@ -127,27 +127,32 @@ pub enum RecordingError {
 }
 
 impl RecordingError {
-    pub(crate) fn io(
-        path: &std::path::Path,
-        operation: &'static str,
-        source: std::io::Error,
-    ) -> Self {
-        Self::Io {
-            path: path.to_path_buf(),
-            operation,
-            source,
+    /// Whether the failure is the disk (or the user's quota) running out of space, however it
+    /// surfaced: as an operating-system error, or inside an HDF5 error stack.
+    pub fn is_disk_full(&self) -> bool {
+        const ENOSPC: i32 = 28;
+        const EDQUOT: i32 = 122;
+        match self {
+            RecordingError::Io { source, .. } => {
+                matches!(source.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
+                    || matches!(source.raw_os_error(), Some(ENOSPC | EDQUOT))
+            }
+            // HDF5's POSIX driver reports the errno of a failed write in its error stack.
+            RecordingError::Hdf5 { source, .. } => {
+                let text = source.to_string();
+                text.contains("No space left on device")
+                    || text.contains("errno = 28")
+                    || text.contains("Disk quota exceeded")
+            }
+            _ => false,
         }
     }
 
-    pub(crate) fn hdf5(
-        path: &std::path::Path,
-        operation: &'static str,
-        source: hdf5::Error,
-    ) -> Self {
-        Self::Hdf5 {
-            path: path.to_path_buf(),
-            operation,
-            source,
-        }
+    pub(crate) fn io(path: &std::path::Path, operation: &'static str, source: std::io::Error) -> Self {
+        Self::Io { path: path.to_path_buf(), operation, source }
+    }
+
+    pub(crate) fn hdf5(path: &std::path::Path, operation: &'static str, source: hdf5::Error) -> Self {
+        Self::Hdf5 { path: path.to_path_buf(), operation, source }
     }
 }

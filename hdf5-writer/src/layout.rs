@@ -50,11 +50,8 @@ pub const TARGET_CHUNK_BYTES: usize = 1 << 20;
 /// `/frame_index` uses the same number of rows per chunk so both datasets grow and
 /// are written in lockstep.
 pub fn chunk_frames(frames_per_second: f64, channel_count: usize) -> usize {
-    let one_second = if frames_per_second.is_finite() && frames_per_second >= 1.0 {
-        frames_per_second.round() as usize
-    } else {
-        1
-    };
+    let one_second =
+        if frames_per_second.is_finite() && frames_per_second >= 1.0 { frames_per_second.round() as usize } else { 1 };
     let cap = TARGET_CHUNK_BYTES / (channel_count.max(1) * std::mem::size_of::<i16>());
     one_second.min(cap).max(1)
 }

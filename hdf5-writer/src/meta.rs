@@ -61,10 +61,7 @@ impl RecordingMeta {
             });
         }
         // HDF5 strings are C strings: an interior NUL would silently truncate them.
-        for (field, value) in [
-            ("application", &self.application),
-            ("source_name", &self.source_name),
-        ] {
+        for (field, value) in [("application", &self.application), ("source_name", &self.source_name)] {
             if value.contains('\0') {
                 return Err(RecordingError::InvalidMeta {
                     field,

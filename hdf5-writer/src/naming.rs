@@ -28,10 +28,7 @@ pub fn recording_file_name(
     index: Option<u32>,
     timestamp: Option<DateTime<Utc>>,
 ) -> Result<String, RecordingError> {
-    let reject = |reason| RecordingError::InvalidBaseName {
-        name: base_name.to_owned(),
-        reason,
-    };
+    let reject = |reason| RecordingError::InvalidBaseName { name: base_name.to_owned(), reason };
     if base_name.contains(['/', '\\']) {
         return Err(reject("must not contain path separators"));
     }

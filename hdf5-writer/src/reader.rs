@@ -62,14 +62,10 @@ impl RecordingReader {
     /// the shapes disagree with `channel_count`, so callers can trust `info()`.
     pub fn open(path: &Path) -> Result<Self, RecordingError> {
         let file = File::open(path).map_err(|e| RecordingError::hdf5(path, "open file", e))?;
-        let format = |reason: String| RecordingError::Format {
-            path: path.to_path_buf(),
-            reason,
-        };
+        let format = |reason: String| RecordingError::Format { path: path.to_path_buf(), reason };
 
-        let samples = file
-            .dataset(layout::SAMPLES)
-            .map_err(|_| format(format!("missing dataset /{}", layout::SAMPLES)))?;
+        let samples =
+            file.dataset(layout::SAMPLES).map_err(|_| format(format!("missing dataset /{}", layout::SAMPLES)))?;
         let frame_index = file
             .dataset(layout::FRAME_INDEX)
             .map_err(|_| format(format!("missing dataset /{}", layout::FRAME_INDEX)))?;
@@ -85,10 +81,7 @@ impl RecordingReader {
         }
         let index_shape = frame_index.shape();
         if index_shape.len() != 1 {
-            return Err(format(format!(
-                "/{} has shape {index_shape:?}, expected (frames,)",
-                layout::FRAME_INDEX
-            )));
+            return Err(format(format!("/{} has shape {index_shape:?}, expected (frames,)", layout::FRAME_INDEX)));
         }
         let frames = shape[0].min(index_shape[0]) as u64;
 
@@ -110,13 +103,7 @@ impl RecordingReader {
             finalized: finalized != 0,
             frames,
         };
-        Ok(Self {
-            path: path.to_path_buf(),
-            info,
-            samples,
-            frame_index,
-            _file: file,
-        })
+        Ok(Self { path: path.to_path_buf(), info, samples, frame_index, _file: file })
     }
 
     /// The attributes and sizes read at open time.
@@ -137,11 +124,7 @@ impl RecordingReader {
     /// Reads `frames` frames starting at row `start_frame`, frame-major
     /// (`frames * channel_count` values), as stored (multiply by
     /// `uv_per_sample_unit` for µV).
-    pub fn read_samples(
-        &self,
-        start_frame: u64,
-        frames: usize,
-    ) -> Result<Vec<i16>, RecordingError> {
+    pub fn read_samples(&self, start_frame: u64, frames: usize) -> Result<Vec<i16>, RecordingError> {
         let (start, end) = self.check_range(start_frame, frames)?;
         if start == end {
             return Ok(Vec::new());
@@ -185,12 +168,10 @@ fn read_attr<T: H5Type>(file: &File, path: &Path, name: &'static str) -> Result<
         path: path.to_path_buf(),
         reason: format!("missing root attribute {name}"),
     })?;
-    attribute
-        .read_scalar::<T>()
-        .map_err(|e| RecordingError::Format {
-            path: path.to_path_buf(),
-            reason: format!("root attribute {name} has an unexpected type: {e}"),
-        })
+    attribute.read_scalar::<T>().map_err(|e| RecordingError::Format {
+        path: path.to_path_buf(),
+        reason: format!("root attribute {name} has an unexpected type: {e}"),
+    })
 }
 
 fn read_str_attr(file: &File, path: &Path, name: &'static str) -> Result<String, RecordingError> {

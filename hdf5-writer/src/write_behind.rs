@@ -62,12 +62,7 @@ impl WriteBehind {
     /// Opens `path` (an existing file, not truncated) to follow it.
     pub fn open(path: &Path) -> io::Result<Self> {
         let file = OpenOptions::new().write(true).open(path)?;
-        Ok(WriteBehind {
-            file,
-            submitted: 0,
-            settled: 0,
-            reserved: Some(0),
-        })
+        Ok(WriteBehind { file, submitted: 0, settled: 0, reserved: Some(0) })
     }
 
     /// Starts writeback of everything written since the last call, and drops what lies more
@@ -140,22 +135,13 @@ mod sys {
     /// Queues writeback of the range without waiting for it.
     pub fn start_writeback(file: &File, offset: u64, len: u64) -> io::Result<()> {
         // SAFETY: plain syscall on a descriptor we own; no memory is passed.
-        check(unsafe {
-            libc::sync_file_range(
-                file.as_raw_fd(),
-                off(offset),
-                off(len),
-                libc::SYNC_FILE_RANGE_WRITE,
-            )
-        })
+        check(unsafe { libc::sync_file_range(file.as_raw_fd(), off(offset), off(len), libc::SYNC_FILE_RANGE_WRITE) })
     }
 
     /// Writes back the range and waits until it is on the device (started long ago in
     /// steady state, so this rarely waits).
     pub fn finish_writeback(file: &File, offset: u64, len: u64) -> io::Result<()> {
-        let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE
-            | libc::SYNC_FILE_RANGE_WRITE
-            | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+        let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE | libc::SYNC_FILE_RANGE_WRITE | libc::SYNC_FILE_RANGE_WAIT_AFTER;
         // SAFETY: as above.
         check(unsafe { libc::sync_file_range(file.as_raw_fd(), off(offset), off(len), flags) })
     }
@@ -163,27 +149,13 @@ mod sys {
     /// Allocates disk space for the range without changing the file's size.
     pub fn reserve(file: &File, offset: u64, len: u64) -> io::Result<()> {
         // SAFETY: as above.
-        check(unsafe {
-            libc::fallocate(
-                file.as_raw_fd(),
-                libc::FALLOC_FL_KEEP_SIZE,
-                off(offset),
-                off(len),
-            )
-        })
+        check(unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, off(offset), off(len)) })
     }
 
     /// Tells the kernel the (clean) range will not be read again, so its pages are freed.
     pub fn drop_cached(file: &File, offset: u64, len: u64) -> io::Result<()> {
         // SAFETY: as above. posix_fadvise returns the error number instead of setting errno.
-        let rc = unsafe {
-            libc::posix_fadvise(
-                file.as_raw_fd(),
-                off(offset),
-                off(len),
-                libc::POSIX_FADV_DONTNEED,
-            )
-        };
+        let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), off(offset), off(len), libc::POSIX_FADV_DONTNEED) };
         if rc == 0 {
             Ok(())
         } else {

@@ -103,10 +103,7 @@ impl RecordingWriter {
             _ => PathBuf::from("."),
         };
         if !directory.is_dir() {
-            return Err(RecordingError::MissingDirectory {
-                path: path.to_path_buf(),
-                directory,
-            });
+            return Err(RecordingError::MissingDirectory { path: path.to_path_buf(), directory });
         }
         // Claim the name with an exclusive create: it fails cleanly if anything is there and
         // gives the operating system's own reason (permissions, read-only file system) if the
@@ -114,9 +111,7 @@ impl RecordingWriter {
         match OpenOptions::new().write(true).create_new(true).open(path) {
             Ok(_) => {}
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                return Err(RecordingError::AlreadyExists {
-                    path: path.to_path_buf(),
-                });
+                return Err(RecordingError::AlreadyExists { path: path.to_path_buf() });
             }
             Err(source) => {
                 return Err(RecordingError::io(path, "create recording file", source));
@@ -128,13 +123,10 @@ impl RecordingWriter {
         // disk takes to absorb it. So the claim is released and HDF5 creates the name again
         // exclusively (O_EXCL): if another writer took the name in between, this one fails
         // with AlreadyExists and nothing is overwritten.
-        std::fs::remove_file(path)
-            .map_err(|e| RecordingError::io(path, "release the name claim", e))?;
+        std::fs::remove_file(path).map_err(|e| RecordingError::io(path, "release the name claim", e))?;
         let file = File::create_excl(path).map_err(|e| {
             if path.exists() {
-                RecordingError::AlreadyExists {
-                    path: path.to_path_buf(),
-                }
+                RecordingError::AlreadyExists { path: path.to_path_buf() }
             } else {
                 RecordingError::hdf5(path, "create file", e)
             }
@@ -188,11 +180,7 @@ impl RecordingWriter {
             meta,
             chunk_frames,
             batch_frames,
-            handles: Some(Handles {
-                file,
-                samples,
-                frame_index,
-            }),
+            handles: Some(Handles { file, samples, frame_index }),
             write_behind,
             buffer_start: 0,
             sample_buf: vec![0; batch_frames * channels],
@@ -318,10 +306,7 @@ impl RecordingWriter {
     fn slots(&mut self, frames: usize) -> (&mut [u64], &mut [i16]) {
         let channels = self.meta.channel_count;
         let from = self.buffered;
-        (
-            &mut self.index_buf[from..from + frames],
-            &mut self.sample_buf[from * channels..(from + frames) * channels],
-        )
+        (&mut self.index_buf[from..from + frames], &mut self.sample_buf[from * channels..(from + frames) * channels])
     }
 
     /// Takes `frames` freshly filled slots into the recording, writing the batch once full.
@@ -358,10 +343,7 @@ impl RecordingWriter {
         self.write_buffer()?;
         self.retire_whole_chunks();
         self.write_progress_attributes()?;
-        self.handles()?
-            .file
-            .flush()
-            .map_err(|e| RecordingError::hdf5(&self.path, "flush file", e))
+        self.handles()?.file.flush().map_err(|e| RecordingError::hdf5(&self.path, "flush file", e))
     }
 
     /// Flushes, records the final end values, `ended_utc` and `finalized = 1`, and
@@ -377,21 +359,12 @@ impl RecordingWriter {
                 .map_err(|e| RecordingError::hdf5(&self.path, "finalize attributes", e))?;
         }
         let summary = self.summary();
-        let Some(Handles {
-            file,
-            samples,
-            frame_index,
-        }) = self.handles.take()
-        else {
-            return Err(RecordingError::Format {
-                path: self.path.clone(),
-                reason: "writer already closed".into(),
-            });
+        let Some(Handles { file, samples, frame_index }) = self.handles.take() else {
+            return Err(RecordingError::Format { path: self.path.clone(), reason: "writer already closed".into() });
         };
         drop(samples);
         drop(frame_index);
-        file.close()
-            .map_err(|e| RecordingError::hdf5(&self.path, "close file", e))?;
+        file.close().map_err(|e| RecordingError::hdf5(&self.path, "close file", e))?;
         self.write_behind
             .release_reserved()
             .map_err(|e| RecordingError::io(&self.path, "release reserved disk space", e))?;
@@ -423,10 +396,9 @@ impl RecordingWriter {
     fn handles(&self) -> Result<&Handles, RecordingError> {
         // Only reachable if a method is called on a writer whose `finish` failed
         // half-way through close; kept as an error rather than a panic.
-        self.handles.as_ref().ok_or_else(|| RecordingError::Format {
-            path: self.path.clone(),
-            reason: "writer already closed".into(),
-        })
+        self.handles
+            .as_ref()
+            .ok_or_else(|| RecordingError::Format { path: self.path.clone(), reason: "writer already closed".into() })
     }
 
     /// Writes all buffered rows at `buffer_start`, growing both datasets first if needed.
@@ -435,50 +407,30 @@ impl RecordingWriter {
         if rows == 0 {
             return Ok(());
         }
-        debug_assert_eq!(
-            self.buffer_start % self.chunk_frames as u64,
-            0,
-            "writes must start on a chunk"
-        );
+        debug_assert_eq!(self.buffer_start % self.chunk_frames as u64, 0, "writes must start on a chunk");
         let channels = self.meta.channel_count;
         let start = self.buffer_start as usize;
         let end = start + rows;
         let path = self.path.as_path();
-        let handles = self
-            .handles
-            .as_ref()
-            .ok_or_else(|| RecordingError::Format {
-                path: path.to_path_buf(),
-                reason: "writer already closed".into(),
-            })?;
+        let handles = self.handles.as_ref().ok_or_else(|| RecordingError::Format {
+            path: path.to_path_buf(),
+            reason: "writer already closed".into(),
+        })?;
 
         if end as u64 > self.extent {
-            handles
-                .samples
-                .resize((end, channels))
-                .map_err(|e| RecordingError::hdf5(path, "resize /samples", e))?;
-            handles
-                .frame_index
-                .resize(end)
-                .map_err(|e| RecordingError::hdf5(path, "resize /frame_index", e))?;
+            handles.samples.resize((end, channels)).map_err(|e| RecordingError::hdf5(path, "resize /samples", e))?;
+            handles.frame_index.resize(end).map_err(|e| RecordingError::hdf5(path, "resize /frame_index", e))?;
             self.extent = end as u64;
         }
 
-        ndview::write_rows(
-            &handles.samples,
-            &self.sample_buf[..rows * channels],
-            start,
-            channels,
-        )
-        .map_err(|e| RecordingError::hdf5(path, "write /samples", e))?;
+        ndview::write_rows(&handles.samples, &self.sample_buf[..rows * channels], start, channels)
+            .map_err(|e| RecordingError::hdf5(path, "write /samples", e))?;
         handles
             .frame_index
             .as_writer()
             .write_slice(&self.index_buf[..rows], start..end)
             .map_err(|e| RecordingError::hdf5(path, "write /frame_index", e))?;
-        self.write_behind
-            .advance()
-            .map_err(|e| RecordingError::io(path, "write back recording data", e))
+        self.write_behind.advance().map_err(|e| RecordingError::io(path, "write back recording data", e))
     }
 
     /// Drops the whole chunks at the front of the buffer (already written); a trailing
@@ -491,8 +443,7 @@ impl RecordingWriter {
         }
         let channels = self.meta.channel_count;
         self.index_buf.copy_within(whole..rows, 0);
-        self.sample_buf
-            .copy_within(whole * channels..rows * channels, 0);
+        self.sample_buf.copy_within(whole * channels..rows * channels, 0);
         self.buffered = rows - whole;
         self.buffer_start += whole as u64;
     }
@@ -591,17 +542,10 @@ mod ndview {
 
     /// Writes `data` (whole frames of `channels` values) into `dataset` rows starting at
     /// `start_row`.
-    pub(super) fn write_rows(
-        dataset: &Dataset,
-        data: &[i16],
-        start_row: usize,
-        channels: usize,
-    ) -> hdf5::Result<()> {
+    pub(super) fn write_rows(dataset: &Dataset, data: &[i16], start_row: usize, channels: usize) -> hdf5::Result<()> {
         let rows = data.len() / channels;
         match ndarray::ArrayView2::from_shape((rows, channels), data) {
-            Ok(table) => dataset
-                .as_writer()
-                .write_slice(&table, (start_row..start_row + rows, ..)),
+            Ok(table) => dataset.as_writer().write_slice(&table, (start_row..start_row + rows, ..)),
             // Only whole frames are ever buffered, so this is a bug, not bad input.
             Err(e) => Err(hdf5::Error::from(format!(
                 "internal error: {} buffered samples is not whole frames: {e}",

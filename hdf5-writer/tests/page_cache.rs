@@ -30,20 +30,8 @@ fn resident_bytes(path: &Path) -> u64 {
     // SAFETY: a fresh read-only shared mapping of `len` bytes of a file we opened; only
     // mincore looks at it and it is unmapped before returning.
     unsafe {
-        let addr = libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ,
-            libc::MAP_SHARED,
-            file.as_raw_fd(),
-            0,
-        );
-        assert_ne!(
-            addr,
-            libc::MAP_FAILED,
-            "mmap {}",
-            std::io::Error::last_os_error()
-        );
+        let addr = libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_SHARED, file.as_raw_fd(), 0);
+        assert_ne!(addr, libc::MAP_FAILED, "mmap {}", std::io::Error::last_os_error());
         let page = libc::sysconf(libc::_SC_PAGESIZE) as usize;
         let mut pages = vec![0u8; len.div_ceil(page)];
         let rc = libc::mincore(addr, len, pages.as_mut_ptr());
@@ -76,7 +64,7 @@ fn a_long_recording_keeps_a_bounded_window_in_the_page_cache_and_reads_back_whol
         }
         writer.append(&index, &samples).unwrap();
         frame += BLOCK_FRAMES as u64;
-        if frame % 4096 == 0 {
+        if frame.is_multiple_of(4096) {
             most_resident = most_resident.max(resident_bytes(&path));
         }
     }
@@ -84,10 +72,7 @@ fn a_long_recording_keeps_a_bounded_window_in_the_page_cache_and_reads_back_whol
     // The window, plus the batch being written and the one before it (4 MiB each), plus a
     // little for HDF5 metadata pages.
     let bound = WRITE_BEHIND_WINDOW_BYTES + (9 << 20);
-    assert!(
-        file_len > 4 * bound,
-        "the file ({file_len} bytes) must outgrow the bound many times over"
-    );
+    assert!(file_len > 4 * bound, "the file ({file_len} bytes) must outgrow the bound many times over");
     assert!(
         most_resident <= bound,
         "at most {bound} bytes of the recording should stay cached while it is written; saw {most_resident} of {file_len}"
@@ -101,12 +86,7 @@ fn a_long_recording_keeps_a_bounded_window_in_the_page_cache_and_reads_back_whol
         let rows = reader.read_samples(start, 200).unwrap();
         for (f, row) in rows.chunks_exact(CHANNELS).enumerate() {
             for (c, &v) in row.iter().enumerate() {
-                assert_eq!(
-                    v,
-                    value(start + f as u64, c),
-                    "frame {} channel {c}",
-                    start + f as u64
-                );
+                assert_eq!(v, value(start + f as u64, c), "frame {} channel {c}", start + f as u64);
             }
         }
     }
@@ -159,16 +139,6 @@ fn disk_space_is_reserved_ahead_while_recording_and_released_when_it_closes() {
     write_frames(&mut writer, (12 << 20) / (CHANNELS as u64 * 2));
     drop(writer);
     let len = std::fs::metadata(&dropped).unwrap().len();
-    assert!(
-        allocated_bytes(&dropped) <= len + (1 << 20),
-        "{} allocated for {len} bytes",
-        allocated_bytes(&dropped)
-    );
-    assert_eq!(
-        RecordingReader::open(&dropped)
-            .unwrap()
-            .info()
-            .duration_frames,
-        (12 << 20) / (CHANNELS as u64 * 2)
-    );
+    assert!(allocated_bytes(&dropped) <= len + (1 << 20), "{} allocated for {len} bytes", allocated_bytes(&dropped));
+    assert_eq!(RecordingReader::open(&dropped).unwrap().info().duration_frames, (12 << 20) / (CHANNELS as u64 * 2));
 }

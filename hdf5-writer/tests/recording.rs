@@ -6,9 +6,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, TimeZone, Utc};
 use common::meta;
-use ephysd_hdf5::{
-    layout, recording_file_name, RecordingError, RecordingMeta, RecordingReader, RecordingWriter,
-};
+use ephysd_hdf5::{layout, recording_file_name, RecordingError, RecordingMeta, RecordingReader, RecordingWriter};
 
 /// A value that differs per frame and channel and wraps through negative numbers.
 fn pattern(frame: u64, channel: usize) -> i16 {
@@ -31,9 +29,7 @@ fn expected(rows: std::ops::Range<u64>, channels: usize) -> Vec<i16> {
 fn append_blocks(w: &mut RecordingWriter, sizes: &[usize], first_row: &mut u64, offset: u64) {
     let channels = w.meta().channel_count;
     for &n in sizes {
-        let idx: Vec<u64> = (*first_row..*first_row + n as u64)
-            .map(|r| r + offset)
-            .collect();
+        let idx: Vec<u64> = (*first_row..*first_row + n as u64).map(|r| r + offset).collect();
         w.append(&idx, &block(*first_row, n, channels)).unwrap();
         *first_row += n as u64;
     }
@@ -57,10 +53,7 @@ fn round_trip_many_small_appends_across_chunk_and_batch_boundaries() {
     let sizes: Vec<usize> = (0..160).map(|i| [1, 37, 128, 3, 511, 64][i % 6]).collect();
     append_blocks(&mut w, &sizes, &mut row, 5_000);
     let total = row;
-    assert!(
-        total > 4 * 2048,
-        "must cross several write batches, got {total}"
-    );
+    assert!(total > 4 * 2048, "must cross several write batches, got {total}");
     assert_eq!(w.frames_written(), total);
     let summary = w.finish().unwrap();
     assert_eq!(summary.frames_written, total);
@@ -68,25 +61,13 @@ fn round_trip_many_small_appends_across_chunk_and_batch_boundaries() {
 
     let r = RecordingReader::open(&path).unwrap();
     assert_eq!(r.frames(), total);
-    assert_eq!(
-        r.read_samples(0, total as usize).unwrap(),
-        expected(0..total, channels)
-    );
+    assert_eq!(r.read_samples(0, total as usize).unwrap(), expected(0..total, channels));
     let idx = r.read_frame_index(0, total as usize).unwrap();
     assert_eq!(idx, (5_000..5_000 + total).collect::<Vec<_>>());
     // A window straddling a chunk boundary and one at the very end.
-    assert_eq!(
-        r.read_samples(500, 30).unwrap(),
-        expected(500..530, channels)
-    );
-    assert_eq!(
-        r.read_samples(total - 3, 3).unwrap(),
-        expected(total - 3..total, channels)
-    );
-    assert_eq!(
-        r.read_frame_index(510, 4).unwrap(),
-        vec![5_510, 5_511, 5_512, 5_513]
-    );
+    assert_eq!(r.read_samples(500, 30).unwrap(), expected(500..530, channels));
+    assert_eq!(r.read_samples(total - 3, 3).unwrap(), expected(total - 3..total, channels));
+    assert_eq!(r.read_frame_index(510, 4).unwrap(), vec![5_510, 5_511, 5_512, 5_513]);
 }
 
 #[test]
@@ -104,22 +85,13 @@ fn flushes_between_appends_keep_data_intact() {
         w.flush().unwrap();
         let r = RecordingReader::open(&path).unwrap();
         assert_eq!(r.frames(), row, "after flush {round}");
-        assert_eq!(
-            r.read_samples(0, row as usize).unwrap(),
-            expected(0..row, channels)
-        );
+        assert_eq!(r.read_samples(0, row as usize).unwrap(), expected(0..row, channels));
     }
     w.finish().unwrap();
     let r = RecordingReader::open(&path).unwrap();
     assert_eq!(r.frames(), row);
-    assert_eq!(
-        r.read_samples(0, row as usize).unwrap(),
-        expected(0..row, channels)
-    );
-    assert_eq!(
-        r.read_frame_index(0, row as usize).unwrap(),
-        (0..row).collect::<Vec<_>>()
-    );
+    assert_eq!(r.read_samples(0, row as usize).unwrap(), expected(0..row, channels));
+    assert_eq!(r.read_frame_index(0, row as usize).unwrap(), (0..row).collect::<Vec<_>>());
 }
 
 #[test]
@@ -142,14 +114,8 @@ fn attributes_before_and_after_finish() {
     assert_eq!(info.ended_utc, "");
     assert!(!info.finalized);
     assert_eq!(info.frames, 0);
-    let created: DateTime<Utc> = DateTime::parse_from_rfc3339(&info.created_utc)
-        .unwrap()
-        .into();
-    assert!(
-        info.created_utc.ends_with('Z'),
-        "UTC designator: {}",
-        info.created_utc
-    );
+    let created: DateTime<Utc> = DateTime::parse_from_rfc3339(&info.created_utc).unwrap().into();
+    assert!(info.created_utc.ends_with('Z'), "UTC designator: {}", info.created_utc);
     assert!(created >= before - chrono::Duration::seconds(1) && created <= Utc::now());
 
     // 40_000 frames at device indices 100_000.. with one 500-frame hole.
@@ -166,17 +132,11 @@ fn attributes_before_and_after_finish() {
     assert_eq!(info.start_timestamp, 100_000);
     assert_eq!(info.end_timestamp, 140_500);
     assert_eq!(info.duration_frames, 40_500);
-    assert!(
-        (info.duration_seconds - 2.025).abs() < 1e-12,
-        "{}",
-        info.duration_seconds
-    );
+    assert!((info.duration_seconds - 2.025).abs() < 1e-12, "{}", info.duration_seconds);
     assert_eq!(info.gap_count, 1);
     assert_eq!(info.frames, 40_000);
     assert!(info.finalized);
-    let ended: DateTime<Utc> = DateTime::parse_from_rfc3339(&info.ended_utc)
-        .unwrap()
-        .into();
+    let ended: DateTime<Utc> = DateTime::parse_from_rfc3339(&info.ended_utc).unwrap().into();
     assert!(ended >= created);
     assert_eq!(info.channel_count, 8);
     assert_eq!(info.application, "ephysd 9.9.9-test");
@@ -206,10 +166,7 @@ fn gaps_are_counted_within_and_across_appends() {
 
     let r = RecordingReader::open(&path).unwrap();
     assert_eq!(r.info().gap_count, 4);
-    assert_eq!(
-        r.read_frame_index(0, 13).unwrap(),
-        vec![10, 11, 12, 13, 20, 21, 23, 23, 5, 6, 7, 8, 9]
-    );
+    assert_eq!(r.read_frame_index(0, 13).unwrap(), vec![10, 11, 12, 13, 20, 21, 23, 23, 5, 6, 7, 8, 9]);
 }
 
 #[test]
@@ -218,14 +175,8 @@ fn refuses_to_overwrite_an_existing_file() {
     let path = path_in(&dir, "existing.h5");
     std::fs::write(&path, b"precious data").unwrap();
     let err = RecordingWriter::create(&path, meta(4, 1_000.0)).unwrap_err();
-    assert!(
-        matches!(&err, RecordingError::AlreadyExists { path: p } if p == &path),
-        "{err:?}"
-    );
-    assert!(
-        err.to_string().contains(&path.display().to_string()),
-        "{err}"
-    );
+    assert!(matches!(&err, RecordingError::AlreadyExists { path: p } if p == &path), "{err:?}");
+    assert!(err.to_string().contains(&path.display().to_string()), "{err}");
     assert_eq!(std::fs::read(&path).unwrap(), b"precious data");
 
     // Also an existing, finished recording.
@@ -234,10 +185,7 @@ fn refuses_to_overwrite_an_existing_file() {
     w.append(&[1], &[1, 2, 3, 4]).unwrap();
     w.finish().unwrap();
     let err = RecordingWriter::create(&path2, meta(4, 1_000.0)).unwrap_err();
-    assert!(
-        matches!(err, RecordingError::AlreadyExists { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, RecordingError::AlreadyExists { .. }), "{err:?}");
     assert_eq!(RecordingReader::open(&path2).unwrap().frames(), 1);
 }
 
@@ -265,13 +213,7 @@ fn mismatched_sample_length_is_rejected_and_writer_stays_usable() {
     let mut w = RecordingWriter::create(&path, meta(4, 1_000.0)).unwrap();
     let err = w.append(&[0, 1], &[0i16; 7]).unwrap_err();
     match &err {
-        RecordingError::SampleCountMismatch {
-            frames,
-            channels,
-            expected,
-            actual,
-            path: p,
-        } => {
+        RecordingError::SampleCountMismatch { frames, channels, expected, actual, path: p } => {
             assert_eq!((*frames, *channels, *expected, *actual), (2, 4, 8, 7));
             assert_eq!(p, &path);
         }
@@ -313,10 +255,7 @@ fn flushed_file_is_complete_on_disk_while_writer_is_open() {
     std::fs::copy(&path, &snapshot).unwrap();
     let r = RecordingReader::open(&snapshot).unwrap();
     assert_eq!(r.frames(), row);
-    assert_eq!(
-        r.read_samples(0, row as usize).unwrap(),
-        expected(0..row, channels)
-    );
+    assert_eq!(r.read_samples(0, row as usize).unwrap(), expected(0..row, channels));
     assert_eq!(r.read_frame_index(row - 1, 1).unwrap(), vec![77 + row - 1]);
     assert_eq!(r.info().start_timestamp, 77);
     assert_eq!(r.info().end_timestamp, 77 + row);
@@ -339,10 +278,7 @@ fn dropping_an_unfinished_writer_keeps_all_frames_unfinalized() {
 
     let r = RecordingReader::open(&path).unwrap();
     assert_eq!(r.frames(), row);
-    assert_eq!(
-        r.read_samples(0, row as usize).unwrap(),
-        expected(0..row, channels)
-    );
+    assert_eq!(r.read_samples(0, row as usize).unwrap(), expected(0..row, channels));
     assert!(!r.info().finalized);
     assert_eq!(r.info().ended_utc, "");
     assert_eq!(r.info().end_timestamp, row);
@@ -354,15 +290,7 @@ fn empty_recording_finishes_cleanly() {
     let path = path_in(&dir, "empty.h5");
     let w = RecordingWriter::create(&path, meta(1, 1.0)).unwrap();
     let s = w.finish().unwrap();
-    assert_eq!(
-        (
-            s.frames_written,
-            s.start_timestamp,
-            s.end_timestamp,
-            s.duration_frames
-        ),
-        (0, 0, 0, 0)
-    );
+    assert_eq!((s.frames_written, s.start_timestamp, s.end_timestamp, s.duration_frames), (0, 0, 0, 0));
     let r = RecordingReader::open(&path).unwrap();
     assert_eq!(r.frames(), 0);
     assert!(r.info().finalized);
@@ -379,22 +307,8 @@ fn invalid_meta_names_field_and_range_and_creates_no_file() {
         (meta(4, 0.0), "frames_per_second", "<= 30000"),
         (meta(4, 30_001.0), "frames_per_second", "<= 30000"),
         (meta(4, f64::NAN), "frames_per_second", "finite"),
-        (
-            RecordingMeta {
-                uv_per_sample_unit: f64::INFINITY,
-                ..meta(4, 1_000.0)
-            },
-            "uv_per_sample_unit",
-            "finite",
-        ),
-        (
-            RecordingMeta {
-                source_name: "a\0b".into(),
-                ..meta(4, 1_000.0)
-            },
-            "source_name",
-            "NUL",
-        ),
+        (RecordingMeta { uv_per_sample_unit: f64::INFINITY, ..meta(4, 1_000.0) }, "uv_per_sample_unit", "finite"),
+        (RecordingMeta { source_name: "a\0b".into(), ..meta(4, 1_000.0) }, "source_name", "NUL"),
     ];
     for (m, field, range) in cases {
         let err = RecordingWriter::create(&path, m).unwrap_err();
@@ -420,18 +334,7 @@ fn reads_past_the_end_are_errors() {
     let r = RecordingReader::open(&path).unwrap();
     assert_eq!(r.read_samples(1, 2).unwrap().len(), 4);
     let err = r.read_samples(2, 2).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            RecordingError::OutOfRange {
-                start: 2,
-                end: 4,
-                available: 3,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, RecordingError::OutOfRange { start: 2, end: 4, available: 3, .. }), "{err:?}");
     assert!(r.read_frame_index(u64::MAX, 2).is_err());
 }
 
@@ -441,10 +344,7 @@ fn opening_a_non_recording_fails_with_the_path() {
     let path = path_in(&dir, "not_hdf5.h5");
     std::fs::write(&path, b"hello").unwrap();
     let err = RecordingReader::open(&path).unwrap_err();
-    assert!(
-        err.to_string().contains(&path.display().to_string()),
-        "{err}"
-    );
+    assert!(err.to_string().contains(&path.display().to_string()), "{err}");
     let missing = path_in(&dir, "missing.h5");
     assert!(RecordingReader::open(&missing).is_err());
 }
@@ -465,36 +365,15 @@ fn chunk_size_is_about_one_second_capped_at_one_mib() {
 fn file_names() {
     let ts = Utc.with_ymd_and_hms(2026, 11, 21, 10, 15, 30).unwrap();
     assert_eq!(recording_file_name("rat7", None, None).unwrap(), "rat7.h5");
-    assert_eq!(
-        recording_file_name("rat7", Some(3), None).unwrap(),
-        "rat7_0003.h5"
-    );
-    assert_eq!(
-        recording_file_name("rat7", Some(12345), None).unwrap(),
-        "rat7_12345.h5"
-    );
-    assert_eq!(
-        recording_file_name("rat7", None, Some(ts)).unwrap(),
-        "rat7_2026-11-21T10-15-30Z.h5"
-    );
-    assert_eq!(
-        recording_file_name("rat7", Some(3), Some(ts)).unwrap(),
-        "rat7_2026-11-21T10-15-30Z_0003.h5"
-    );
-    assert_eq!(
-        recording_file_name("rat7.H5", Some(1), None).unwrap(),
-        "rat7_0001.h5"
-    );
-    assert_eq!(
-        recording_file_name("séance", None, None).unwrap(),
-        "séance.h5"
-    );
+    assert_eq!(recording_file_name("rat7", Some(3), None).unwrap(), "rat7_0003.h5");
+    assert_eq!(recording_file_name("rat7", Some(12345), None).unwrap(), "rat7_12345.h5");
+    assert_eq!(recording_file_name("rat7", None, Some(ts)).unwrap(), "rat7_2026-11-21T10-15-30Z.h5");
+    assert_eq!(recording_file_name("rat7", Some(3), Some(ts)).unwrap(), "rat7_2026-11-21T10-15-30Z_0003.h5");
+    assert_eq!(recording_file_name("rat7.H5", Some(1), None).unwrap(), "rat7_0001.h5");
+    assert_eq!(recording_file_name("séance", None, None).unwrap(), "séance.h5");
     for bad in ["", "   ", "a/b", "a\\b", "/abs", "..", ".", ".h5", "x\0y"] {
         let err = recording_file_name(bad, Some(1), None).unwrap_err();
-        assert!(
-            matches!(err, RecordingError::InvalidBaseName { .. }),
-            "{bad:?}: {err:?}"
-        );
+        assert!(matches!(err, RecordingError::InvalidBaseName { .. }), "{bad:?}: {err:?}");
     }
 }
 
@@ -552,21 +431,13 @@ fn in_place_appends_mix_with_copying_appends_and_count_only_what_was_filled() {
             append_blocks(&mut w, &[113], &mut row, jump);
         }
     }
-    assert_eq!(
-        w.append_with(0, |_, _| unreachable!("no slots for zero frames"))
-            .unwrap(),
-        0
-    );
+    assert_eq!(w.append_with(0, |_, _| unreachable!("no slots for zero frames")).unwrap(), 0);
     let summary = w.finish().unwrap();
     assert_eq!(summary.frames_written, row);
     assert_eq!(summary.gap_count, 1);
     let r = RecordingReader::open(&path).unwrap();
     assert_eq!(r.frames(), row);
     for start in [0, 69_990, row - 500] {
-        assert_eq!(
-            r.read_samples(start, 500).unwrap(),
-            expected(start..start + 500, channels),
-            "rows from {start}"
-        );
+        assert_eq!(r.read_samples(start, 500).unwrap(), expected(start..start + 500, channels), "rows from {start}");
     }
 }

@@ -22,20 +22,14 @@ pub mod allego {
 /// Embedded so the daemon can serve gRPC reflection and so the conformance
 /// test can compare our contract with radiens-core's without parsing `.proto`
 /// text itself.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/allego_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/allego_descriptor.bin"));
 
 /// Full names of the services ephysd serves.
 ///
 /// These are the services radiens-core's Allego client calls; listing them in
 /// one place keeps the server wiring, reflection and tests in agreement.
-pub const SERVICES: [&str; 5] = [
-    "allego.AllegoCore",
-    "allego.Pcache1",
-    "allego.Kpi1",
-    "allego.Neurons1",
-    "allego.AllegoLifecycle",
-];
+pub const SERVICES: [&str; 5] =
+    ["allego.AllegoCore", "allego.Pcache1", "allego.Kpi1", "allego.Neurons1", "allego.AllegoLifecycle"];
 
 #[cfg(test)]
 mod tests {
@@ -48,15 +42,10 @@ mod tests {
     }
 
     /// Looks a service up by its full name (`package.Service`).
-    fn find_service<'a>(
-        fds: &'a FileDescriptorSet,
-        full_name: &str,
-    ) -> Option<&'a ServiceDescriptorProto> {
-        fds.file.iter().find_map(|file| {
-            file.service
-                .iter()
-                .find(|svc| format!("{}.{}", file.package(), svc.name()) == full_name)
-        })
+    fn find_service<'a>(fds: &'a FileDescriptorSet, full_name: &str) -> Option<&'a ServiceDescriptorProto> {
+        fds.file
+            .iter()
+            .find_map(|file| file.service.iter().find(|svc| format!("{}.{}", file.package(), svc.name()) == full_name))
     }
 
     #[test]
@@ -71,8 +60,7 @@ mod tests {
         ];
         for (name, methods) in expected {
             assert!(SERVICES.contains(&name), "{name} missing from SERVICES");
-            let svc =
-                find_service(&fds, name).unwrap_or_else(|| panic!("{name} not in descriptor set"));
+            let svc = find_service(&fds, name).unwrap_or_else(|| panic!("{name} not in descriptor set"));
             assert_eq!(svc.method.len(), methods, "method count of {name}");
         }
     }
@@ -83,11 +71,7 @@ mod tests {
         let names: Vec<&str> = fds.file.iter().map(|f| f.name()).collect();
         for file in &fds.file {
             for dep in &file.dependency {
-                assert!(
-                    names.contains(&dep.as_str()),
-                    "{} imports missing {dep}",
-                    file.name()
-                );
+                assert!(names.contains(&dep.as_str()), "{} imports missing {dep}", file.name());
             }
         }
     }
@@ -117,10 +101,7 @@ mod tests {
     fn unset_optional_fields_are_not_encoded() {
         use allego::ConfigRecording;
         let bare = ConfigRecording::default();
-        let with_zero = ConfigRecording {
-            data_source_idx: Some(0),
-            ..Default::default()
-        };
+        let with_zero = ConfigRecording { data_source_idx: Some(0), ..Default::default() };
         // Field 3 (varint) = 0 costs two bytes only when present.
         assert_eq!(with_zero.encoded_len(), bare.encoded_len() + 2);
     }

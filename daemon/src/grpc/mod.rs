@@ -4,11 +4,19 @@
 //! its auth step asks `AllegoLifecycle` on the core port, so answering every service
 //! everywhere is both harmless and what makes the real client work unchanged. Methods this
 //! version does not implement answer UNIMPLEMENTED naming the method (see [`unimplemented`]).
+//!
+//! One module per domain, each decoding and validating its own messages: [`status`] (status
+//! and lifecycle), [`streaming`], [`recording`]. [`service`] only routes each method to its
+//! domain; [`errors`] is the one place engine errors become gRPC codes. Calls that can block
+//! (joining threads, finalizing files, device I/O) run off the async workers
+//! ([`off_workers`]).
 
-mod allego_core;
-mod convert;
-mod health;
-mod lifecycle;
+mod backbone;
+pub mod errors;
+mod recording;
+mod service;
+mod status;
+mod streaming;
 pub mod unimplemented;
 
 use std::net::{IpAddr, SocketAddr};
@@ -23,9 +31,8 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::config::ServerSettings;
-use crate::engine::Engine;
-
-pub use unimplemented::IMPLEMENTED;
+use crate::engine::{Engine, EngineError};
+use service::{CoreService, KpiService, LifecycleService, NeuronsService, PcacheService};
 
 /// Names of the five ports, in port order from `server.base_port`.
 pub const PORT_ROLES: [&str; 5] = ["AllegoCore", "Pcache1", "Kpi1", "Neurons1", "AllegoLifecycle"];
@@ -82,11 +89,11 @@ pub fn serve(
                 };
                 let result = tonic::transport::Server::builder()
                     .layer(unimplemented::UnimplementedLayer)
-                    .add_service(AllegoCoreServer::new(allego_core::CoreService::new(Arc::clone(&engine), core_address)))
-                    .add_service(AllegoLifecycleServer::new(lifecycle::LifecycleService))
-                    .add_service(Pcache1Server::new(health::Pcache))
-                    .add_service(Kpi1Server::new(health::Kpi))
-                    .add_service(Neurons1Server::new(health::Neurons))
+                    .add_service(AllegoCoreServer::new(CoreService { engine: Arc::clone(&engine), core_address }))
+                    .add_service(AllegoLifecycleServer::new(LifecycleService))
+                    .add_service(Pcache1Server::new(PcacheService))
+                    .add_service(Kpi1Server::new(KpiService))
+                    .add_service(Neurons1Server::new(NeuronsService))
                     .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
                     .await;
                 if let Err(e) = result {
@@ -100,4 +107,21 @@ pub fn serve(
             let _ = t.await;
         }
     }
+}
+
+/// Runs an engine call that may block (join threads, touch the disk, talk to the device) on
+/// tokio's blocking pool, never on an async worker, and maps its error to a gRPC status.
+async fn off_workers<T: Send + 'static>(
+    engine: &Arc<Engine>,
+    f: impl FnOnce(&Engine) -> Result<T, EngineError> + Send + 'static,
+) -> Result<T, tonic::Status> {
+    let engine = Arc::clone(engine);
+    tokio::task::spawn_blocking(move || f(&engine).map_err(|e| errors::status_of(&e)))
+        .await
+        .map_err(|e| tonic::Status::internal(format!("engine task failed: {e}")))?
+}
+
+/// Lists enum values for error messages ("S_OFF, S_ON").
+fn enum_names<E: Copy>(values: &[E], name: impl Fn(E) -> &'static str) -> String {
+    values.iter().map(|v| name(*v)).collect::<Vec<_>>().join(", ")
 }

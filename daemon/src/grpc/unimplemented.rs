@@ -1,44 +1,22 @@
-//! Answers every Allego method this version does not implement with UNIMPLEMENTED, naming it.
+//! Names the method in every UNIMPLEMENTED answer.
 //!
-//! The generated service traits give unimplemented methods a generic default; a tower layer in
-//! front of them turns that into a message a client's user can act on ("allego.AllegoCore/
-//! GetSignals is not implemented by ephysd 0.1.0"). [`IMPLEMENTED`] is the single list of what
-//! is served; docs/API.md is checked against it by a test.
+//! A method a service does not implement keeps the generated trait's default, which answers
+//! UNIMPLEMENTED with tonic's generic "Not yet implemented". This layer looks at each answer
+//! and, when it is exactly that, replaces the message with one a client's user can act on
+//! ("allego.AllegoCore/GetSignals is not implemented by ephysd 0.1.0"). Because it judges the
+//! answer and not a list, a method that is implemented can never answer UNIMPLEMENTED by
+//! mistake, and there is no list to keep in step: docs/API.md is checked by asking a running
+//! daemon (daemon/tests/api_doc.rs).
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use tonic::body::Body;
-use tonic::Status;
+use tonic::{Code, Status};
 
-/// Every (service, method) this version implements.
-pub const IMPLEMENTED: &[(&str, &str)] = &[
-    ("allego.AllegoLifecycle", "Healthcheck"),
-    ("allego.AllegoLifecycle", "GetVersion"),
-    ("allego.AllegoLifecycle", "GetOfflineLicenseStatus"),
-    ("allego.AllegoCore", "Healthcheck"),
-    ("allego.AllegoCore", "GetStatus"),
-    ("allego.AllegoCore", "SetStreamState"),
-    ("allego.AllegoCore", "SetRecordState"),
-    ("allego.AllegoCore", "GetConfig"),
-    ("allego.AllegoCore", "GetConfigRecording"),
-    ("allego.AllegoCore", "SetConfigRecording"),
-    ("allego.Pcache1", "Healthcheck"),
-    ("allego.Kpi1", "Healthcheck"),
-    ("allego.Neurons1", "Healthcheck"),
-];
-
-/// `"service/method"` for a request path of one of the five services whose method is not
-/// implemented; `None` for implemented methods and for paths outside the five services.
-pub fn unimplemented_method(path: &str) -> Option<&str> {
-    let full = path.strip_prefix('/')?;
-    let (service, method) = full.split_once('/')?;
-    if !ephysd_proto::SERVICES.contains(&service) {
-        return None;
-    }
-    (!IMPLEMENTED.contains(&(service, method))).then_some(full)
-}
+/// The message tonic's generated defaults answer unimplemented methods with.
+const TONIC_DEFAULT: &str = "Not yet implemented";
 
 /// The tower layer that installs [`UnimplementedGuard`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -52,6 +30,7 @@ impl<S> tower::Layer<S> for UnimplementedLayer {
     }
 }
 
+/// Rewrites tonic's generic UNIMPLEMENTED answers into ones naming the method.
 #[derive(Debug, Clone)]
 pub struct UnimplementedGuard<S> {
     inner: S,
@@ -74,12 +53,27 @@ where
     }
 
     fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
-        if let Some(method) = unimplemented_method(request.uri().path()) {
-            let status = Status::unimplemented(format!("{method} is not implemented by ephysd {}", crate::VERSION));
-            return Box::pin(std::future::ready(Ok(status.into_http())));
-        }
-        Box::pin(self.inner.call(request))
+        let method = request.uri().path().trim_start_matches('/').to_string();
+        let answer = self.inner.call(request);
+        Box::pin(async move {
+            let response = answer.await?;
+            Ok(match Status::from_header_map(response.headers()) {
+                Some(status) if is_default_unimplemented(&status) => named(&method).into_http(),
+                _ => response,
+            })
+        })
     }
+}
+
+/// Whether `status` is the generic answer of a method nobody implemented (or of a path no
+/// service routes).
+fn is_default_unimplemented(status: &Status) -> bool {
+    status.code() == Code::Unimplemented && (status.message() == TONIC_DEFAULT || status.message().is_empty())
+}
+
+/// The UNIMPLEMENTED status for `method` ("package.Service/Method").
+pub fn named(method: &str) -> Status {
+    Status::unimplemented(format!("{method} is not implemented by ephysd {}", crate::VERSION))
 }
 
 #[cfg(test)]
@@ -87,10 +81,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_unimplemented_methods_of_the_five_services_are_caught() {
-        assert_eq!(unimplemented_method("/allego.AllegoCore/GetSignals"), Some("allego.AllegoCore/GetSignals"));
-        assert_eq!(unimplemented_method("/allego.AllegoCore/GetStatus"), None);
-        assert_eq!(unimplemented_method("/allego.RadiensCore/GetStatus"), None);
-        assert_eq!(unimplemented_method("garbage"), None);
+    fn only_the_generic_answer_is_rewritten() {
+        assert!(is_default_unimplemented(&Status::unimplemented(TONIC_DEFAULT)));
+        assert!(is_default_unimplemented(&Status::unimplemented("")));
+        assert!(!is_default_unimplemented(&Status::unimplemented("apply_dsp needs the DSP stages")));
+        assert!(!is_default_unimplemented(&Status::invalid_argument(TONIC_DEFAULT)));
+        assert!(named("allego.AllegoCore/GetSignals")
+            .message()
+            .starts_with("allego.AllegoCore/GetSignals is not implemented by ephysd"));
     }
 }

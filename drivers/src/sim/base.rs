@@ -51,7 +51,15 @@ fn mix_sine(out: &mut [i16], [a, b, c]: [&[i8]; 3], s: &[i16]) {
 /// picked at run time (8 × i32 lanes instead of SSE2's 4; ~20 % faster on the LFP modes at
 /// 1024 ch), so the portable build stays portable. The kernel is integer-only, so both versions
 /// produce identical samples.
-pub(crate) fn render(noise: &NoiseTables, bg: &mut Background, a: u64, b: u64, block_first: u64, out: &mut [i16], channels: usize) {
+pub(crate) fn render(
+    noise: &NoiseTables,
+    bg: &mut Background,
+    a: u64,
+    b: u64,
+    block_first: u64,
+    out: &mut [i16],
+    channels: usize,
+) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") {
@@ -65,12 +73,28 @@ pub(crate) fn render(noise: &NoiseTables, bg: &mut Background, a: u64, b: u64, b
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn render_avx2(noise: &NoiseTables, bg: &mut Background, a: u64, b: u64, block_first: u64, out: &mut [i16], channels: usize) {
+unsafe fn render_avx2(
+    noise: &NoiseTables,
+    bg: &mut Background,
+    a: u64,
+    b: u64,
+    block_first: u64,
+    out: &mut [i16],
+    channels: usize,
+) {
     render_portable(noise, bg, a, b, block_first, out, channels);
 }
 
 #[inline(always)]
-fn render_portable(noise: &NoiseTables, bg: &mut Background, a: u64, b: u64, block_first: u64, out: &mut [i16], channels: usize) {
+fn render_portable(
+    noise: &NoiseTables,
+    bg: &mut Background,
+    a: u64,
+    b: u64,
+    block_first: u64,
+    out: &mut [i16],
+    channels: usize,
+) {
     let w = noise.width();
     match bg {
         Background::Lfp(lfp) => {
@@ -83,7 +107,9 @@ fn render_portable(noise: &NoiseTables, bg: &mut Background, a: u64, b: u64, blo
                 for frame in f..seg_end {
                     let row = &mut out[(frame - block_first) as usize * channels..][..channels];
                     let lfp = &mut **lfp;
-                    for (g, ((o, cur), step)) in row.chunks_mut(w).zip(lfp.cur.chunks_mut(w)).zip(lfp.step.chunks(w)).enumerate() {
+                    for (g, ((o, cur), step)) in
+                        row.chunks_mut(w).zip(lfp.cur.chunks_mut(w)).zip(lfp.step.chunks(w)).enumerate()
+                    {
                         mix_lfp(o, noise.rows(g, frame), cur, step);
                     }
                 }

@@ -47,7 +47,9 @@ impl Board {
     pub fn new(rate: f64, digital_in_lines: usize) -> Self {
         let period = (rate / ANALOG_SINE_HZ).round() as usize;
         let analog_sine = (0..period)
-            .map(|i| (ANALOG_MID_SCALE as f64 + (ANALOG_SINE_CODES * (TAU * i as f64 / period as f64).sin()).round()) as u16)
+            .map(|i| {
+                (ANALOG_MID_SCALE as f64 + (ANALOG_SINE_CODES * (TAU * i as f64 / period as f64).sin()).round()) as u16
+            })
             .collect();
         Board {
             rate,

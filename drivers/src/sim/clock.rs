@@ -1,4 +1,4 @@
-//! Pacing the simulated rig to the wall clock, as a real board's sample clock would.
+//! Pacing the simulated device to the wall clock, as a real board's sample clock would.
 //!
 //! Each block's deadline is computed from a fixed start instant and the total number of frames
 //! produced — `start + frames / rate` — never by adding per-block sleeps, so sleep overshoot

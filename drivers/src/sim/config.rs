@@ -1,50 +1,10 @@
-//! What the simulated rig is asked to produce, and the checks that keep it board-like.
+//! What the simulated device is asked to produce, and the checks that keep it board-like.
 
 use std::fmt;
 use std::str::FromStr;
 
 use crate::frame::{BlockLayout, LayoutError};
-
-/// The per-channel sample rates an Intan RHD/RHS controller can be set to (from the chip's
-/// ADC clock dividers). The simulator accepts only these, so a configuration that works on
-/// the simulator also works on a real board. 3333.33… Hz is exactly 10000/3.
-pub const INTAN_SAMPLE_RATES: [f64; 17] = [
-    1000.0,
-    1250.0,
-    1500.0,
-    2000.0,
-    2500.0,
-    3000.0,
-    10000.0 / 3.0,
-    4000.0,
-    5000.0,
-    6250.0,
-    8000.0,
-    10000.0,
-    12500.0,
-    15000.0,
-    20000.0,
-    25000.0,
-    30000.0,
-];
-
-/// How close a requested rate must be to an Intan rate to mean it (so "3333.33" in a
-/// configuration file selects 10000/3).
-const RATE_TOLERANCE_HZ: f64 = 0.01;
-
-/// Returns the exact Intan rate that `hz` names, if any.
-pub fn canonical_sample_rate(hz: f64) -> Option<f64> {
-    INTAN_SAMPLE_RATES.iter().copied().find(|r| (r - hz).abs() < RATE_TOLERANCE_HZ)
-}
-
-/// Formats a rate without float noise: integers as integers, 10000/3 as "3333.33".
-pub(crate) fn format_rate(hz: f64) -> String {
-    if (hz - hz.round()).abs() < 1e-9 {
-        format!("{}", hz.round() as u64)
-    } else {
-        format!("{:.2}", hz)
-    }
-}
+use crate::rates::{canonical_sample_rate, rate_list};
 
 /// What the simulated amplifier channels carry. Mirrors the signal generators of Allego's
 /// SmartBox simulator (`SMARTBOX_SIM_GEN_*`), so operators recognise the names.
@@ -96,21 +56,6 @@ impl FromStr for SimMode {
     }
 }
 
-/// Lists the allowed values in error messages.
-struct Allowed;
-
-impl fmt::Display for Allowed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, r) in INTAN_SAMPLE_RATES.iter().enumerate() {
-            if i > 0 {
-                f.write_str(", ")?;
-            }
-            f.write_str(&format_rate(*r))?;
-        }
-        Ok(())
-    }
-}
-
 fn mode_names() -> String {
     SimMode::ALL.iter().map(|m| m.name()).collect::<Vec<_>>().join(", ")
 }
@@ -124,7 +69,7 @@ pub enum SimConfigError {
     /// A block-shape field (amplifier, aux or analog-in channels, frames per block).
     #[error(transparent)]
     Layout(#[from] LayoutError),
-    #[error("sample_rate_hz = {0} is not an Intan sample rate (allowed: {allowed})", allowed = Allowed)]
+    #[error("sample_rate_hz = {0} is not an Intan sample rate (allowed: {allowed})", allowed = rate_list())]
     SampleRate(f64),
     #[error("digital_in_channels = {0} is out of range (allowed 0..=16)")]
     DigitalInChannels(usize),
@@ -132,14 +77,14 @@ pub enum SimConfigError {
     DigitalOutChannels(usize),
 }
 
-/// Everything the simulated rig needs. The defaults describe a 64-channel headstage on a
+/// Everything the simulated device needs. The defaults describe a 64-channel headstage on a
 /// Rhythm-style board at 30 kHz, paced to real time.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimConfig {
     pub mode: SimMode,
     /// Electrode channels, 1..=1024.
     pub amplifier_channels: usize,
-    /// Per-channel sample rate; one of [`INTAN_SAMPLE_RATES`].
+    /// Per-channel sample rate; one of [`INTAN_SAMPLE_RATES`](crate::INTAN_SAMPLE_RATES).
     pub sample_rate_hz: f64,
     /// Seeds every random choice: same config and seed, same samples, bit for bit.
     pub seed: u64,

@@ -1,9 +1,9 @@
 //! Spike trains, regenerated on demand from `(seed, unit, epoch)`.
 //!
-//! A rig running for hours must not keep every spike it ever emitted, yet ground truth must be
+//! A simulated device running for hours must not keep every spike it ever emitted, yet ground truth must be
 //! exact for any frame range. So time is cut into fixed epochs of ~1 s (`epoch_frames`) and the
 //! train of a unit within an epoch is drawn from a generator keyed by `(seed, unit, epoch)`
-//! only: the renderer and [`ground_truth`](super::SimulatedRig::ground_truth) call the same
+//! only: the renderer and [`ground_truth`](super::SimulatedSource::ground_truth) call the same
 //! function and get the same spikes, with O(1) state.
 //!
 //! Within an epoch a unit fires as a renewal process: events separated by the refractory period
@@ -98,7 +98,14 @@ fn raw_epoch(seed: u64, unit: u32, model: &UnitModel, rate: f64, epoch: u64, out
 /// refractory period after the previous epoch), written into `out`; returns the count.
 /// Spike frames are ascending, and every spike of epoch `e + 1` comes after every spike of
 /// epoch `e`.
-pub(crate) fn epoch_train(seed: u64, unit: u32, model: &UnitModel, rate: f64, epoch: u64, out: &mut [TrainSpike]) -> usize {
+pub(crate) fn epoch_train(
+    seed: u64,
+    unit: u32,
+    model: &UnitModel,
+    rate: f64,
+    epoch: u64,
+    out: &mut [TrainSpike],
+) -> usize {
     let n = raw_epoch(seed, unit, model, rate, epoch, out);
     if epoch == 0 || n == 0 {
         return n;

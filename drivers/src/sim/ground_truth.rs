@@ -1,7 +1,7 @@
-//! Ground truth: every spike the rig embeds, regenerated on request.
+//! Ground truth: every spike the simulated device embeds, regenerated on request.
 //!
 //! Uses the same per-epoch train generator as the renderer, so what is reported is exactly what
-//! was (or will be) added to the data, for any frame range, without the rig storing spikes.
+//! was (or will be) added to the data, for any frame range, without the device storing spikes.
 
 use std::ops::Range;
 
@@ -15,7 +15,7 @@ pub struct GroundTruthSpike {
     pub frame: u64,
     /// The unit's peak channel.
     pub channel: usize,
-    /// Unit id (index into [`SimulatedRig::units`](super::SimulatedRig::units)).
+    /// Unit id (index into [`SimulatedSource::units`](super::SimulatedSource::units)).
     pub unit: u32,
     /// Trough depth on the peak channel, µV (smaller than the unit's peak amplitude for the
     /// later spikes of a burst).

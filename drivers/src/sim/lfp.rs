@@ -43,7 +43,9 @@ impl LfpLevels {
             SimMode::Spikes => Some(LfpLevels { delta_uv: 20.0, theta_uv: 15.0, gamma_uv: 3.0, background_uv: 10.0 }),
             // Hundreds of µV with theta/gamma structure.
             SimMode::Lfp => Some(LfpLevels { delta_uv: 150.0, theta_uv: 200.0, gamma_uv: 40.0, background_uv: 60.0 }),
-            SimMode::Broadband => Some(LfpLevels { delta_uv: 75.0, theta_uv: 100.0, gamma_uv: 20.0, background_uv: 30.0 }),
+            SimMode::Broadband => {
+                Some(LfpLevels { delta_uv: 75.0, theta_uv: 100.0, gamma_uv: 20.0, background_uv: 30.0 })
+            }
             SimMode::Sine => None,
         }
     }
@@ -100,7 +102,8 @@ impl Lfp {
             .map(|s| SourceMix {
                 delta: (levels.delta_uv * rng.uniform(0.8, 1.2)) as f32,
                 // Theta reverses polarity across depth, as across the hippocampal layers.
-                theta: (levels.theta_uv * (0.3 + 0.7 * (std::f64::consts::PI * s as f64 / 6.0 + theta_phase).cos())) as f32,
+                theta: (levels.theta_uv * (0.3 + 0.7 * (std::f64::consts::PI * s as f64 / 6.0 + theta_phase).cos()))
+                    as f32,
                 gamma: (levels.gamma_uv * rng.uniform(0.5, 1.5)) as f32,
                 background: (levels.background_uv * rng.uniform(0.7, 1.3)) as f32,
                 background_offset: rng.below(PINK_KNOTS as u64),
@@ -175,7 +178,8 @@ impl Lfp {
         let delta = (TAU * self.f_delta * t + p[0]).sin() * (1.0 + 0.3 * (TAU * 0.05 * t + p[1]).sin());
         let theta_phase = TAU * self.f_theta * t + 0.6 * (TAU * 0.13 * t + p[2]).sin();
         let theta = theta_phase.sin() * (0.7 + 0.3 * (TAU * 0.031 * t).sin());
-        let gamma = (0.5 + 0.5 * theta_phase.cos()) * (TAU * self.f_gamma * t + 2.0 * (TAU * 0.7 * t + p[3]).sin()).sin();
+        let gamma =
+            (0.5 + 0.5 * theta_phase.cos()) * (TAU * self.f_gamma * t + 2.0 * (TAU * 0.7 * t + p[3]).sin()).sin();
         let (delta, theta, gamma) = (delta as f32, theta as f32, gamma as f32);
         let n = self.background.len() as u64;
         for (v, s) in self.source_values.iter_mut().zip(&self.sources) {

@@ -55,7 +55,8 @@ impl NoiseTables {
         // Each table carries a third of the variance.
         let per_table_units = rms_uv / 3f64.sqrt() / AMPLIFIER_UV_PER_UNIT;
         let (hp, lp) = noise_band_hz(rate);
-        let tables = [0, 1, 2].map(|which| build_table(seed, which as u64, ROWS[which], width, rate, hp, lp, per_table_units));
+        let tables =
+            [0, 1, 2].map(|which| build_table(seed, which as u64, ROWS[which], width, rate, hp, lp, per_table_units));
         let mut rng = Rng::from_key(&[seed, stream::NOISE, 3]);
         let offsets = ROWS.map(|rows| (0..groups).map(|_| rng.below(rows as u64)).collect());
         NoiseTables { width, tables, offsets }
@@ -98,7 +99,16 @@ impl NoiseTables {
 /// independent work the compiler vectorises, where one column at a time is a serial chain),
 /// and the normals are drawn two per Box–Muller step.
 #[allow(clippy::too_many_arguments)]
-fn build_table(seed: u64, which: u64, rows: usize, width: usize, rate: f64, hp_hz: f64, lp_hz: f64, rms_units: f64) -> Vec<i8> {
+fn build_table(
+    seed: u64,
+    which: u64,
+    rows: usize,
+    width: usize,
+    rate: f64,
+    hp_hz: f64,
+    lp_hz: f64,
+    rms_units: f64,
+) -> Vec<i8> {
     // Row-major like the table itself; each column draws from its own keyed stream.
     let mut white = vec![0f64; rows * width];
     for j in 0..width {
@@ -227,7 +237,8 @@ mod tests {
     fn columns_are_band_limited_and_independent() {
         let t = NoiseTables::new(5, 64, 30000.0, 4.5);
         let n = 30_000u64;
-        let column = |c: usize| -> Vec<f64> { (0..n).map(|f| t.rows(0, f).iter().map(|row| row[c] as f64).sum()).collect() };
+        let column =
+            |c: usize| -> Vec<f64> { (0..n).map(|f| t.rows(0, f).iter().map(|row| row[c] as f64).sum()).collect() };
         let corr = |x: &[f64], y: &[f64]| {
             let (mx, my) = (x.iter().sum::<f64>() / x.len() as f64, y.iter().sum::<f64>() / y.len() as f64);
             let cov: f64 = x.iter().zip(y).map(|(a, b)| (a - mx) * (b - my)).sum();

@@ -1,6 +1,6 @@
 //! The simulator's own small deterministic random number generator.
 //!
-//! The rig promises bit-identical output for a given configuration and seed, and regenerates
+//! The simulated device promises bit-identical output for a given configuration and seed, and regenerates
 //! ground truth hours later from nothing but `(seed, unit, epoch)`. That needs a generator
 //! whose stream is fixed by this crate rather than by a dependency's version, that can be
 //! keyed cheaply by several integers, and that is fast enough to seed once per unit per

@@ -6,7 +6,7 @@
 //! — lets a chunk skip most units with one comparison, which keeps the per-block cost
 //! proportional to the spikes present rather than to the unit count.
 //!
-//! The rig renders in chunks of at most a quarter epoch; with waveforms of a few ms and burst
+//! The source renders in chunks of at most a quarter epoch; with waveforms of a few ms and burst
 //! tails of tens of ms, a chunk's window then touches at most two consecutive epochs of a unit,
 //! which is why two buffers suffice. Spikes are added unit by unit, each unit's spikes in time
 //! order, so every sample receives its contributions in the same order whatever the block size
@@ -179,7 +179,16 @@ impl SpikeRenderer {
 /// Adds the part of spike `s` of unit `u` that falls in `[a, b)`.
 #[allow(clippy::too_many_arguments)]
 #[inline]
-fn add_spike(pop: &Population, u: usize, s: TrainSpike, a: u64, b: u64, block_first: u64, out: &mut [i16], channels: usize) {
+fn add_spike(
+    pop: &Population,
+    u: usize,
+    s: TrainSpike,
+    a: u64,
+    b: u64,
+    block_first: u64,
+    out: &mut [i16],
+    channels: usize,
+) {
     let m = &pop.models[u];
     let first = s.frame as i64 - m.pre as i64; // frame of template sample 0
     let lo = first.max(a as i64);

@@ -40,7 +40,7 @@ pub struct UnitInfo {
     pub refractory_ms: f64,
 }
 
-/// A unit's spike waveform as sampled at the rig's rate.
+/// A unit's spike waveform as sampled at the device's rate.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnitWaveform {
     /// Index of the spike time (the trough on the peak channel) within each channel's trace.
@@ -96,7 +96,7 @@ impl UnitModel {
     }
 }
 
-/// The unit population of a rig.
+/// The unit population of a simulated device.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Population {
     pub infos: Vec<UnitInfo>,
@@ -216,7 +216,11 @@ fn draw_shape(rng: &mut Rng, narrow: bool) -> (Normalised, f64) {
             t_peak,
             sigma_peak: t_peak * if narrow { rng.uniform(0.35, 0.45) } else { rng.uniform(0.4, 0.55) },
             peak_ratio: if narrow { rng.uniform(0.35, 0.6) } else { rng.uniform(0.15, 0.35) },
-            bump: if rng.chance(0.35) { Some((rng.uniform(0.2, 0.35), rng.uniform(0.06, 0.1), rng.uniform(0.08, 0.2))) } else { None },
+            bump: if rng.chance(0.35) {
+                Some((rng.uniform(0.2, 0.35), rng.uniform(0.06, 0.1), rng.uniform(0.08, 0.2)))
+            } else {
+                None
+            },
         };
         let n = Normalised::new(shape);
         let tp = n.trough_to_peak();
@@ -330,10 +334,17 @@ mod tests {
             let peak = w.channel(u.peak_channel).unwrap();
             // The spike frame is the trough, at exactly −amplitude.
             let trough = peak[m.pre as usize] as f64;
-            assert!((trough + u.peak_amplitude_uv).abs() < 1e-3 * u.peak_amplitude_uv, "{trough} {}", u.peak_amplitude_uv);
+            assert!(
+                (trough + u.peak_amplitude_uv).abs() < 1e-3 * u.peak_amplitude_uv,
+                "{trough} {}",
+                u.peak_amplitude_uv
+            );
             assert!(peak.iter().all(|&v| v as f64 >= trough - 1e-3));
             // Template ends are quiet, so truncation leaves no steps.
-            assert!(peak[0].abs() < 0.01 * u.peak_amplitude_uv as f32 && peak[peak.len() - 1].abs() < 0.01 * u.peak_amplitude_uv as f32);
+            assert!(
+                peak[0].abs() < 0.01 * u.peak_amplitude_uv as f32
+                    && peak[peak.len() - 1].abs() < 0.01 * u.peak_amplitude_uv as f32
+            );
         }
     }
 
@@ -347,9 +358,16 @@ mod tests {
                 (0.0, 3.0, Box::new(|t: f64| shape.at(t))),
             ] {
                 let steps = ((hi - lo) / GRID_MS + 1e-9).floor() as usize;
-                let brute = (0..=steps)
-                    .map(|k| (lo + k as f64 * GRID_MS, f(lo + k as f64 * GRID_MS)))
-                    .fold((0.0, f64::NEG_INFINITY), |best, (t, v)| if v > best.1 { (t, v) } else { best });
+                let brute = (0..=steps).map(|k| (lo + k as f64 * GRID_MS, f(lo + k as f64 * GRID_MS))).fold(
+                    (0.0, f64::NEG_INFINITY),
+                    |best, (t, v)| {
+                        if v > best.1 {
+                            (t, v)
+                        } else {
+                            best
+                        }
+                    },
+                );
                 assert_eq!(grid_argmax(lo, hi, &f), brute, "shape {i} on [{lo}, {hi}]");
             }
         }

@@ -1,19 +1,22 @@
-//! The simulated rig: assembles the signal parts into a [`Source`].
+//! The simulated device's read side: assembles the signal parts into a [`Source`].
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use super::base::{self, Background};
 use super::board::Board;
 use super::clock::Pacer;
-use super::config::{canonical_sample_rate, format_rate, SimConfig, SimConfigError, SimMode};
+use super::config::{SimConfig, SimConfigError, SimMode};
 use super::ground_truth::{self, GroundTruthSpike};
 use super::lfp::{Lfp, LfpLevels};
 use super::noise::NoiseTables;
+use super::outputs::{OutputPlayer, Outputs};
 use super::sine::SineTable;
 use super::spikes::{max_chunk_frames, SpikeRenderer};
 use super::units::{Population, UnitInfo, UnitWaveform};
-use crate::frame::FrameBlock;
-use crate::source::{Source, SourceError, SourceInfo};
+use crate::frame::{BlockLayout, FrameBlock};
+use crate::rates::canonical_sample_rate;
+use crate::source::{Source, SourceError};
 
 /// Background noise of the modes meant to look like recordings, µV rms: mid-range of what a
 /// good electrode on an Intan amplifier shows in the spike band.
@@ -21,14 +24,13 @@ pub const RECORDING_NOISE_RMS_UV: f64 = 4.5;
 /// Background noise of `sim-sine`, µV rms: "little noise", so the sines are clean.
 pub const SINE_NOISE_RMS_UV: f64 = 1.0;
 
-/// A simulated acquisition board with a headstage on it, producing frames deterministically
-/// from its configuration and seed. Everything expensive (noise and LFP tables, unit templates,
-/// spike-train buffers) is built in [`SimulatedRig::new`]; [`Source::read_block`] only reads
+/// The stream of a simulated acquisition board with headstages on it, producing frames
+/// deterministically from its configuration and seed. Everything expensive (noise and LFP tables, unit templates,
+/// spike-train buffers) is built in [`SimulatedSource::new`]; [`Source::read_block`] only reads
 /// tables and never allocates.
 #[derive(Debug, Clone)]
-pub struct SimulatedRig {
+pub struct SimulatedSource {
     config: SimConfig,
-    info: SourceInfo,
     rate: f64,
     noise: NoiseTables,
     background: Background,
@@ -38,10 +40,22 @@ pub struct SimulatedRig {
     pacer: Pacer,
     frames: u64,
     chunk: u64,
+    outputs: DeviceOutputs,
 }
 
-impl SimulatedRig {
-    /// Validates `config` and builds the rig. Takes tens to a few hundred milliseconds (table
+/// The device's outputs as this stream plays them. A clone of a source is detached from them
+/// (the queue of pending pulses has one reader): clones exist to compare signals in tests.
+#[derive(Debug, Default)]
+struct DeviceOutputs(Option<(Arc<Outputs>, OutputPlayer)>);
+
+impl Clone for DeviceOutputs {
+    fn clone(&self) -> Self {
+        DeviceOutputs(None)
+    }
+}
+
+impl SimulatedSource {
+    /// Validates `config` and builds the stream. Takes tens to a few hundred milliseconds (table
     /// generation), so do it before streaming starts, not on the acquisition thread.
     pub fn new(config: SimConfig) -> Result<Self, SimConfigError> {
         config.validate()?;
@@ -55,28 +69,29 @@ impl SimulatedRig {
             Some(levels) => Background::Lfp(Box::new(Lfp::new(seed, channels, rate, levels))),
             None => Background::Sine(SineTable::new(seed, channels, rate)),
         };
-        let population = if config.mode.has_spikes() { Population::new(seed, channels, rate) } else { Population::default() };
+        let population =
+            if config.mode.has_spikes() { Population::new(seed, channels, rate) } else { Population::default() };
         let spikes = config.mode.has_spikes().then(|| SpikeRenderer::new(seed, rate, &population));
-        let info = SourceInfo {
-            name: format!("simulated rig ({}, {} ch @ {} Hz)", config.mode, channels, format_rate(rate)),
-            sample_rate_hz: rate,
-            layout: config.layout(),
-            digital_in_channels: config.digital_in_channels,
-            digital_out_channels: config.digital_out_channels,
-        };
-        Ok(SimulatedRig {
+        Ok(SimulatedSource {
             board: Board::new(rate, config.digital_in_channels),
             pacer: Pacer::new(rate, config.accelerated),
             chunk: max_chunk_frames(rate),
             config,
-            info,
             rate,
             noise,
             background,
             population,
             spikes,
             frames: 0,
+            outputs: DeviceOutputs::default(),
         })
+    }
+
+    /// Wires the device's outputs into this stream (digital out, analog loopback, stimulation
+    /// artifacts; see `outputs`).
+    pub(crate) fn with_outputs(mut self, outputs: Arc<Outputs>, player: OutputPlayer) -> Self {
+        self.outputs = DeviceOutputs(Some((outputs, player)));
+        self
     }
 
     /// The configuration in use (with the sample rate normalised to the exact Intan rate).
@@ -142,27 +157,26 @@ impl SimulatedRig {
         }
         self.board.fill(first, n, block);
         block.frames = n;
+        if let Some((outputs, player)) = &mut self.outputs.0 {
+            player.apply(outputs, first, block);
+        }
         self.frames = end;
     }
 }
 
-impl Source for SimulatedRig {
-    fn info(&self) -> &SourceInfo {
-        &self.info
+impl Source for SimulatedSource {
+    fn layout(&self) -> BlockLayout {
+        self.config.layout()
     }
 
     /// Fills `block` with the next `frames_per_block` frames. Unless accelerated, returns no
     /// earlier than the moment the block's last frame exists in real time.
     fn read_block(&mut self, block: &mut FrameBlock) -> Result<(), SourceError> {
-        if block.layout() != self.info.layout {
-            return Err(SourceError::Device(format!(
-                "block layout {:?} does not match the simulated rig's {:?}",
-                block.layout(),
-                self.info.layout
-            )));
+        if block.layout() != self.config.layout() {
+            return Err(SourceError::LayoutMismatch { expected: self.config.layout(), got: block.layout() });
         }
         self.pacer.start();
-        let n = self.info.layout.frames_per_block;
+        let n = self.config.frames_per_block;
         self.generate(block, n);
         self.pacer.wait_for(self.frames);
         Ok(())
@@ -177,8 +191,8 @@ mod tests {
         SimConfig { mode, amplifier_channels: channels, accelerated: true, seed: 42, ..SimConfig::default() }
     }
 
-    fn read(rig: &mut SimulatedRig, frames: usize) -> Vec<i16> {
-        let mut block = FrameBlock::new(rig.info().layout);
+    fn read(rig: &mut SimulatedSource, frames: usize) -> Vec<i16> {
+        let mut block = FrameBlock::new(rig.layout());
         let mut out = Vec::new();
         while out.len() < frames * rig.config.amplifier_channels {
             rig.read_block(&mut block).unwrap();
@@ -189,13 +203,13 @@ mod tests {
     }
 
     /// The spikes added to the data are exactly the ground-truth spikes with the unit
-    /// templates: the data equal the same rig without spikes plus the templates placed at the
+    /// templates: the data equal the same source without spikes plus the templates placed at the
     /// ground-truth frames (away from saturation, additions commute).
     #[test]
     fn embedded_spikes_are_exactly_the_ground_truth() {
         let ch = 24;
         let frames = 60_000;
-        let mut with = SimulatedRig::new(config(SimMode::Spikes, ch)).unwrap();
+        let mut with = SimulatedSource::new(config(SimMode::Spikes, ch)).unwrap();
         let mut without = with.clone();
         without.spikes = None;
         let data = read(&mut with, frames);

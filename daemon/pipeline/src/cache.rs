@@ -1,21 +1,19 @@
 //! The primary cache: a lock-free ring of the last N seconds of frames.
 //!
-//! One writer (the acquisition thread) publishes whole blocks; any number of readers (recorder,
-//! snapshots, closed-loop streams) follow at their own pace. Readers never block the writer and
-//! never see torn data: a reader that falls so far behind that the writer has overwritten the
-//! frames it wanted is told exactly how many frames it lost.
-//!
-//! The protocol is a sequence lock over frame positions. Every frame gets a sequence number
-//! (0, 1, 2, ...) and lives in slot `seq % capacity`. Before overwriting slots, the writer
-//! announces how far it is about to write (`claimed`), then stores the data, then publishes
-//! `head`. A reader copies frames below `head`, then re-reads `claimed`: any frame older than
-//! `claimed - capacity` may have been overwritten during the copy and is discarded and counted
-//! as lost. Samples are stored in `AtomicU64` words (four 16-bit values each) so concurrent
-//! access is well defined without locks; relaxed word stores cost about what plain stores do.
+//! One writer (the acquisition thread, through its [`CacheWriter`]) publishes whole blocks;
+//! any number of readers (recorder, snapshots, closed-loop streams) follow at their own pace.
+//! Readers never block the writer and never see torn data: a reader that falls so far behind
+//! that the writer has overwritten the frames it wanted is told exactly how many frames it lost
+//! (the sequence-lock protocol of [`crate::ring`]). Samples are stored in `AtomicU64` words
+//! (four 16-bit values each) so concurrent access is well defined without locks; relaxed word
+//! stores cost about what plain stores do.
 
-use std::sync::atomic::{fence, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use ephysd_drivers::{BlockLayout, FrameBlock};
+
+use crate::ring::{prefaulted_words, SeqRing};
 
 /// A 16-bit sample type the cache can store by its bit pattern.
 trait Bits16: Copy {
@@ -66,7 +64,7 @@ struct PackedLane {
 impl PackedLane {
     fn new(values_per_frame: usize, capacity: usize) -> Self {
         let words_per_frame = values_per_frame.div_ceil(4);
-        PackedLane { words: zeroed_atomics(words_per_frame * capacity), words_per_frame }
+        PackedLane { words: prefaulted_words(words_per_frame * capacity), words_per_frame }
     }
 
     /// Stores one frame's values (exactly `values_per_frame` of them) into `slot`.
@@ -107,115 +105,90 @@ impl PackedLane {
     }
 }
 
-/// Allocates `n` zeroed atomics and faults every page in now.
-///
-/// The kernel hands out freshly allocated pages lazily, on first write. Left that way, the
-/// acquisition thread would take a page fault (and the kernel would zero a page) every 4 KiB
-/// of new signal for the whole first pass through the ring: for a 1024-channel stream that
-/// is about 1 500 faults per second of signal on the real-time thread. Touching every page
-/// here moves that cost to stream start, on the control thread that builds the cache.
-fn zeroed_atomics(n: usize) -> Box<[AtomicU64]> {
-    if n == 0 {
-        return Box::new([]);
-    }
-    let layout = std::alloc::Layout::array::<AtomicU64>(n).expect("cache size overflows");
-    // SAFETY: the layout is non-zero-sized; all-zero bits are a valid AtomicU64; the pointer is
-    // turned into a Box of exactly `n` elements with the same layout it was allocated with.
-    unsafe {
-        let ptr = std::alloc::alloc_zeroed(layout) as *mut AtomicU64;
-        if ptr.is_null() {
-            std::alloc::handle_alloc_error(layout);
-        }
-        let words: Box<[AtomicU64]> = Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, n));
-        prefault(&words);
-        words
-    }
-}
-
-/// Writes one word of every page of `words` (with the value it already holds, zero), so the
-/// kernel maps each page now rather than on the real-time thread's first store.
-fn prefault(words: &[AtomicU64]) {
-    const WORDS_PER_PAGE: usize = 4096 / std::mem::size_of::<AtomicU64>();
-    for word in words.iter().step_by(WORDS_PER_PAGE) {
-        word.store(0, Ordering::Relaxed);
-    }
-}
-
 /// What a read returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ReadOutcome {
-    /// Frames copied into the caller's block.
+    /// Frames copied into the caller's buffers.
     pub frames: usize,
     /// Frames the reader wanted but the writer had already overwritten.
     pub lost: u64,
 }
 
-/// The ring itself. Share it as `Arc<PrimaryCache>`; exactly one thread may call
-/// [`PrimaryCache::publish`].
+/// The ring itself, shared as `Arc<PrimaryCache>` by every reader. Only the one
+/// [`CacheWriter`] made with it can publish.
 pub struct PrimaryCache {
     layout: BlockLayout,
-    capacity: usize,
     sample_rate_hz: f64,
+    positions: SeqRing,
     frame_index: Box<[AtomicU64]>,
     amplifier: PackedLane,
     aux: PackedLane,
     analog_in: PackedLane,
     /// digital_in in the low 16 bits, digital_out in the next 16.
     digital: Box<[AtomicU64]>,
-    claimed: AtomicU64,
-    head: AtomicU64,
-    /// Position of the one consumer an accelerated stream waits for (`u64::MAX` = none).
-    /// Only accelerated (test and benchmark) streams honour it: a paced stream never waits.
+    /// Position of the one consumer a self-paced stream waits for (`u64::MAX` = none).
+    /// Only streams paced by their consumer (accelerated tests and benchmarks) honour it: a
+    /// device-paced stream never waits.
     pace_gate: AtomicU64,
 }
 
+/// The single writer of a [`PrimaryCache`]: owned by the acquisition thread. There is exactly
+/// one per cache, so the one-writer rule of the protocol is the compiler's to keep.
+pub struct CacheWriter {
+    cache: Arc<PrimaryCache>,
+}
+
 impl PrimaryCache {
-    /// A cache holding `capacity_frames` frames of `layout` (at least one block).
-    pub fn new(layout: BlockLayout, capacity_frames: usize, sample_rate_hz: f64) -> Self {
+    /// A cache holding `capacity_frames` frames of `layout` (at least one block), and its
+    /// writer. Every page is faulted in here, so build it before the stream starts.
+    pub fn new(layout: BlockLayout, capacity_frames: usize, sample_rate_hz: f64) -> (Arc<PrimaryCache>, CacheWriter) {
         let capacity = capacity_frames.max(layout.frames_per_block);
-        PrimaryCache {
+        let cache = Arc::new(PrimaryCache {
             layout,
-            capacity,
             sample_rate_hz,
-            frame_index: zeroed_atomics(capacity),
+            positions: SeqRing::new(capacity),
+            frame_index: prefaulted_words(capacity),
             amplifier: PackedLane::new(layout.amplifier_channels, capacity),
             aux: PackedLane::new(layout.aux_channels, capacity),
             analog_in: PackedLane::new(layout.analog_in_channels, capacity),
-            digital: zeroed_atomics(capacity),
-            claimed: AtomicU64::new(0),
-            head: AtomicU64::new(0),
+            digital: prefaulted_words(capacity),
             pace_gate: AtomicU64::new(u64::MAX),
-        }
+        });
+        let writer = CacheWriter { cache: Arc::clone(&cache) };
+        (cache, writer)
     }
 
+    /// The shape of every frame held.
     pub fn layout(&self) -> BlockLayout {
         self.layout
     }
 
+    /// Frames the ring holds.
     pub fn capacity_frames(&self) -> usize {
-        self.capacity
+        self.positions.capacity()
     }
 
+    /// Frames per second of the stream it caches.
     pub fn sample_rate_hz(&self) -> f64 {
         self.sample_rate_hz
     }
 
     /// Frames published since the stream started (the next frame's sequence number).
     pub fn head(&self) -> u64 {
-        self.head.load(Ordering::Acquire)
+        self.positions.head()
     }
 
     /// Sequence number of the oldest frame still held.
     pub fn oldest(&self) -> u64 {
-        self.head().saturating_sub(self.capacity as u64)
+        self.head().saturating_sub(self.capacity_frames() as u64)
     }
 
-    /// Registers the position of the consumer an accelerated stream must not overrun.
+    /// Registers the position of the consumer a consumer-paced stream must not overrun.
     pub fn set_pace_gate(&self, position: u64) {
         self.pace_gate.store(position, Ordering::Release);
     }
 
-    /// Removes the pace gate: accelerated streams run free again.
+    /// Removes the pace gate: consumer-paced streams run free again.
     pub fn clear_pace_gate(&self) {
         self.pace_gate.store(u64::MAX, Ordering::Release);
     }
@@ -224,31 +197,7 @@ impl PrimaryCache {
     /// consumer has not read yet.
     pub fn has_room_for(&self, frames: usize) -> bool {
         let gate = self.pace_gate.load(Ordering::Acquire);
-        gate == u64::MAX || self.head() + frames as u64 <= gate + self.capacity as u64
-    }
-
-    /// Appends the filled frames of `block`. Wait-free; must only be called by the one writer.
-    pub fn publish(&self, block: &FrameBlock) {
-        let n = block.frames.min(self.capacity);
-        let start = self.head.load(Ordering::Relaxed);
-        let end = start + n as u64;
-        // Announce the overwrite before touching any slot (the seqlock's "odd" phase).
-        self.claimed.store(end, Ordering::Relaxed);
-        fence(Ordering::Release);
-        let l = self.layout;
-        for i in 0..n {
-            let slot = self.slot(start + i as u64);
-            self.frame_index[slot].store(block.frame_index[i], Ordering::Relaxed);
-            let amp = &block.amplifier[i * l.amplifier_channels..(i + 1) * l.amplifier_channels];
-            self.amplifier.store_frame(slot, amp);
-            let aux = &block.aux[i * l.aux_channels..(i + 1) * l.aux_channels];
-            self.aux.store_frame(slot, aux);
-            let adc = &block.analog_in[i * l.analog_in_channels..(i + 1) * l.analog_in_channels];
-            self.analog_in.store_frame(slot, adc);
-            let digital = block.digital_in[i] as u64 | (block.digital_out[i] as u64) << 16;
-            self.digital[slot].store(digital, Ordering::Relaxed);
-        }
-        self.head.store(end, Ordering::Release);
+        gate == u64::MAX || self.head() + frames as u64 <= gate + self.capacity_frames() as u64
     }
 
     /// A reader that starts at the newest frame (it sees only what is published from now on).
@@ -261,16 +210,26 @@ impl PrimaryCache {
         CacheReader { next: seq }
     }
 
-    /// The ring slot holding sequence number `seq`.
-    #[inline]
-    fn slot(&self, seq: u64) -> usize {
-        (seq % self.capacity as u64) as usize
+    fn store_frames(&self, start: u64, block: &FrameBlock, n: usize) {
+        let l = self.layout;
+        for i in 0..n {
+            let slot = self.positions.slot(start + i as u64);
+            self.frame_index[slot].store(block.frame_index[i], Ordering::Relaxed);
+            let amp = &block.amplifier[i * l.amplifier_channels..(i + 1) * l.amplifier_channels];
+            self.amplifier.store_frame(slot, amp);
+            let aux = &block.aux[i * l.aux_channels..(i + 1) * l.aux_channels];
+            self.aux.store_frame(slot, aux);
+            let adc = &block.analog_in[i * l.analog_in_channels..(i + 1) * l.analog_in_channels];
+            self.analog_in.store_frame(slot, adc);
+            let digital = block.digital_in[i] as u64 | (block.digital_out[i] as u64) << 16;
+            self.digital[slot].store(digital, Ordering::Relaxed);
+        }
     }
 
     fn copy_frames(&self, from: u64, n: usize, out: &mut FrameBlock) {
         let l = self.layout;
         for i in 0..n {
-            let slot = self.slot(from + i as u64);
+            let slot = self.positions.slot(from + i as u64);
             out.frame_index[i] = self.frame_index[slot].load(Ordering::Relaxed);
             let amp = &mut out.amplifier[i * l.amplifier_channels..(i + 1) * l.amplifier_channels];
             self.amplifier.load_frame(slot, amp);
@@ -282,6 +241,32 @@ impl PrimaryCache {
             out.digital_in[i] = digital as u16;
             out.digital_out[i] = (digital >> 16) as u16;
         }
+    }
+}
+
+impl std::fmt::Debug for PrimaryCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrimaryCache")
+            .field("layout", &self.layout)
+            .field("capacity_frames", &self.capacity_frames())
+            .field("head", &self.head())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CacheWriter {
+    /// Appends the filled frames of `block`. Wait-free.
+    pub fn publish(&mut self, block: &FrameBlock) {
+        let cache = &*self.cache;
+        let n = block.frames.min(cache.capacity_frames());
+        let start = cache.positions.begin_write(n);
+        cache.store_frames(start, block, n);
+        cache.positions.end_write(start + n as u64);
+    }
+
+    /// The cache this writer fills.
+    pub fn cache(&self) -> &Arc<PrimaryCache> {
+        &self.cache
     }
 }
 
@@ -302,68 +287,50 @@ impl CacheReader {
         cache.head().saturating_sub(self.next)
     }
 
-    /// Copies up to one block of the next frames into `out` (which must have the cache's
-    /// layout). Never blocks; returns zero frames when the reader is caught up.
+    /// Copies up to one block of the next frames into `out`, which must have the cache's
+    /// channels but may hold any number of frames. Never blocks; returns zero frames when the
+    /// reader is caught up.
     pub fn read(&mut self, cache: &PrimaryCache, out: &mut FrameBlock) -> ReadOutcome {
-        debug_assert_eq!(out.layout(), cache.layout, "reader block layout differs from the cache");
-        let outcome = self.read_with(cache, out.layout().frames_per_block, |from, n| cache.copy_frames(from, n, out));
-        out.frames = outcome.frames;
-        outcome
+        let (l, c) = (out.layout(), cache.layout);
+        assert!(
+            (l.amplifier_channels, l.aux_channels, l.analog_in_channels)
+                == (c.amplifier_channels, c.aux_channels, c.analog_in_channels),
+            "reader block channels {l:?} differ from the cache's {c:?}"
+        );
+        let max = out.layout().frames_per_block;
+        let taken = cache.positions.read(&mut self.next, max, |from, n| cache.copy_frames(from, n, out));
+        out.frames = taken.items;
+        ReadOutcome { frames: taken.items, lost: taken.lost }
     }
 
     /// Copies up to `frame_index.len()` of the next frames' device frame indices and
     /// amplifier samples (frame-major, `amplifier_channels` per frame) into the given slices,
     /// and nothing else. This is the recorder's read: straight into its write buffer, without
     /// a block in between. Never blocks.
-    pub fn read_amplifier(&mut self, cache: &PrimaryCache, frame_index: &mut [u64], amplifier: &mut [i16]) -> ReadOutcome {
+    pub fn read_amplifier(
+        &mut self,
+        cache: &PrimaryCache,
+        frame_index: &mut [u64],
+        amplifier: &mut [i16],
+    ) -> ReadOutcome {
         let channels = cache.layout.amplifier_channels;
         let max = frame_index.len().min(amplifier.len() / channels);
-        self.read_with(cache, max, |from, n| {
-            for (i, (index, samples)) in frame_index[..n].iter_mut().zip(amplifier.chunks_exact_mut(channels)).enumerate() {
-                let slot = cache.slot(from + i as u64);
+        let taken = cache.positions.read(&mut self.next, max, |from, n| {
+            for (i, (index, samples)) in
+                frame_index[..n].iter_mut().zip(amplifier.chunks_exact_mut(channels)).enumerate()
+            {
+                let slot = cache.positions.slot(from + i as u64);
                 *index = cache.frame_index[slot].load(Ordering::Relaxed);
                 cache.amplifier.load_frame(slot, samples);
             }
-        })
-    }
-
-    /// The seqlock read protocol around `copy(from, n)`, which copies `n` frames starting at
-    /// sequence number `from` to wherever the caller wants them. Frames the writer may have
-    /// overwritten while they were copied are dropped (counted as lost) and the copy is
-    /// redone from the first safe frame, so what the caller keeps is never torn.
-    fn read_with(&mut self, cache: &PrimaryCache, max: usize, mut copy: impl FnMut(u64, usize)) -> ReadOutcome {
-        let mut lost = 0u64;
-        loop {
-            let head = cache.head.load(Ordering::Acquire);
-            let oldest = head.saturating_sub(cache.capacity as u64);
-            if self.next < oldest {
-                lost += oldest - self.next;
-                self.next = oldest;
-            }
-            let n = ((head - self.next) as usize).min(max);
-            if n == 0 {
-                return ReadOutcome { frames: 0, lost };
-            }
-            copy(self.next, n);
-            // Close the seqlock: anything the writer began overwriting before this point is
-            // suspect, and whatever we copied older than that is dropped, never returned torn.
-            fence(Ordering::Acquire);
-            let claimed = cache.claimed.load(Ordering::Relaxed);
-            let safe_from = claimed.saturating_sub(cache.capacity as u64);
-            if self.next >= safe_from {
-                self.next += n as u64;
-                return ReadOutcome { frames: n, lost };
-            }
-            lost += safe_from - self.next;
-            self.next = safe_from;
-        }
+        });
+        ReadOutcome { frames: taken.items, lost: taken.lost }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     fn layout(ch: usize, fpb: usize) -> BlockLayout {
         BlockLayout { amplifier_channels: ch, aux_channels: 3, analog_in_channels: 2, frames_per_block: fpb }
@@ -401,7 +368,9 @@ mod tests {
                 assert_eq!(b.amplifier[i * l.amplifier_channels + c], v.wrapping_add(c as i16), "torn amplifier");
             }
             assert!(b.aux[i * l.aux_channels..(i + 1) * l.aux_channels].iter().all(|&a| a == v as u16));
-            assert!(b.analog_in[i * l.analog_in_channels..(i + 1) * l.analog_in_channels].iter().all(|&a| a == !(v as u16)));
+            assert!(b.analog_in[i * l.analog_in_channels..(i + 1) * l.analog_in_channels]
+                .iter()
+                .all(|&a| a == !(v as u16)));
             assert_eq!(b.digital_in[i], v as u16);
             assert_eq!(b.digital_out[i], (v as u16).rotate_left(3));
         }
@@ -410,12 +379,12 @@ mod tests {
     #[test]
     fn reader_gets_every_frame_in_order() {
         let l = layout(5, 16);
-        let cache = PrimaryCache::new(l, 64, 30_000.0);
+        let (cache, mut writer) = PrimaryCache::new(l, 64, 30_000.0);
         let mut reader = cache.reader_at_head();
         let mut out = FrameBlock::new(l);
         let mut expected = 0u64;
         for blk in 0..10 {
-            cache.publish(&stamped_block(l, blk * 16));
+            writer.publish(&stamped_block(l, blk * 16));
             let r = reader.read(&cache, &mut out);
             assert_eq!(r, ReadOutcome { frames: 16, lost: 0 });
             assert_whole(&out);
@@ -430,10 +399,10 @@ mod tests {
     #[test]
     fn slow_reader_is_told_exactly_how_much_it_lost() {
         let l = layout(3, 8);
-        let cache = PrimaryCache::new(l, 32, 30_000.0);
+        let (cache, mut writer) = PrimaryCache::new(l, 32, 30_000.0);
         let mut reader = cache.reader_at_head();
         for blk in 0..10 {
-            cache.publish(&stamped_block(l, blk * 8));
+            writer.publish(&stamped_block(l, blk * 8));
         }
         // 80 frames published, 32 held: frames 0..48 are gone.
         let mut out = FrameBlock::new(l);
@@ -446,7 +415,7 @@ mod tests {
     #[test]
     fn concurrent_readers_never_see_torn_frames_and_account_for_every_frame() {
         let l = layout(37, 32);
-        let cache = Arc::new(PrimaryCache::new(l, 96, 30_000.0));
+        let (cache, mut writer) = PrimaryCache::new(l, 96, 30_000.0);
         let total_blocks = 20_000u64;
         let readers: Vec<_> = (0..2)
             .map(|_| {
@@ -471,7 +440,7 @@ mod tests {
             })
             .collect();
         for blk in 0..total_blocks {
-            cache.publish(&stamped_block(l, blk * 32));
+            writer.publish(&stamped_block(l, blk * 32));
         }
         for r in readers {
             let (got, lost) = r.join().unwrap();
@@ -482,7 +451,7 @@ mod tests {
     #[test]
     fn amplifier_reads_are_whole_in_order_and_account_for_every_frame() {
         let l = layout(37, 32);
-        let cache = Arc::new(PrimaryCache::new(l, 96, 30_000.0));
+        let (cache, mut writer) = PrimaryCache::new(l, 96, 30_000.0);
         let total_blocks = 20_000u64;
         let reader = {
             let cache = Arc::clone(&cache);
@@ -510,11 +479,10 @@ mod tests {
             })
         };
         for blk in 0..total_blocks {
-            cache.publish(&stamped_block(l, blk * 32));
+            writer.publish(&stamped_block(l, blk * 32));
         }
         let (got, lost) = reader.join().unwrap();
         assert_eq!(got + lost, total_blocks * 32);
         assert!(got > 0);
     }
-
 }

@@ -20,7 +20,10 @@ pub enum Liveness {
     /// The heartbeat moved within the allowed window: ping.
     Alive,
     /// The heartbeat has been frozen for longer than the window: do not ping.
-    Stalled { for_ms: u64 },
+    Stalled {
+        /// How long the heartbeat has been frozen, ms.
+        for_ms: u64,
+    },
 }
 
 impl WatchdogGate {
@@ -29,6 +32,7 @@ impl WatchdogGate {
         WatchdogGate { stall_after, last_beat: beat, last_change: now }
     }
 
+    /// Records the heartbeat `beat` seen at `now` and says whether the thread is alive.
     pub fn check(&mut self, beat: u64, now: Instant) -> Liveness {
         if beat != self.last_beat {
             self.last_beat = beat;

@@ -3,9 +3,18 @@
 //! Neither step is required for correctness, so failures are reported, not fatal: a lab
 //! trying ephysd on a laptop without CAP_SYS_NICE still gets a working daemon, with a warning.
 
-/// What happened when the thread asked for real-time treatment.
+/// Where and how the acquisition thread should run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ThreadPlacement {
+    /// The CPU core to pin the thread to; `None` leaves it to the scheduler.
+    pub core: Option<usize>,
+    /// The SCHED_FIFO priority (1..=99) to run at; `None` keeps normal scheduling.
+    pub fifo_priority: Option<i32>,
+}
+
+/// What happened when the thread asked for its placement.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RealtimeOutcome {
+pub struct PlacementOutcome {
     /// The core the thread is pinned to, if pinning succeeded.
     pub pinned_core: Option<usize>,
     /// The SCHED_FIFO priority in force, if the switch succeeded.
@@ -14,11 +23,11 @@ pub struct RealtimeOutcome {
     pub warnings: Vec<String>,
 }
 
-/// Pins the current thread to `core` (if given) and raises it to SCHED_FIFO at `priority`
-/// (if given).
-pub fn make_current_thread_realtime(core: Option<usize>, priority: Option<i32>) -> RealtimeOutcome {
-    let mut outcome = RealtimeOutcome { pinned_core: None, fifo_priority: None, warnings: Vec::new() };
-    if let Some(core) = core {
+/// Applies `placement` to the calling thread: pins it (if a core is given) and raises it to
+/// SCHED_FIFO (if a priority is given).
+pub fn place_current_thread(placement: ThreadPlacement) -> PlacementOutcome {
+    let mut outcome = PlacementOutcome { pinned_core: None, fifo_priority: None, warnings: Vec::new() };
+    if let Some(core) = placement.core {
         let ids = core_affinity::get_core_ids().unwrap_or_default();
         match ids.into_iter().find(|id| id.id == core) {
             Some(id) if core_affinity::set_for_current(id) => outcome.pinned_core = Some(core),
@@ -26,7 +35,7 @@ pub fn make_current_thread_realtime(core: Option<usize>, priority: Option<i32>) 
             None => outcome.warnings.push(format!("realtime.core = {core} does not exist on this machine")),
         }
     }
-    if let Some(priority) = priority {
+    if let Some(priority) = placement.fifo_priority {
         match set_fifo(priority) {
             Ok(()) => outcome.fifo_priority = Some(priority),
             Err(e) => outcome.warnings.push(format!(
@@ -58,16 +67,25 @@ pub fn available_cores() -> usize {
 mod tests {
     use super::*;
 
+    fn placed(placement: ThreadPlacement) -> PlacementOutcome {
+        std::thread::spawn(move || place_current_thread(placement)).join().unwrap()
+    }
+
     #[test]
     fn a_missing_core_is_a_warning_not_a_failure() {
-        let outcome = std::thread::spawn(|| make_current_thread_realtime(Some(100_000), None)).join().unwrap();
+        let outcome = placed(ThreadPlacement { core: Some(100_000), fifo_priority: None });
         assert_eq!(outcome.pinned_core, None);
         assert!(outcome.warnings[0].contains("100000"), "{:?}", outcome.warnings);
     }
 
     #[test]
     fn pinning_to_core_zero_works() {
-        let outcome = std::thread::spawn(|| make_current_thread_realtime(Some(0), None)).join().unwrap();
-        assert_eq!(outcome.pinned_core, Some(0));
+        assert_eq!(placed(ThreadPlacement { core: Some(0), fifo_priority: None }).pinned_core, Some(0));
+    }
+
+    #[test]
+    fn no_request_changes_nothing_and_warns_of_nothing() {
+        let outcome = placed(ThreadPlacement::default());
+        assert_eq!(outcome, PlacementOutcome { pinned_core: None, fifo_priority: None, warnings: vec![] });
     }
 }

@@ -1,0 +1,179 @@
+//! Processing stages: the work the acquisition thread does between reading a block from the
+//! device and publishing it into the primary cache (filters, spike detection, later
+//! stimulation reflexes).
+//!
+//! A stage is built by the control plane with all its state (filter coefficients and
+//! histories, detector thresholds, the [`EventWriter`](crate::events::EventWriter)s it emits
+//! into) before the stream starts, then moved onto the acquisition thread inside the stream
+//! plan. There it runs once per block and must not allocate, lock, block or log. Parameter
+//! changes reach a running stage through whatever lock-free channel the stage owns, and take
+//! effect at the next block boundary.
+//!
+//! Stages see the block twice over: `raw`, the device's samples exactly as they are published
+//! and recorded, and `signal`, a float copy of the amplifier channels in µV that filter stages
+//! transform in place and detectors read. Recording raw data and processing a copy is what
+//! lets a lab re-filter a recording offline and still trust every sample in the file.
+
+use ephysd_drivers::{BlockLayout, FrameBlock, AMPLIFIER_UV_PER_UNIT};
+
+/// One step of the real-time processing chain.
+pub trait Stage: Send {
+    /// Short name for logs and status (`"stage-1 filter"`, `"spike detection"`).
+    fn name(&self) -> &str;
+
+    /// Processes one block. Runs on the acquisition thread: no allocation, lock, blocking
+    /// call or logging.
+    fn process(&mut self, block: &mut StageBlock<'_>);
+}
+
+/// The amplifier channels of one block as floats in µV, frame-major like [`FrameBlock`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignalBlock {
+    channels: usize,
+    /// Frames filled, `<= frames_per_block`.
+    frames: usize,
+    /// Device frame index of the first filled frame.
+    first_frame_index: u64,
+    samples: Vec<f32>,
+}
+
+impl SignalBlock {
+    /// A zeroed signal block for `layout`. Allocated once per stream.
+    pub fn new(layout: BlockLayout) -> Self {
+        SignalBlock {
+            channels: layout.amplifier_channels,
+            frames: 0,
+            first_frame_index: 0,
+            samples: vec![0.0; layout.frames_per_block * layout.amplifier_channels],
+        }
+    }
+
+    /// Amplifier channels per frame.
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// Frames filled in this block.
+    pub fn frames(&self) -> usize {
+        self.frames
+    }
+
+    /// Device frame index of frame 0 of this block.
+    pub fn first_frame_index(&self) -> u64 {
+        self.first_frame_index
+    }
+
+    /// The filled samples, frame-major, µV.
+    pub fn samples(&self) -> &[f32] {
+        &self.samples[..self.frames * self.channels]
+    }
+
+    /// The filled samples, frame-major, µV, for stages that transform them in place.
+    pub fn samples_mut(&mut self) -> &mut [f32] {
+        &mut self.samples[..self.frames * self.channels]
+    }
+
+    /// Replaces the contents with `raw`'s amplifier samples converted to µV.
+    fn fill_from(&mut self, raw: &FrameBlock) {
+        self.frames = raw.frames;
+        self.first_frame_index = raw.frame_index.first().copied().unwrap_or(0);
+        let scale = AMPLIFIER_UV_PER_UNIT as f32;
+        for (out, &v) in self.samples.iter_mut().zip(raw.amplifier_filled()) {
+            *out = f32::from(v) * scale;
+        }
+    }
+}
+
+/// What a stage gets for one block.
+pub struct StageBlock<'a> {
+    /// The block as the device delivered it; published and recorded unchanged.
+    pub raw: &'a FrameBlock,
+    /// The amplifier channels in µV, as transformed by the stages before this one.
+    pub signal: &'a mut SignalBlock,
+}
+
+/// The stages of one stream, in order, with the signal block they share.
+pub struct StageChain {
+    stages: Vec<Box<dyn Stage>>,
+    signal: SignalBlock,
+}
+
+impl StageChain {
+    /// A chain running `stages` in order over blocks of `layout`.
+    pub fn new(layout: BlockLayout, stages: Vec<Box<dyn Stage>>) -> Self {
+        // No stages, no signal: a bare stream pays nothing for the seam.
+        let signal = if stages.is_empty() {
+            SignalBlock::new(BlockLayout { frames_per_block: 0, ..layout })
+        } else {
+            SignalBlock::new(layout)
+        };
+        StageChain { stages, signal }
+    }
+
+    /// Names of the stages, in the order they run.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.stages.iter().map(|s| s.name())
+    }
+
+    /// Whether the chain has no stages.
+    pub fn is_empty(&self) -> bool {
+        self.stages.is_empty()
+    }
+
+    /// Runs every stage over `raw`, in order. Does nothing for an empty chain.
+    pub fn run(&mut self, raw: &FrameBlock) {
+        if self.stages.is_empty() {
+            return;
+        }
+        self.signal.fill_from(raw);
+        for stage in &mut self.stages {
+            stage.process(&mut StageBlock { raw, signal: &mut self.signal });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Adds a constant to the signal: a stand-in for a filter.
+    struct Offset(f32);
+
+    impl Stage for Offset {
+        fn name(&self) -> &str {
+            "offset"
+        }
+        fn process(&mut self, block: &mut StageBlock<'_>) {
+            block.signal.samples_mut().iter_mut().for_each(|v| *v += self.0);
+        }
+    }
+
+    /// Remembers what it saw last.
+    struct Probe(std::sync::Arc<std::sync::Mutex<Vec<f32>>>);
+
+    impl Stage for Probe {
+        fn name(&self) -> &str {
+            "probe"
+        }
+        fn process(&mut self, block: &mut StageBlock<'_>) {
+            *self.0.lock().unwrap() = block.signal.samples().to_vec();
+        }
+    }
+
+    #[test]
+    fn stages_run_in_order_on_a_microvolt_copy_and_leave_the_raw_block_alone() {
+        let layout = BlockLayout { amplifier_channels: 2, aux_channels: 0, analog_in_channels: 0, frames_per_block: 4 };
+        let mut raw = FrameBlock::new(layout);
+        raw.frames = 3;
+        raw.frame_index[..3].copy_from_slice(&[100, 101, 102]);
+        raw.amplifier[..6].copy_from_slice(&[10, -10, 20, -20, 0, 1000]);
+        let before = raw.clone();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut chain = StageChain::new(layout, vec![Box::new(Offset(1.0)), Box::new(Probe(seen.clone()))]);
+        assert_eq!(chain.names().collect::<Vec<_>>(), ["offset", "probe"]);
+        chain.run(&raw);
+        let expected: Vec<f32> = [10, -10, 20, -20, 0, 1000].iter().map(|&v| v as f32 * 0.195 + 1.0).collect();
+        assert_eq!(*seen.lock().unwrap(), expected);
+        assert_eq!(raw, before);
+    }
+}

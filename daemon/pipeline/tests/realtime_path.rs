@@ -1,0 +1,221 @@
+//! The real-time path does not allocate or fault pages, and a stalled acquisition thread stops
+//! the watchdog.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{Crossing, CrossingDetector};
+use ephysd_drivers::sim::{SimConfig, SimMode};
+use ephysd_drivers::{open, DeviceSpec, FrameBlock, StimPhase, StimPulse};
+use ephysd_pipeline::{
+    Acquisition, EventRing, Liveness, Pacing, PipelineCounters, PrimaryCache, Stage, StageBlock, StageChain, StreamId,
+    StreamPlan, ThreadPlacement, WatchdogGate,
+};
+
+/// Counts allocations made by the current thread, so other threads cannot disturb it.
+struct CountingAllocator;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // Forwarded rather than left to the default (alloc + memset), which would touch every
+        // page and hide the page-fault behaviour tested below.
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAllocator = CountingAllocator;
+
+/// A stage that runs on the acquisition thread and reports how many allocations that thread
+/// has made so far, and how many blocks it has seen. It sees everything the real loop does
+/// between two of its calls: reading the device, the other stages, publishing, counting,
+/// polling for commands.
+struct AllocationProbe {
+    allocations: Arc<AtomicU64>,
+    blocks: Arc<AtomicU64>,
+}
+
+impl Stage for AllocationProbe {
+    fn name(&self) -> &str {
+        "allocation probe"
+    }
+    fn process(&mut self, _: &mut StageBlock<'_>) {
+        self.allocations.store(ALLOCATIONS.with(|c| c.get()), Ordering::Relaxed);
+        self.blocks.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn wait_for_blocks(blocks: &AtomicU64, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while blocks.load(Ordering::Relaxed) < n {
+        assert!(Instant::now() < deadline, "the stream stalled at {} blocks", blocks.load(Ordering::Relaxed));
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn the_acquisition_loop_with_stages_events_and_device_outputs_allocates_nothing_per_block() {
+    let counters = Arc::new(PipelineCounters::default());
+    let (acquisition, _) = Acquisition::spawn(ThreadPlacement::default(), Arc::clone(&counters)).unwrap();
+    for (n, mode) in [SimMode::Spikes, SimMode::Broadband, SimMode::Sine, SimMode::Lfp].into_iter().enumerate() {
+        let spec = DeviceSpec::Simulated(SimConfig {
+            mode,
+            amplifier_channels: 256,
+            accelerated: true,
+            ..SimConfig::default()
+        });
+        let mut device = open(&spec).unwrap();
+        let layout = device.description().layout;
+        let (cache, writer) = PrimaryCache::new(layout, 20_000, 30_000.0);
+        let (events, ring) = EventRing::<Crossing>::new(4096);
+        let (allocations, blocks) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let stages: Vec<Box<dyn Stage>> = vec![
+            Box::new(CrossingDetector::new(256, -20.0, events)),
+            Box::new(AllocationProbe { allocations: Arc::clone(&allocations), blocks: Arc::clone(&blocks) }),
+        ];
+        acquisition.start(StreamPlan {
+            id: StreamId(n as u64),
+            source: device.start_stream().unwrap(),
+            cache: writer,
+            stages: StageChain::new(layout, stages),
+            pacing: Pacing::Device,
+        });
+        // Warm up, then measure about 2.6 s of signal (600 blocks of 128 frames), with cache
+        // wrap-arounds, spikes, and stimulation pulses and digital outputs arriving meanwhile.
+        wait_for_blocks(&blocks, 20);
+        let before = allocations.load(Ordering::Relaxed);
+        let pulse = StimPulse::new(
+            3,
+            &[StimPhase { duration_us: 200, current_ua: -20.0 }, StimPhase { duration_us: 200, current_ua: 20.0 }],
+        )
+        .unwrap();
+        for word in 0..20u16 {
+            device.control().stimulate(&pulse).unwrap();
+            device.control().set_digital_out(word).unwrap();
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        wait_for_blocks(&blocks, 620);
+        let after = allocations.load(Ordering::Relaxed);
+        acquisition.stop();
+        assert_eq!(after - before, 0, "{mode:?}: the acquisition thread allocated");
+        assert!(cache.head() >= 620 * 128);
+        assert!(ring.head() > 0, "{mode:?}: the detector stage emitted nothing");
+    }
+    assert_eq!(counters.snapshot().source_errors, 0);
+}
+
+/// Minor page faults taken by the calling thread so far.
+fn thread_minor_faults() -> i64 {
+    // SAFETY: getrusage writes one rusage struct, which is plain data.
+    unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        assert_eq!(libc::getrusage(libc::RUSAGE_THREAD, &mut usage), 0);
+        usage.ru_minflt
+    }
+}
+
+#[test]
+fn publishing_into_a_fresh_cache_takes_no_page_faults() {
+    // One second of 1024 channels is 61 MB of ring: unfaulted, that is ~15 000 page faults
+    // on the first pass alone.
+    let spec = DeviceSpec::Simulated(SimConfig { amplifier_channels: 1024, accelerated: true, ..SimConfig::default() });
+    let mut source = open(&spec).unwrap().start_stream().unwrap();
+    let mut block = FrameBlock::new(source.layout());
+    source.read_block(&mut block).unwrap();
+    let (_cache, mut writer) = PrimaryCache::new(source.layout(), 30_000, 30_000.0);
+    let publisher = std::thread::spawn(move || {
+        // Warm the thread's own stack and the block first.
+        writer.publish(&block);
+        let before = thread_minor_faults();
+        // Well over one pass through the ring.
+        for _ in 0..(2 * 30_000 / block.frames) {
+            writer.publish(&block);
+        }
+        thread_minor_faults() - before
+    });
+    let faults = publisher.join().unwrap();
+    assert!(faults < 16, "the acquisition side took {faults} page faults filling the cache");
+}
+
+#[test]
+fn pushing_into_a_fresh_event_ring_takes_no_page_faults() {
+    // 2^16 events of 40 words (a spike with its 75-sample snippet) is 20 MB of ring.
+    #[derive(Clone, Copy)]
+    struct Wide([u64; 40]);
+    impl ephysd_pipeline::Event for Wide {
+        const WORDS: usize = 40;
+        fn encode(&self, words: &mut [u64]) {
+            words.copy_from_slice(&self.0);
+        }
+        fn decode(words: &[u64]) -> Self {
+            Wide(std::array::from_fn(|i| words[i]))
+        }
+    }
+    let (mut writer, _ring) = EventRing::<Wide>::new(1 << 16);
+    let faults = std::thread::spawn(move || {
+        writer.push(&Wide([7; 40]));
+        let before = thread_minor_faults();
+        for i in 0..(1u64 << 17) {
+            writer.push(&Wide([i; 40]));
+        }
+        thread_minor_faults() - before
+    })
+    .join()
+    .unwrap();
+    assert!(faults < 16, "pushing events took {faults} page faults");
+}
+
+#[test]
+fn a_stalled_acquisition_thread_withholds_watchdog_pings() {
+    let counters = Arc::new(PipelineCounters::default());
+    let (acquisition, _) = Acquisition::spawn(ThreadPlacement::default(), Arc::clone(&counters)).unwrap();
+    let beat = || counters.heartbeat.load(Ordering::Relaxed);
+    let mut gate = WatchdogGate::new(Duration::from_millis(300), beat(), Instant::now());
+
+    // Alive: the idle thread beats every few tens of milliseconds.
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(gate.check(beat(), Instant::now()), Liveness::Alive);
+
+    acquisition.inject_stall(Duration::from_millis(1200));
+    std::thread::sleep(Duration::from_millis(100));
+    let frozen_at = beat();
+    let mut stalled = false;
+    let deadline = Instant::now() + Duration::from_millis(1000);
+    while Instant::now() < deadline {
+        if matches!(gate.check(beat(), Instant::now()), Liveness::Stalled { .. }) {
+            stalled = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(stalled, "the gate kept pinging a frozen thread");
+    assert_eq!(beat(), frozen_at, "the heartbeat moved during the stall");
+
+    // And it recovers once the thread runs again.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while gate.check(beat(), Instant::now()) != Liveness::Alive {
+        assert!(Instant::now() < deadline, "the gate did not recover after the stall ended");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

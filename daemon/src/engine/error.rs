@@ -1,0 +1,83 @@
+//! Why the engine refused or failed a request, as types that keep their cause.
+//!
+//! Each variant says what a client did or what went wrong in a way that maps to one gRPC code
+//! (see `grpc::errors`): a bad argument, a request the current state does not allow, a name
+//! already taken, a full disk, a device that went away.
+
+use std::path::PathBuf;
+
+use ephysd_drivers::DeviceError;
+use ephysd_hdf5::RecordingError;
+
+/// What a refused request was trying to do while a recording ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blocked {
+    /// Stopping the stream.
+    StopStream,
+    /// Changing the recording configuration.
+    ChangeRecordingConfig,
+}
+
+impl std::fmt::Display for Blocked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Blocked::StopStream => "stop recording before stopping the stream",
+            Blocked::ChangeRecordingConfig => "the recording config cannot change during a recording",
+        })
+    }
+}
+
+/// A request the engine refused or could not carry out.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The request is not allowed while a recording runs.
+    #[error("recording is on: {0}")]
+    RecordingOn(Blocked),
+    /// A field of the request is out of range.
+    #[error("{field} = {value:?}: {allowed}")]
+    InvalidArgument {
+        /// The field, named as the client sent it.
+        field: &'static str,
+        /// The value sent.
+        value: String,
+        /// What is allowed.
+        allowed: String,
+    },
+    /// The recording's file name is taken and there is no index to move on to.
+    #[error("{} already exists and recordings are never overwritten; enable the index or timestamp, or change the base name", path.display())]
+    FileExists {
+        /// The taken name.
+        path: PathBuf,
+    },
+    /// Every index from the next one on is taken.
+    #[error("no free recording index in {}", dir.display())]
+    NoFreeIndex {
+        /// The recording directory.
+        dir: PathBuf,
+    },
+    /// The recording directory cannot be created or written.
+    #[error("recording directory {} is not usable: {source}", path.display())]
+    RecordingDirectory {
+        /// The directory.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The device could not start a stream, or failed.
+    #[error("device: {0}")]
+    Device(#[from] DeviceError),
+    /// A thread the engine needs could not be started.
+    #[error("cannot start the {thread} thread: {source}")]
+    Spawn {
+        /// Which thread.
+        thread: &'static str,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The recording could not be created, written or finalized.
+    #[error(transparent)]
+    Recording(#[from] RecordingError),
+}

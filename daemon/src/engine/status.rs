@@ -1,0 +1,99 @@
+//! What the engine reports about itself, without ever waiting for a transition.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ephysd_drivers::DeviceDescription;
+use ephysd_pipeline::{CounterSnapshot, PrimaryCache};
+
+use super::{Engine, RecordingConfig, State};
+use crate::recorder::RecordingProgress;
+
+/// The state a transition leaves behind, published for status to read. Immutable: the next
+/// transition publishes a new one. The live parts (the cache's head, the recording's progress)
+/// are shared handles read when status is asked.
+#[derive(Debug)]
+pub struct StatusView {
+    /// The device.
+    pub device: Arc<DeviceDescription>,
+    /// The running stream's primary cache, if streaming.
+    pub cache: Option<Arc<PrimaryCache>>,
+    /// The running recording's file and progress, if recording.
+    pub recording: Option<(PathBuf, Arc<RecordingProgress>)>,
+    /// The last error, until the next recording starts.
+    pub last_error: Option<String>,
+    /// The recording config in force.
+    pub recording_config: RecordingConfig,
+}
+
+impl StatusView {
+    pub(super) fn idle(device: Arc<DeviceDescription>, recording_config: RecordingConfig) -> Self {
+        StatusView { device, cache: None, recording: None, last_error: None, recording_config }
+    }
+
+    pub(super) fn of(st: &State, device: Arc<DeviceDescription>) -> Self {
+        StatusView {
+            device,
+            cache: st.stream.as_ref().map(|s| Arc::clone(&s.cache)),
+            recording: st.recording.as_ref().map(|r| (r.path().to_path_buf(), Arc::clone(r.progress()))),
+            last_error: st.last_error.clone(),
+            recording_config: st.recording_config.clone(),
+        }
+    }
+}
+
+/// A status report, as `GetStatus` and `ephysd status` show it.
+#[derive(Debug, Clone)]
+pub struct EngineStatus {
+    /// What the device is and can do.
+    pub device: Arc<DeviceDescription>,
+    /// Whether a stream is running.
+    pub streaming: bool,
+    /// Whether a recording is running.
+    pub recording: bool,
+    /// Oldest and newest frame held in the primary cache, as seconds since the stream started.
+    pub cache_time_range: Option<(f64, f64)>,
+    /// How full the primary cache is, 0..=1.
+    pub cache_fill: f64,
+    /// The running recording's file.
+    pub active_file: Option<PathBuf>,
+    /// Seconds of signal the running recording holds.
+    pub recording_seconds: f64,
+    /// The last error, until the next recording starts.
+    pub last_error: Option<String>,
+    /// The pipeline's counters.
+    pub counters: CounterSnapshot,
+}
+
+impl Engine {
+    /// The status now. Never waits for a transition and never changes state: it reads the
+    /// last published view and live counters.
+    pub fn status(&self) -> EngineStatus {
+        let view = self.view();
+        let (cache_time_range, cache_fill) = match &view.cache {
+            Some(cache) => {
+                let rate = cache.sample_rate_hz();
+                let (oldest, head) = (cache.oldest(), cache.head());
+                let range = (head > 0).then(|| (oldest as f64 / rate, head as f64 / rate));
+                (range, (head - oldest) as f64 / cache.capacity_frames() as f64)
+            }
+            None => (None, 0.0),
+        };
+        EngineStatus {
+            device: Arc::clone(&view.device),
+            streaming: view.cache.is_some(),
+            recording: view.recording.is_some(),
+            cache_time_range,
+            cache_fill,
+            active_file: view.recording.as_ref().map(|(path, _)| path.clone()),
+            recording_seconds: view.recording.as_ref().map_or(0.0, |(_, progress)| progress.seconds()),
+            last_error: view.last_error.clone(),
+            counters: self.counters.snapshot(),
+        }
+    }
+
+    /// The last published view.
+    pub(super) fn view(&self) -> Arc<StatusView> {
+        Arc::clone(&self.view.read().unwrap_or_else(|p| p.into_inner()))
+    }
+}

@@ -1,0 +1,74 @@
+//! Starting and stopping the stream.
+
+use std::sync::Arc;
+
+use ephysd_pipeline::{Pacing, PrimaryCache, StageChain, StreamId, StreamPlan};
+
+use super::{Blocked, Engine, EngineError, State, Stream};
+use crate::recorder::StopAt;
+
+impl Engine {
+    /// Starts streaming; does nothing if already streaming. A new stream starts a new cache.
+    pub fn start_streaming(&self) -> Result<(), EngineError> {
+        let mut st = self.lock();
+        self.start_stream_locked(&mut st)?;
+        self.publish(&st);
+        Ok(())
+    }
+
+    /// Stops streaming; refused while recording (stop the recording first).
+    pub fn stop_streaming(&self) -> Result<(), EngineError> {
+        let mut st = self.lock();
+        if st.recording.is_some() {
+            return Err(EngineError::RecordingOn(Blocked::StopStream));
+        }
+        if st.stream.take().is_some() {
+            self.acquisition.stop();
+            tracing::info!("streaming stopped");
+            self.notifier.status("idle: streaming off");
+        }
+        self.publish(&st);
+        Ok(())
+    }
+
+    /// Starts the stream unless one is running.
+    pub(super) fn start_stream_locked(&self, st: &mut State) -> Result<(), EngineError> {
+        if st.stream.is_some() {
+            return Ok(());
+        }
+        let d = &self.description;
+        let source = st.device.start_stream()?;
+        let capacity = (f64::from(st.cache_seconds) * d.sample_rate_hz).ceil() as usize;
+        let (cache, writer) = PrimaryCache::new(d.layout, capacity, d.sample_rate_hz);
+        let id = StreamId(st.next_stream);
+        st.next_stream += 1;
+        self.acquisition.start(StreamPlan {
+            id,
+            source,
+            cache: writer,
+            stages: StageChain::new(d.layout, Vec::new()),
+            pacing: if d.free_running { Pacing::Consumer } else { Pacing::Device },
+        });
+        tracing::info!(device = %d.name, "streaming started");
+        self.notifier.status(&format!("streaming: {}", d.name));
+        st.stream = Some(Stream { id, cache: Arc::clone(&cache) });
+        Ok(())
+    }
+
+    /// Forgets a stream the acquisition thread reports as ended (if it is still the current
+    /// one) and says why in status.
+    pub(super) fn stream_ended(&self, id: StreamId, reason: &ephysd_drivers::SourceError) {
+        let mut st = self.lock();
+        if st.stream.as_ref().map(|s| s.id) != Some(id) {
+            return;
+        }
+        tracing::error!("stream ended: {reason}");
+        let head = st.stream.take().map_or(0, |s| s.cache.head());
+        self.set_error(&mut st, format!("stream ended: {reason}"));
+        // Whatever the stream delivered before it ended is recorded, then the file is closed.
+        if let Err(e) = self.finish_recording_locked(&mut st, StopAt::Frame(head)) {
+            tracing::error!("{e}");
+        }
+        self.publish(&st);
+    }
+}

@@ -1,0 +1,39 @@
+//! The supervisor thread: acts on streams and recordings that end without being asked to.
+//!
+//! The acquisition thread reports a stream whose device failed; a recorder thread reports a
+//! write that failed. Either way the engine must update its state (and status must say why),
+//! but neither thread may wait for the engine's lock, and status must not change state. So a
+//! small thread of its own waits for those reports and applies them.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use super::Engine;
+
+/// How often the supervisor checks whether the engine is gone.
+const ALIVE_CHECK: Duration = Duration::from_millis(200);
+
+/// Starts the supervisor of `engine`; it ends when the engine is dropped.
+pub(super) fn spawn(engine: &Arc<Engine>) -> std::io::Result<()> {
+    let streams = engine.acquisition.ended_streams().clone();
+    let recorders = engine.recorder_ended.1.clone();
+    let engine: Weak<Engine> = Arc::downgrade(engine);
+    std::thread::Builder::new().name("ephysd-supervisor".into()).spawn(move || loop {
+        crossbeam_channel::select! {
+            recv(streams) -> ended => {
+                let (Ok(ended), Some(engine)) = (ended, engine.upgrade()) else { return };
+                engine.stream_ended(ended.stream, &ended.reason);
+            }
+            recv(recorders) -> ended => {
+                let (Ok(ended), Some(engine)) = (ended, engine.upgrade()) else { return };
+                engine.recorder_ended(&ended.path);
+            }
+            default(ALIVE_CHECK) => {
+                if engine.strong_count() == 0 {
+                    return;
+                }
+            }
+        }
+    })?;
+    Ok(())
+}

@@ -1,0 +1,117 @@
+//! Engine errors as gRPC statuses: the one place that decides which code a failure gets.
+//!
+//! A client (and its user) needs to tell apart "you sent something wrong" (INVALID_ARGUMENT),
+//! "not now" (FAILED_PRECONDITION), "that name is taken" (ALREADY_EXISTS), "the disk is full"
+//! (RESOURCE_EXHAUSTED) and "the device went away" (UNAVAILABLE), so each cause maps to its
+//! own code, with the engine's message naming what and why.
+
+use ephysd_drivers::DeviceError;
+use ephysd_hdf5::RecordingError;
+use tonic::{Code, Status};
+
+use crate::engine::EngineError;
+
+/// The gRPC status a client gets for `e`.
+pub fn status_of(e: &EngineError) -> Status {
+    Status::new(code_of(e), e.to_string())
+}
+
+fn code_of(e: &EngineError) -> Code {
+    match e {
+        EngineError::InvalidArgument { .. } => Code::InvalidArgument,
+        EngineError::RecordingOn(_) => Code::FailedPrecondition,
+        EngineError::FileExists { .. } => Code::AlreadyExists,
+        EngineError::NoFreeIndex { .. } => Code::ResourceExhausted,
+        EngineError::RecordingDirectory { source, .. } => io_code(source),
+        EngineError::Device(e) => device_code(e),
+        EngineError::Recording(e) => recording_code(e),
+        EngineError::Spawn { .. } => Code::Internal,
+    }
+}
+
+fn device_code(e: &DeviceError) -> Code {
+    match e {
+        DeviceError::Gone { .. } | DeviceError::Io { .. } => Code::Unavailable,
+        _ => Code::FailedPrecondition,
+    }
+}
+
+fn recording_code(e: &RecordingError) -> Code {
+    if e.is_disk_full() {
+        return Code::ResourceExhausted;
+    }
+    match e {
+        RecordingError::AlreadyExists { .. } => Code::AlreadyExists,
+        RecordingError::InvalidMeta { .. } | RecordingError::InvalidBaseName { .. } => Code::InvalidArgument,
+        RecordingError::MissingDirectory { .. } => Code::FailedPrecondition,
+        RecordingError::Io { source, .. } => io_code(source),
+        _ => Code::Internal,
+    }
+}
+
+fn io_code(e: &std::io::Error) -> Code {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem => Code::PermissionDenied,
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded | ErrorKind::FileTooLarge => Code::ResourceExhausted,
+        ErrorKind::NotFound => Code::FailedPrecondition,
+        _ => Code::Internal,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::engine::Blocked;
+
+    /// Linux errno values.
+    const ENOSPC: i32 = 28;
+    const EACCES: i32 = 13;
+
+    fn code(e: EngineError) -> (Code, String) {
+        let s = status_of(&e);
+        (s.code(), s.message().to_string())
+    }
+
+    fn io_recording(errno: i32) -> EngineError {
+        EngineError::Recording(RecordingError::Io {
+            path: PathBuf::from("/data/r.h5"),
+            operation: "write /samples",
+            source: io::Error::from_raw_os_error(errno),
+        })
+    }
+
+    #[test]
+    fn each_cause_gets_its_own_code_and_a_message_naming_it() {
+        let (c, m) = code(EngineError::InvalidArgument {
+            field: "baseFileName",
+            value: "a/b".into(),
+            allowed: "no separators".into(),
+        });
+        assert_eq!(c, Code::InvalidArgument);
+        assert!(m.contains("baseFileName") && m.contains("a/b"), "{m}");
+
+        assert_eq!(code(EngineError::RecordingOn(Blocked::StopStream)).0, Code::FailedPrecondition);
+
+        let (c, m) = code(EngineError::FileExists { path: "/data/r.h5".into() });
+        assert_eq!(c, Code::AlreadyExists);
+        assert!(m.contains("/data/r.h5") && m.contains("never overwritten"), "{m}");
+        assert_eq!(
+            code(EngineError::Recording(RecordingError::AlreadyExists { path: "/data/r.h5".into() })).0,
+            Code::AlreadyExists
+        );
+
+        let (c, m) = code(io_recording(ENOSPC));
+        assert_eq!(c, Code::ResourceExhausted, "disk full: {m}");
+        assert!(m.contains("/data/r.h5"), "{m}");
+        assert_eq!(code(io_recording(EACCES)).0, Code::PermissionDenied);
+
+        let gone = DeviceError::Gone { device: "XDAQ One".into(), reason: "USB device disconnected".into() };
+        let (c, m) = code(EngineError::Device(gone));
+        assert_eq!(c, Code::Unavailable);
+        assert!(m.contains("XDAQ One") && m.contains("disconnected"), "{m}");
+    }
+}

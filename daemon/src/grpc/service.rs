@@ -1,0 +1,103 @@
+//! The five Allego services as tonic sees them: each method hands its request to the module
+//! of its domain (`status`, `streaming`, `recording`) and nothing else. Methods not listed here
+//! keep tonic's default answer, which the UNIMPLEMENTED guard turns into one naming the method.
+
+use std::sync::Arc;
+
+use ephysd_proto::allego::allego_core_server::AllegoCore;
+use ephysd_proto::allego::allego_lifecycle_server::AllegoLifecycle;
+use ephysd_proto::allego::{kpi1_server::Kpi1, neurons1_server::Neurons1, pcache1_server::Pcache1};
+use ephysd_proto::allego::{
+    BackboneStatus, ConfigCore, ConfigRecording, OfflineLicenseStatus, ServerVersion, SetRecordRequest,
+    SetStreamRequest, StandardReply, StandardRequest,
+};
+use tonic::{Request, Response, Status};
+
+use super::{recording, status, streaming};
+use crate::engine::Engine;
+
+type Reply<T> = Result<Response<T>, Status>;
+
+/// AllegoCore: status, streaming, recording (channels and signals, DSP, stimulation later).
+pub struct CoreService {
+    pub engine: Arc<Engine>,
+    /// The core port's address, as `GetConfig` reports it.
+    pub core_address: String,
+}
+
+#[tonic::async_trait]
+impl AllegoCore for CoreService {
+    async fn healthcheck(&self, _: Request<StandardRequest>) -> Reply<StandardReply> {
+        Ok(Response::new(status::healthy()))
+    }
+
+    async fn get_status(&self, _: Request<StandardRequest>) -> Reply<BackboneStatus> {
+        Ok(Response::new(status::backbone_status(&self.engine)))
+    }
+
+    async fn get_config(&self, _: Request<StandardRequest>) -> Reply<ConfigCore> {
+        Ok(Response::new(status::config_core(&self.engine, &self.core_address)))
+    }
+
+    async fn set_stream_state(&self, request: Request<SetStreamRequest>) -> Reply<StandardReply> {
+        streaming::set_stream_state(&self.engine, request.get_ref()).await.map(Response::new)
+    }
+
+    async fn set_record_state(&self, request: Request<SetRecordRequest>) -> Reply<StandardReply> {
+        recording::set_record_state(&self.engine, request.get_ref()).await.map(Response::new)
+    }
+
+    async fn get_config_recording(&self, _: Request<StandardRequest>) -> Reply<ConfigRecording> {
+        Ok(Response::new(recording::config_recording(&self.engine)))
+    }
+
+    async fn set_config_recording(&self, request: Request<ConfigRecording>) -> Reply<StandardReply> {
+        recording::set_config_recording(&self.engine, request.get_ref()).await.map(Response::new)
+    }
+}
+
+/// AllegoLifecycle: liveness, version and the server identity clients authenticate with.
+pub struct LifecycleService;
+
+#[tonic::async_trait]
+impl AllegoLifecycle for LifecycleService {
+    async fn healthcheck(&self, _: Request<StandardRequest>) -> Reply<StandardReply> {
+        Ok(Response::new(status::healthy()))
+    }
+
+    async fn get_version(&self, _: Request<StandardRequest>) -> Reply<ServerVersion> {
+        Ok(Response::new(status::version()))
+    }
+
+    async fn get_offline_license_status(&self, _: Request<StandardRequest>) -> Reply<OfflineLicenseStatus> {
+        Ok(Response::new(status::offline_license()))
+    }
+}
+
+/// Pcache1: primary-cache snapshots (health only so far).
+pub struct PcacheService;
+/// Kpi1: KPI metrics (health only so far).
+pub struct KpiService;
+/// Neurons1: the spike sorter (health only so far).
+pub struct NeuronsService;
+
+#[tonic::async_trait]
+impl Pcache1 for PcacheService {
+    async fn healthcheck(&self, _: Request<StandardRequest>) -> Reply<StandardReply> {
+        Ok(Response::new(status::healthy()))
+    }
+}
+
+#[tonic::async_trait]
+impl Kpi1 for KpiService {
+    async fn healthcheck(&self, _: Request<StandardRequest>) -> Reply<StandardReply> {
+        Ok(Response::new(status::healthy()))
+    }
+}
+
+#[tonic::async_trait]
+impl Neurons1 for NeuronsService {
+    async fn healthcheck(&self, _: Request<StandardRequest>) -> Reply<StandardReply> {
+        Ok(Response::new(status::healthy()))
+    }
+}

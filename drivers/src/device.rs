@@ -1,0 +1,104 @@
+//! One device layer: [`open`] builds whatever a [`DeviceSpec`] names and hands back a
+//! [`Device`], which describes itself once, starts streams (the read side, [`Source`]) and is
+//! acted on through its [`Control`] side.
+//!
+//! Everything above the drivers holds a `Device` and never knows whether it is the simulated
+//! device or a board.
+
+use crate::control::Control;
+use crate::description::DeviceDescription;
+use crate::sim::{SimConfigError, SimulatedDevice};
+use crate::source::Source;
+use crate::spec::DeviceSpec;
+
+/// Why a device could not be opened or failed while in use.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeviceError {
+    /// A simulated device's configuration cannot describe a real board.
+    #[error("simulated device: {0}")]
+    Simulation(#[from] SimConfigError),
+    /// The device was unplugged or stopped answering.
+    #[error("{device} is gone: {reason}")]
+    Gone {
+        /// The device's name.
+        device: String,
+        /// What showed it (e.g. the USB error).
+        reason: String,
+    },
+    /// The operating system refused an operation on the device.
+    #[error("{device}: {operation} failed: {source}")]
+    Io {
+        /// The device's name.
+        device: String,
+        /// What was being done.
+        operation: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl DeviceError {
+    /// Whether the device itself has gone away (unplugged, powered off), as opposed to a
+    /// request or configuration it refused.
+    pub fn is_gone(&self) -> bool {
+        matches!(self, DeviceError::Gone { .. })
+    }
+}
+
+/// What each kind of device provides to [`Device`]. Kept inside the drivers: new boards
+/// implement it, nothing above sees it.
+pub(crate) trait Backend: Send {
+    /// Starts a stream from frame 0 and returns its read side.
+    fn start_stream(&mut self) -> Result<Box<dyn Source>, DeviceError>;
+    /// The control side.
+    fn control(&mut self) -> &mut dyn Control;
+}
+
+/// An opened device.
+pub struct Device {
+    spec: DeviceSpec,
+    description: DeviceDescription,
+    backend: Box<dyn Backend>,
+}
+
+/// Opens the device `spec` names: the simulated device builds nothing until a stream starts;
+/// hardware is found, configured and brought up here.
+pub fn open(spec: &DeviceSpec) -> Result<Device, DeviceError> {
+    match spec {
+        DeviceSpec::Simulated(config) => {
+            let device = SimulatedDevice::new(config.clone())?;
+            Ok(Device { spec: spec.clone(), description: device.description(), backend: Box::new(device) })
+        }
+    }
+}
+
+impl Device {
+    /// What the device is and can do.
+    pub fn description(&self) -> &DeviceDescription {
+        &self.description
+    }
+
+    /// The spec it was opened from.
+    pub fn spec(&self) -> &DeviceSpec {
+        &self.spec
+    }
+
+    /// Starts a stream (frame indices from 0) and returns the source the acquisition thread
+    /// reads it from. Building it may take tens of milliseconds; do it off the real-time path.
+    pub fn start_stream(&mut self) -> Result<Box<dyn Source>, DeviceError> {
+        self.backend.start_stream()
+    }
+
+    /// The control side: outputs, stimulation, impedance.
+    pub fn control(&mut self) -> &mut dyn Control {
+        self.backend.control()
+    }
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Device").field("description", &self.description).finish_non_exhaustive()
+    }
+}
