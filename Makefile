@@ -1,7 +1,8 @@
 # ephysd: the two commands a lab needs.
 #   make run    build, then start the daemon on the simulated rig (Ctrl-C stops it cleanly)
-#   make test   every test: Rust unit/integration tests, then the interop tests with the real
-#               Python clients (radiens-core, h5py, PyTables) in a Python 3.12 virtualenv
+#   make test   every check: formatting and lints, Rust unit/integration tests, then the interop
+#               tests with the real Python clients (radiens-core, h5py, PyTables) in a Python
+#               3.12 virtualenv
 # Both install what they lack first (HDF5 development files, the virtualenv).
 
 CARGO  ?= cargo
@@ -9,15 +10,21 @@ VENV   ?= .venv
 ARGS   ?=
 PY     := $(VENV)/bin/python
 
-.PHONY: run test test-rust test-interop deps venv bench clean
+.PHONY: run test lint test-rust test-interop deps toolchain venv bench clean
 
 run: deps
 	$(CARGO) build --release -p ephysd
 	./target/release/ephysd run $(ARGS)
 
 test: deps venv
+	$(MAKE) lint
 	$(MAKE) test-rust
 	$(MAKE) test-interop
+
+# Formatting (rustfmt.toml) and every clippy lint, as errors.
+lint: toolchain
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 test-rust:
 	$(CARGO) test --workspace
@@ -29,6 +36,14 @@ test-interop: venv
 
 bench: deps
 	$(CARGO) bench -p ephysd --bench pipeline
+
+# rustfmt and clippy, when the toolchain came without them.
+toolchain:
+	@for component in rustfmt clippy; do \
+		if ! $(CARGO) $$( [ $$component = rustfmt ] && echo fmt || echo clippy ) --version >/dev/null 2>&1; then \
+			echo "installing $$component"; rustup component add $$component; \
+		fi; \
+	done
 
 # HDF5 development files (hdf5-metno links the system library) and pkg-config.
 deps:

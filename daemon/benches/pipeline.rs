@@ -41,7 +41,7 @@ fn record_through_pipeline(acquisition: &Acquisition, dir: &std::path::Path, n: 
         channel_count: CHANNELS,
         uv_per_sample_unit: AMPLIFIER_UV_PER_UNIT,
         application: "ephysd bench".into(),
-        source_name: device.description().name.clone(),
+        device: device.description().name.clone(),
     };
     let started = Instant::now();
     let (ended, _) = crossbeam_channel::unbounded();

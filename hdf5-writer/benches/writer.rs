@@ -20,7 +20,7 @@ fn meta() -> RecordingMeta {
         channel_count: CHANNELS,
         uv_per_sample_unit: 0.195,
         application: "ephysd bench".into(),
-        source_name: "bench".into(),
+        device: "bench".into(),
     }
 }
 

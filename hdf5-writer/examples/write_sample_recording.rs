@@ -41,7 +41,7 @@ fn run(args: &[String]) -> Result<(), String> {
         channel_count: channels,
         uv_per_sample_unit: 0.195,
         application: format!("ephysd {}", env!("CARGO_PKG_VERSION")),
-        source_name: "ramp".to_owned(),
+        device: "ramp".to_owned(),
     };
     let mut writer = RecordingWriter::create(&path, meta).map_err(|e| e.to_string())?;
 

@@ -14,7 +14,9 @@ pub mod attr {
     pub const CHANNEL_COUNT: &str = "channel_count";
     /// f64, microvolts per sample unit.
     pub const UV_PER_SAMPLE_UNIT: &str = "uV_per_sample_unit";
-    /// u64, device frame index of the first row (0 while no frame has been flushed).
+    /// u64, device frame index of the first row (0 while no frame has been flushed). As in
+    /// the CL API, `*_timestamp` attributes are frame indices, not clock times; the wall-clock
+    /// times are the `*_utc` attributes.
     pub const START_TIMESTAMP: &str = "start_timestamp";
     /// u64, device frame index one past the last row written.
     pub const END_TIMESTAMP: &str = "end_timestamp";
@@ -28,8 +30,8 @@ pub mod attr {
     pub const ENDED_UTC: &str = "ended_utc";
     /// variable-length UTF-8 string, producer, e.g. `"ephysd 0.1.0"`.
     pub const APPLICATION: &str = "application";
-    /// variable-length UTF-8 string, acquisition source name.
-    pub const SOURCE_NAME: &str = "source_name";
+    /// variable-length UTF-8 string, the device the samples came from.
+    pub const DEVICE: &str = "device";
     /// u64, number of discontinuities in `/frame_index`.
     pub const GAP_COUNT: &str = "gap_count";
     /// u8, 1 once the writer finished cleanly, 0 before (or after a crash).

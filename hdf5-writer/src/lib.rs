@@ -9,12 +9,12 @@
 //! | `@frames_per_second` | f64 | |
 //! | `@channel_count` | u32 | |
 //! | `@uV_per_sample_unit` | f64 | |
-//! | `@start_timestamp` | u64 | device frame index of the first row |
+//! | `@start_timestamp` | u64 | device frame index of the first row (a frame index, not a clock time, as in the CL API) |
 //! | `@end_timestamp` | u64 | device frame index one past the last row |
 //! | `@duration_frames` | u64 | `end_timestamp - start_timestamp` (gaps included) |
 //! | `@duration_seconds` | f64 | `duration_frames / frames_per_second` |
 //! | `@created_utc`, `@ended_utc` | variable-length UTF-8 string | ISO-8601 UTC; `ended_utc` empty until finished |
-//! | `@application`, `@source_name` | variable-length UTF-8 string | producer and acquisition source |
+//! | `@application`, `@device` | variable-length UTF-8 string | producer, and the device the samples came from |
 //! | `@gap_count` | u64 | discontinuities in `/frame_index` |
 //! | `@finalized` | u8 | 1 after a clean `finish`, else 0 |
 //!

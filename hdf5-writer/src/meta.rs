@@ -25,8 +25,8 @@ pub struct RecordingMeta {
     pub uv_per_sample_unit: f64,
     /// Producer identification, conventionally `"ephysd <version>"`.
     pub application: String,
-    /// Name of the acquisition source (driver / device) the samples came from.
-    pub source_name: String,
+    /// Name of the device the samples came from (its description, as status shows it).
+    pub device: String,
 }
 
 impl RecordingMeta {
@@ -61,7 +61,7 @@ impl RecordingMeta {
             });
         }
         // HDF5 strings are C strings: an interior NUL would silently truncate them.
-        for (field, value) in [("application", &self.application), ("source_name", &self.source_name)] {
+        for (field, value) in [("application", &self.application), ("device", &self.device)] {
             if value.contains('\0') {
                 return Err(RecordingError::InvalidMeta {
                     field,

@@ -33,8 +33,8 @@ pub struct RecordingInfo {
     pub ended_utc: String,
     /// Producer, e.g. `"ephysd 0.1.0"`.
     pub application: String,
-    /// Acquisition source name.
-    pub source_name: String,
+    /// The device the samples came from.
+    pub device: String,
     /// Discontinuities in `/frame_index`.
     pub gap_count: u64,
     /// Whether the writer finished cleanly.
@@ -98,7 +98,7 @@ impl RecordingReader {
             created_utc: read_str_attr(&file, path, attr::CREATED_UTC)?,
             ended_utc: read_str_attr(&file, path, attr::ENDED_UTC)?,
             application: read_str_attr(&file, path, attr::APPLICATION)?,
-            source_name: read_str_attr(&file, path, attr::SOURCE_NAME)?,
+            device: read_str_attr(&file, path, attr::DEVICE)?,
             gap_count: read_attr(&file, path, attr::GAP_COUNT)?,
             finalized: finalized != 0,
             frames,

@@ -465,7 +465,7 @@ impl RecordingWriter {
             create_str_attr(file, attr::CREATED_UTC, &created)?;
             create_str_attr(file, attr::ENDED_UTC, "")?;
             create_str_attr(file, attr::APPLICATION, &m.application)?;
-            create_str_attr(file, attr::SOURCE_NAME, &m.source_name)?;
+            create_str_attr(file, attr::DEVICE, &m.device)?;
             create_attr(file, attr::GAP_COUNT, &0u64)?;
             create_attr(file, attr::FINALIZED, &0u8)?;
             Ok(())

@@ -107,7 +107,7 @@ fn attributes_before_and_after_finish() {
     assert_eq!(info.channel_count, 8);
     assert_eq!(info.uv_per_sample_unit, 0.195);
     assert_eq!(info.application, "ephysd 9.9.9-test");
-    assert_eq!(info.source_name, "unit-test-source");
+    assert_eq!(info.device, "unit-test-source");
     assert_eq!((info.start_timestamp, info.end_timestamp), (0, 0));
     assert_eq!((info.duration_frames, info.duration_seconds), (0, 0.0));
     assert_eq!(info.gap_count, 0);
@@ -308,7 +308,7 @@ fn invalid_meta_names_field_and_range_and_creates_no_file() {
         (meta(4, 30_001.0), "frames_per_second", "<= 30000"),
         (meta(4, f64::NAN), "frames_per_second", "finite"),
         (RecordingMeta { uv_per_sample_unit: f64::INFINITY, ..meta(4, 1_000.0) }, "uv_per_sample_unit", "finite"),
-        (RecordingMeta { source_name: "a\0b".into(), ..meta(4, 1_000.0) }, "source_name", "NUL"),
+        (RecordingMeta { device: "a\0b".into(), ..meta(4, 1_000.0) }, "device", "NUL"),
     ];
     for (m, field, range) in cases {
         let err = RecordingWriter::create(&path, m).unwrap_err();

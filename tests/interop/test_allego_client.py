@@ -41,7 +41,7 @@ def check_recording(path: Path, min_seconds: float) -> h5py.File:
         value = f.attrs[key]
         value = value.decode() if isinstance(value, bytes) else str(value)
         assert value.endswith("Z") or "+00:00" in value, f"{key} = {value!r}"
-    # The simulated rig produces a live signal: not all zeros, within the int16 range used.
+    # The simulated device produces a live signal: not all zeros, within the int16 range used.
     block = samples[:3000, :]
     assert block.std() > 5, "recorded samples look flat"
     return f

@@ -44,7 +44,7 @@ ATTRIBUTE_NAMES = {
     "created_utc",
     "ended_utc",
     "application",
-    "source_name",
+    "device",
     "gap_count",
     "finalized",
 }
@@ -111,7 +111,7 @@ def check_attributes(attrs: dict) -> None:
     for name in ("frames_per_second", "uV_per_sample_unit", "duration_seconds"):
         assert np.asarray(attrs[name]).dtype == np.float64, name
     assert as_text(attrs["application"]).startswith("ephysd ")
-    assert as_text(attrs["source_name"]) == "ramp"
+    assert as_text(attrs["device"]) == "ramp"
     created = parse_utc(as_text(attrs["created_utc"]))
     ended = parse_utc(as_text(attrs["ended_utc"]))
     assert created <= ended
@@ -135,7 +135,7 @@ def test_h5py_reads_layout_attributes_and_pattern(recording: Path) -> None:
 
         attrs = dict(f.attrs)
         # h5py hands variable-length strings back as str.
-        for name in ("created_utc", "ended_utc", "application", "source_name"):
+        for name in ("created_utc", "ended_utc", "application", "device"):
             assert isinstance(attrs[name], str), (name, type(attrs[name]))
         check_attributes(attrs)
 

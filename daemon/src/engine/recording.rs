@@ -62,7 +62,7 @@ impl Engine {
             channel_count: cache.layout().amplifier_channels,
             uv_per_sample_unit: AMPLIFIER_UV_PER_UNIT,
             application: format!("ephysd {}", crate::VERSION),
-            source_name: self.description.name.clone(),
+            device: self.description.name.clone(),
         };
         let recording = ActiveRecording::start(
             cache,

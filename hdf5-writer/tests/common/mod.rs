@@ -9,6 +9,6 @@ pub fn meta(channels: usize, fps: f64) -> RecordingMeta {
         channel_count: channels,
         uv_per_sample_unit: 0.195,
         application: "ephysd 9.9.9-test".into(),
-        source_name: "unit-test-source".into(),
+        device: "unit-test-source".into(),
     }
 }
