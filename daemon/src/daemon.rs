@@ -86,7 +86,17 @@ async fn control_plane(
         match event {
             SignalEvent::Reload => {
                 notifier.reloading();
-                current = reload(&source, current, &engine, &log);
+                // Reloading reads files and takes the engine's state lock (which a finalizing
+                // recording may hold for a while): off the async workers.
+                let (source, engine, log, running) =
+                    (source.clone(), Arc::clone(&engine), log.clone(), current.clone());
+                current = match tokio::task::spawn_blocking(move || reload(&source, running, &engine, &log)).await {
+                    Ok(next) => next,
+                    Err(e) => {
+                        tracing::error!("reload failed: {e}");
+                        current
+                    }
+                };
                 notifier.ready();
             }
             SignalEvent::Shutdown(signal) => {

@@ -6,7 +6,8 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, reload, EnvFilter, Registry};
 
-/// Changes the log level of the running daemon (SIGHUP).
+/// Changes the log level of the running daemon (SIGHUP). Cheap to clone.
+#[derive(Clone)]
 pub struct LogControl {
     handle: reload::Handle<EnvFilter, Registry>,
     env_override: bool,

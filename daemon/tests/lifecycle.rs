@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use common::{h5_files, signal, wait_exit, TestDaemon};
 use ephysd_hdf5::RecordingReader;
 use ephysd_proto::allego::allego_core_client::AllegoCoreClient;
-use ephysd_proto::allego::{RecordMode, SetRecordRequest, SetStreamRequest, StandardRequest, StreamMode};
+use ephysd_proto::allego::{BackboneMode, RecordMode, SetRecordRequest, SetStreamRequest, StandardRequest, StreamMode};
 
 /// Collects notify datagrams until one satisfies `until` or the timeout passes.
 fn receive_until(sock: &UnixDatagram, timeout: Duration, until: impl Fn(&str) -> bool) -> Vec<String> {
@@ -61,6 +61,12 @@ fn notify_watchdog_grpc_and_sigterm_with_an_open_recording() {
         assert_eq!(status.recording.record_mode, RecordMode::ROn as i32);
         assert_eq!(status.streaming.stream_mode, StreamMode::SOn as i32);
         assert!(status.recording.active_file_name.ends_with(".h5"));
+        assert_eq!(status.ports.iter().map(|p| p.channel_count).sum::<i32>(), 16);
+        assert_eq!((status.gpio_channel_count.n_din, status.gpio_channel_count.n_dout), (16, 16));
+        let config = core.get_config(StandardRequest::default()).await.unwrap().into_inner();
+        assert_eq!(config.base_samp_freq, 30_000.0);
+        assert_eq!(config.backbone_mode, BackboneMode::SmartboxSimGenSpikes as i32);
+        assert_eq!(config.stream_loop_dur_ms, 4, "128-frame blocks at 30 kHz");
         let bad = core.set_stream_state(SetStreamRequest { mode: 9 }).await.unwrap_err();
         assert_eq!(bad.code(), tonic::Code::InvalidArgument);
         assert!(bad.message().contains("mode = 9"), "{}", bad.message());

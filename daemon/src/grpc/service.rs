@@ -36,7 +36,7 @@ impl AllegoCore for CoreService {
     }
 
     async fn get_config(&self, _: Request<StandardRequest>) -> Reply<ConfigCore> {
-        Ok(Response::new(status::config_core(&self.engine, &self.core_address)))
+        status::config_core(&self.engine, &self.core_address).map(Response::new)
     }
 
     async fn set_stream_state(&self, request: Request<SetStreamRequest>) -> Reply<StandardReply> {

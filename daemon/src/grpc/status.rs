@@ -10,6 +10,8 @@ use ephysd_proto::allego::{
     RecordingStatus, ServerVersion, StandardReply, StreamMode, StreamingStatus,
 };
 
+use tonic::Status;
+
 use super::backbone;
 use crate::engine::{Engine, EngineStatus};
 
@@ -64,15 +66,17 @@ fn status_message(s: &EngineStatus) -> BackboneStatus {
 }
 
 /// `GetConfig`: the core configuration, from the device description.
-pub fn config_core(engine: &Engine, core_address: &str) -> ConfigCore {
+pub fn config_core(engine: &Engine, core_address: &str) -> Result<ConfigCore, Status> {
     let d = engine.description();
     let block_ms = d.layout.frames_per_block as f64 / d.sample_rate_hz * 1000.0;
-    ConfigCore {
+    let mode = backbone::mode_of(d.backbone)
+        .ok_or_else(|| Status::internal(format!("device.backbone {:?} has no Allego BackboneMode", d.backbone)))?;
+    Ok(ConfigCore {
         allego_core_server_port: core_address.to_string(),
         base_samp_freq: d.sample_rate_hz,
         stream_loop_dur_ms: block_ms.round().max(1.0) as i32,
         cable_delays: CableDelays { cable_delays: HashMap::new() },
-        backbone_mode: backbone::mode_of(d.backbone).map_or(0, |m| m as i32),
+        backbone_mode: mode as i32,
         has_xdaqgpio_expander: false,
-    }
+    })
 }
