@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ephysd::recorder::{ActiveRecording, StopAt};
+use std::sync::atomic::AtomicU32;
+
+use ephysd::recorder::{ActiveRecording, FilePlan, OutputPlan, RecordingPlan, Rollover, StopAt};
 use ephysd_drivers::sim::SimConfig;
 use ephysd_drivers::{open, Device, DeviceSpec, FrameBlock, AMPLIFIER_UV_PER_UNIT};
 use ephysd_hdf5::RecordingMeta;
@@ -36,23 +38,38 @@ fn record_through_pipeline(acquisition: &Acquisition, dir: &std::path::Path, n: 
     let source = device.start_stream().expect("stream starts");
     let (cache, writer) = PrimaryCache::new(layout, RATE as usize, RATE);
     let target = (SECONDS_PER_ITERATION * RATE) as u64;
+    let d = device.description();
+    // As the daemon records: samples, the board's analog and digital streams, ground truth.
     let meta = RecordingMeta {
-        frames_per_second: RATE,
-        channel_count: CHANNELS,
-        uv_per_sample_unit: AMPLIFIER_UV_PER_UNIT,
-        application: "ephysd bench".into(),
-        device: device.description().name.clone(),
+        software_version: "ephysd bench".into(),
+        device: d.name.clone(),
+        analog_in_channels: d.layout.analog_in_channels,
+        digital: true,
+        ground_truth: true,
+        ..RecordingMeta::new(RATE, CHANNELS, AMPLIFIER_UV_PER_UNIT)
+    };
+    let files = FilePlan {
+        directory: dir.to_path_buf(),
+        base_name: format!("bench_{n}"),
+        index: false,
+        timestamp: false,
+        next_index: Arc::new(AtomicU32::new(1)),
+        meta,
+        outputs: vec![OutputPlan { port: None, columns: 0..CHANNELS }],
     };
     let started = Instant::now();
-    let (ended, _) = crossbeam_channel::unbounded();
-    let recording = ActiveRecording::start(
-        Arc::clone(&cache),
-        &dir.join(format!("bench_{n}.h5")),
-        meta,
-        Arc::new(PipelineCounters::default()),
-        true,
-        ended,
-    )
+    let (events, _) = crossbeam_channel::unbounded();
+    let recording = ActiveRecording::start(RecordingPlan {
+        cache: Arc::clone(&cache),
+        files,
+        triggers: Vec::new(),
+        rollover: Rollover::default(),
+        flush_interval: Duration::from_secs(1),
+        ground_truth: device.ground_truth(),
+        pace_acquisition: true,
+        counters: Arc::new(PipelineCounters::default()),
+        events,
+    })
     .expect("recording starts");
     acquisition.start(StreamPlan {
         id: StreamId(n as u64),
@@ -67,7 +84,8 @@ fn record_through_pipeline(acquisition: &Acquisition, dir: &std::path::Path, n: 
         std::thread::sleep(Duration::from_millis(1));
     }
     acquisition.stop();
-    let summary = recording.stop(StopAt::Frame(target)).expect("recording finalizes");
+    let summaries = recording.stop(StopAt::Frame(target)).expect("recording finalizes");
+    let summary = &summaries[0];
     let elapsed = started.elapsed();
     assert!(summary.duration_frames >= target, "recorded {} of {target} frames", summary.duration_frames);
     let _ = std::fs::remove_file(dir.join(format!("bench_{n}.h5")));

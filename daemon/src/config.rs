@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use ephysd_drivers::{DeviceKeys, DeviceSpec};
+use ephysd_hdf5::{Compression, RecordingType};
 use ephysd_pipeline::{available_cores, ThreadPlacement};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -51,6 +52,92 @@ pub struct RecordingSettings {
     pub base_name: String,
     pub index: bool,
     pub timestamp: bool,
+    pub recording_type: String,
+    pub split_files_by_port: bool,
+    pub flush_interval_s: f64,
+    pub rollover_mb: u64,
+    pub rollover_minutes: f64,
+    pub min_free_mb: u64,
+    pub compression: String,
+    pub compression_level: u8,
+    pub autostart: String,
+    pub recover_on_start: bool,
+}
+
+/// What the daemon starts by itself once it is up (`recording.autostart`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Autostart {
+    /// Nothing: a client starts streaming.
+    Off,
+    /// Streaming.
+    Stream,
+    /// Streaming and a recording into a new file.
+    Record,
+}
+
+impl RecordingSettings {
+    /// The recording type the key names (validated when settings load).
+    pub fn recording_type(&self) -> RecordingType {
+        RecordingType::from_name(&self.recording_type).unwrap_or_default()
+    }
+
+    /// The compression the keys name (validated when settings load).
+    pub fn compression(&self) -> Compression {
+        match self.compression.as_str() {
+            "deflate" => Compression::Deflate { level: self.compression_level },
+            _ => Compression::None,
+        }
+    }
+
+    /// What to start once the daemon is up (validated when settings load).
+    pub fn autostart(&self) -> Autostart {
+        match self.autostart.as_str() {
+            "stream" => Autostart::Stream,
+            "record" => Autostart::Record,
+            _ => Autostart::Off,
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        validate_base_name(&self.base_name)?;
+        if self.base_path.as_os_str().is_empty() {
+            return Err(invalid("recording.base_path", "\"\"", "allowed: a directory path"));
+        }
+        if RecordingType::from_name(&self.recording_type).is_none() {
+            let names: Vec<&str> = RecordingType::ALL.iter().map(|t| t.name()).collect();
+            return Err(invalid(
+                "recording.recording_type",
+                &self.recording_type,
+                format!("allowed: {}", names.join(", ")),
+            ));
+        }
+        if !(0.1..=60.0).contains(&self.flush_interval_s) {
+            return Err(invalid("recording.flush_interval_s", self.flush_interval_s, "allowed 0.1..=60"));
+        }
+        if self.rollover_mb != 0 && !(16..=1_048_576).contains(&self.rollover_mb) {
+            return Err(invalid("recording.rollover_mb", self.rollover_mb, "allowed: 0 (off) or 16..=1048576"));
+        }
+        if self.rollover_minutes != 0.0 && !(0.05..=1440.0).contains(&self.rollover_minutes) {
+            return Err(invalid(
+                "recording.rollover_minutes",
+                self.rollover_minutes,
+                "allowed: 0 (off) or 0.05..=1440",
+            ));
+        }
+        if self.min_free_mb > 104_857_600 {
+            return Err(invalid("recording.min_free_mb", self.min_free_mb, "allowed 0..=104857600"));
+        }
+        if !["none", "deflate"].contains(&self.compression.as_str()) {
+            return Err(invalid("recording.compression", &self.compression, "allowed: none, deflate"));
+        }
+        if !(1..=9).contains(&self.compression_level) {
+            return Err(invalid("recording.compression_level", self.compression_level, "allowed 1..=9"));
+        }
+        if !["off", "stream", "record"].contains(&self.autostart.as_str()) {
+            return Err(invalid("recording.autostart", &self.autostart, "allowed: off, stream, record"));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -262,10 +349,7 @@ impl Settings {
             return Err(invalid("log.format", &self.log.format, "allowed: text, json"));
         }
         self.device_spec()?;
-        validate_base_name(&self.recording.base_name)?;
-        if self.recording.base_path.as_os_str().is_empty() {
-            return Err(invalid("recording.base_path", "\"\"", "allowed: a directory path"));
-        }
+        self.recording.validate()?;
         if !(1..=600).contains(&self.cache.seconds) {
             return Err(invalid("cache.seconds", self.cache.seconds, "allowed 1..=600"));
         }
@@ -302,6 +386,11 @@ impl Settings {
             core: self.realtime.core.0.and_then(|c| usize::try_from(c).ok()),
             fifo_priority: self.realtime.fifo_priority.0.and_then(|p| i32::try_from(p).ok()),
         }
+    }
+
+    /// The effective configuration as JSON, as recordings keep it.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("settings serialize")
     }
 
     /// The effective configuration as TOML, as `check-config` prints it.
@@ -394,6 +483,42 @@ mod tests {
         assert!(e.contains("server.bind") && e.contains("loopback"), "{e}");
         let e = load(&with_env(&[("EPHYSD_RECORDING__BASE_NAME", "a/b")])).unwrap_err().to_string();
         assert!(e.contains("recording.base_name"), "{e}");
+    }
+
+    #[test]
+    fn recording_keys_are_checked_and_typed() {
+        let s = Settings::defaults();
+        assert_eq!(s.recording.recording_type(), RecordingType::Continuous);
+        assert_eq!(s.recording.compression(), Compression::None);
+        assert_eq!(s.recording.autostart(), Autostart::Off);
+        assert_eq!((s.recording.flush_interval_s, s.recording.min_free_mb), (1.0, 1024));
+        let s = load(&with_env(&[
+            ("EPHYSD_RECORDING__RECORDING_TYPE", "continuous_and_spikes"),
+            ("EPHYSD_RECORDING__COMPRESSION", "deflate"),
+            ("EPHYSD_RECORDING__COMPRESSION_LEVEL", "6"),
+            ("EPHYSD_RECORDING__AUTOSTART", "record"),
+        ]))
+        .unwrap();
+        assert_eq!(s.recording.recording_type(), RecordingType::ContinuousAndSpikes);
+        assert_eq!(s.recording.compression(), Compression::Deflate { level: 6 });
+        assert_eq!(s.recording.autostart(), Autostart::Record);
+        for (key, value, allowed) in [
+            ("RECORDING_TYPE", "raw", "continuous, spikes, continuous_and_spikes"),
+            ("FLUSH_INTERVAL_S", "0", "0.1..=60"),
+            ("ROLLOVER_MB", "5", "16..=1048576"),
+            ("ROLLOVER_MINUTES", "-1", "0.05..=1440"),
+            ("COMPRESSION", "lz4", "none, deflate"),
+            ("COMPRESSION_LEVEL", "10", "1..=9"),
+            ("AUTOSTART", "always", "off, stream, record"),
+        ] {
+            let e = load(&with_env(&[(&format!("EPHYSD_RECORDING__{key}"), value)])).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("recording.{}", key.to_lowercase())) && e.contains(value) && e.contains(allowed),
+                "{e}"
+            );
+        }
+        let json: serde_json::Value = serde_json::from_str(&s.to_json()).unwrap();
+        assert_eq!(json["recording"]["compression_level"], 6);
     }
 
     #[test]

@@ -45,6 +45,22 @@ pub fn run(source: &ConfigSource) -> Result<(), DaemonError> {
     }
     tracing::info!(core = ?outcome.pinned_core, fifo_priority = ?outcome.fifo_priority, "acquisition thread ready");
 
+    if settings.recording.recover_on_start {
+        for (path, result) in crate::recorder::recover_unclosed(&settings.recording.base_path) {
+            match result {
+                Ok(r) => tracing::warn!(
+                    path = %path.display(),
+                    frames = r.frames,
+                    trimmed = r.trimmed_frames,
+                    "recovered a recording a crash left open ({:.1} s kept)",
+                    r.duration_seconds
+                ),
+                Err(e) => {
+                    tracing::error!(path = %path.display(), "could not recover a recording a crash left open: {}", e.summary_line())
+                }
+            }
+        }
+    }
     let notifier = Notifier::from_env();
     let engine = Engine::new(&settings, &spec, acquisition, notifier.clone())?;
     tracing::info!(device = %engine.description().name, "device opened");
@@ -80,6 +96,13 @@ async fn control_plane(
         settings.server.base_port + 4
     ));
     tracing::info!(bind = %settings.server.bind, first_port = settings.server.base_port, "gRPC services listening");
+    let autostart = settings.recording.autostart();
+    let starting = Arc::clone(&engine);
+    match tokio::task::spawn_blocking(move || starting.autostart(autostart)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!("recording.autostart = {autostart:?} failed: {e}"),
+        Err(e) => tracing::error!("recording.autostart = {autostart:?} failed: {e}"),
+    }
 
     let mut current = settings;
     while let Some(event) = signal_events.recv().await {
@@ -141,7 +164,7 @@ fn reload(source: &ConfigSource, current: Settings, engine: &Engine, log: &LogCo
         if let Err(e) = config::prepare_recording_dir(&next.recording.base_path) {
             tracing::error!("recording keys not applied: {e}");
         } else {
-            applied.extend(engine.reload_recording(&next.recording));
+            applied.extend(engine.reload_recording(&next.recording, &current.recording));
         }
     }
     let restart_needed: Vec<&str> = [

@@ -5,6 +5,7 @@
 //! stop. The real-time path itself is the `ephysd-pipeline` crate; this crate is the shell
 //! around it.
 
+pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod engine;

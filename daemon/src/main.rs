@@ -1,4 +1,4 @@
-//! The `ephysd` command line: `run`, `check-config`, `--version`.
+//! The `ephysd` command line: `run`, `check-config`, `inspect`, `recover`, `--version`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,6 +26,22 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         config: Option<PathBuf>,
     },
+    /// Say what recordings hold: channels, rate, duration, spikes, stims, gaps, data
+    /// streams, and whether each was closed cleanly. Exits 1 if a file cannot be read.
+    Inspect {
+        /// Recording files.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// One JSON object per file, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Close recordings whose writer died (a crash, a power cut), keeping every whole frame.
+    Recover {
+        /// Recording files.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -41,6 +57,8 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Inspect { files, json } => ephysd::cli::inspect::run(&files, json),
+        Command::Recover { files } => ephysd::cli::recover::run(&files),
         Command::CheckConfig { config } => match config::load(&ConfigSource::from_process(config)) {
             Ok(settings) => {
                 print!("{}", settings.to_toml());

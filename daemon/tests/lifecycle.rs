@@ -83,7 +83,7 @@ fn notify_watchdog_grpc_and_sigterm_with_an_open_recording() {
     let files = h5_files(&d.recordings());
     assert_eq!(files.len(), 1, "{files:?}");
     let info = RecordingReader::open(&files[0]).unwrap().info().clone();
-    assert!(info.finalized, "the recording open at SIGTERM is finalized");
+    assert!(info.closed_cleanly, "the recording open at SIGTERM is closed cleanly");
     assert_eq!(info.channel_count, 16);
     assert!(info.duration_frames as f64 >= 0.8 * 30_000.0, "{info:?}");
 }

@@ -5,9 +5,12 @@
 //! Everything above the drivers holds a `Device` and never knows whether it is the simulated
 //! device or a board.
 
+use std::ops::Range;
+use std::sync::Arc;
+
 use crate::control::Control;
 use crate::description::DeviceDescription;
-use crate::sim::{SimConfigError, SimulatedDevice};
+use crate::sim::{GroundTruthSpike, SimConfigError, SimulatedDevice};
 use crate::source::Source;
 use crate::spec::DeviceSpec;
 
@@ -47,6 +50,15 @@ impl DeviceError {
     }
 }
 
+/// A device that knows the truth of its own signal: every spike it put into the stream, for
+/// any range of frames. Only the simulated device does; recordings of it keep this in
+/// `/ground_truth`, so detection and sorting can be scored against it. Shared across threads
+/// (the recorder asks it as frames are written).
+pub trait GroundTruth: Send + Sync {
+    /// Every spike with a frame in `frames`, ordered by frame.
+    fn spikes(&self, frames: Range<u64>) -> Vec<GroundTruthSpike>;
+}
+
 /// What each kind of device provides to [`Device`]. Kept inside the drivers: new boards
 /// implement it, nothing above sees it.
 pub(crate) trait Backend: Send {
@@ -54,6 +66,10 @@ pub(crate) trait Backend: Send {
     fn start_stream(&mut self) -> Result<Box<dyn Source>, DeviceError>;
     /// The control side.
     fn control(&mut self) -> &mut dyn Control;
+    /// The ground truth of the stream started last, if the device knows it.
+    fn ground_truth(&self) -> Option<Arc<dyn GroundTruth>> {
+        None
+    }
 }
 
 /// An opened device.
@@ -94,6 +110,12 @@ impl Device {
     /// The control side: outputs, stimulation, impedance.
     pub fn control(&mut self) -> &mut dyn Control {
         self.backend.control()
+    }
+
+    /// The ground truth of the stream started last: `Some` for the simulated device once a
+    /// stream has started, `None` for hardware.
+    pub fn ground_truth(&self) -> Option<Arc<dyn GroundTruth>> {
+        self.backend.ground_truth()
     }
 }
 

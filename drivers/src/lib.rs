@@ -19,8 +19,9 @@ pub mod spec;
 
 pub use control::{Control, ControlError, Impedance, StimPhase, StimPulse};
 pub use description::{DeviceDescription, PortDescription};
-pub use device::{open, Device, DeviceError};
+pub use device::{open, Device, DeviceError, GroundTruth};
 pub use frame::{BlockLayout, FrameBlock, LayoutError, AMPLIFIER_UV_PER_UNIT, MAX_AMPLIFIER_CHANNELS};
 pub use rates::{canonical_sample_rate, INTAN_SAMPLE_RATES};
+pub use sim::GroundTruthSpike;
 pub use source::{Source, SourceError};
 pub use spec::{DeviceKeys, DeviceSpec, DeviceSpecError};

@@ -164,3 +164,25 @@ fn impedance_is_a_stable_plausible_electrode_per_channel() {
         .unwrap();
     assert_ne!(first, other, "another seed is another probe");
 }
+
+#[test]
+fn the_simulated_device_knows_the_spikes_its_stream_embeds() {
+    let mut device = open(&spec(SimMode::Spikes, 32)).unwrap();
+    assert!(device.ground_truth().is_none(), "no stream, no truth");
+    let mut source = device.start_stream().unwrap();
+    let truth = device.ground_truth().expect("a simulated stream knows its spikes");
+    let spikes = truth.spikes(0..60_000);
+    assert!(spikes.len() > 20, "{} spikes in two seconds of 32 channels", spikes.len());
+    assert!(spikes.windows(2).all(|w| w[0].frame <= w[1].frame));
+    // Each is in the stream: at its frame its peak channel dips well below the noise.
+    let mut frames = Vec::new();
+    while frames.len() < 60_000 * 32 {
+        frames.extend_from_slice(next_block(source.as_mut()).amplifier_filled());
+    }
+    let strong: Vec<_> = spikes.iter().filter(|s| s.amplitude_uv > 60.0).collect();
+    assert!(!strong.is_empty());
+    for s in strong {
+        let uv = frames[s.frame as usize * 32 + s.channel] as f64 * AMPLIFIER_UV_PER_UNIT;
+        assert!(uv < -25.0, "spike of unit {} at frame {}: {uv} µV on channel {}", s.unit, s.frame, s.channel);
+    }
+}

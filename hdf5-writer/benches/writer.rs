@@ -16,11 +16,9 @@ const FPS: f64 = 30_000.0;
 
 fn meta() -> RecordingMeta {
     RecordingMeta {
-        frames_per_second: FPS,
-        channel_count: CHANNELS,
-        uv_per_sample_unit: 0.195,
-        application: "ephysd bench".into(),
+        software_version: "ephysd bench".into(),
         device: "bench".into(),
+        ..RecordingMeta::new(FPS, CHANNELS, 0.195)
     }
 }
 
@@ -54,7 +52,7 @@ fn bench_writer(c: &mut Criterion) {
                     *slot = next;
                     next += 1;
                 }
-                w.append(&index, &samples).unwrap();
+                w.append_samples(&index, &samples).unwrap();
             }
             w.flush().unwrap();
             let elapsed = start.elapsed();
@@ -80,7 +78,7 @@ fn bench_writer(c: &mut Criterion) {
                 while written < frames_per_recording {
                     let n = BLOCK_FRAMES.min(frames_per_recording - written);
                     let index: Vec<u64> = (written as u64..(written + n) as u64).collect();
-                    w.append(&index, &samples[..n * CHANNELS]).unwrap();
+                    w.append_samples(&index, &samples[..n * CHANNELS]).unwrap();
                     written += n;
                 }
                 w.finish().unwrap();

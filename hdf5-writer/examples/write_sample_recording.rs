@@ -37,11 +37,9 @@ fn run(args: &[String]) -> Result<(), String> {
     };
 
     let meta = RecordingMeta {
-        frames_per_second: 30_000.0,
-        channel_count: channels,
-        uv_per_sample_unit: 0.195,
-        application: format!("ephysd {}", env!("CARGO_PKG_VERSION")),
+        software_version: format!("ephysd {}", env!("CARGO_PKG_VERSION")),
         device: "ramp".to_owned(),
+        ..RecordingMeta::new(30_000.0, channels, 0.195)
     };
     let mut writer = RecordingWriter::create(&path, meta).map_err(|e| e.to_string())?;
 
@@ -57,7 +55,7 @@ fn run(args: &[String]) -> Result<(), String> {
             index.push(FIRST_FRAME_INDEX + frame as u64 + shift);
             samples.extend((0..channels).map(|c| ramp_value(frame, c)));
         }
-        writer.append(&index, &samples).map_err(|e| e.to_string())?;
+        writer.append_samples(&index, &samples).map_err(|e| e.to_string())?;
         f += n;
     }
     let summary = writer.finish().map_err(|e| e.to_string())?;

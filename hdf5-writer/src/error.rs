@@ -81,23 +81,49 @@ pub enum RecordingError {
         source: hdf5::Error,
     },
 
-    /// `append` was given a sample slice whose length does not match
-    /// `frame_index.len() * channel_count`.
-    #[error(
-        "append to {} rejected: {frames} frames x {channels} channels needs {expected} samples, got {actual}",
-        path.display()
-    )]
+    /// `append` was given a slice whose length does not match `frame_index.len()` frames of
+    /// the file's columns.
+    #[error("append to {} rejected: {frames} frames of {what} need {expected} values, got {actual}", path.display())]
     SampleCountMismatch {
         /// The recording path.
         path: PathBuf,
+        /// Which slice (`samples`, `analog_in`, ...).
+        what: &'static str,
         /// Number of frames (length of the frame-index slice).
         frames: usize,
-        /// Channel count of the recording.
-        channels: usize,
-        /// `frames * channels`.
+        /// Values expected for them (0 for a dataset the file does not keep).
         expected: usize,
-        /// Length of the sample slice actually passed.
+        /// Length of the slice actually passed.
         actual: usize,
+    },
+
+    /// The disk has no room for the next write and for closing the file. Nothing was written;
+    /// [`RecordingWriter::finish`](crate::RecordingWriter::finish) still closes the file with
+    /// every frame appended so far.
+    #[error(
+        "disk full: {} kept {frames_kept} frames; the next write needed {} MiB and {} MiB was available",
+        path.display(),
+        needed.div_ceil(1 << 20),
+        available >> 20
+    )]
+    DiskFull {
+        /// The recording path.
+        path: PathBuf,
+        /// Bytes the write and the closing margin needed.
+        needed: u64,
+        /// Bytes that could be had.
+        available: u64,
+        /// Frames the recording holds (all of them are kept).
+        frames_kept: u64,
+    },
+
+    /// An entry for a data stream the file was not created with.
+    #[error("{} has no data stream {name:?} (streams are declared when a file is created)", path.display())]
+    UnknownDataStream {
+        /// The recording path.
+        path: PathBuf,
+        /// The stream asked for.
+        name: String,
     },
 
     /// A read asked for frames past the end of the recording.
@@ -133,6 +159,7 @@ impl RecordingError {
         const ENOSPC: i32 = 28;
         const EDQUOT: i32 = 122;
         match self {
+            RecordingError::DiskFull { .. } => true,
             RecordingError::Io { source, .. } => {
                 matches!(source.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
                     || matches!(source.raw_os_error(), Some(ENOSPC | EDQUOT))
@@ -145,6 +172,19 @@ impl RecordingError {
                     || text.contains("Disk quota exceeded")
             }
             _ => false,
+        }
+    }
+
+    /// The error on one line, for status and logs: HDF5 errors carry the library's whole
+    /// error stack, of which the first line says what failed.
+    pub fn summary_line(&self) -> String {
+        let text = self.to_string();
+        let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+        let first = lines.next().unwrap_or_default().to_string();
+        if lines.next().is_some() {
+            format!("{first} (…)")
+        } else {
+            first
         }
     }
 

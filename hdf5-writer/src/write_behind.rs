@@ -20,6 +20,14 @@
 //! per-page delayed-allocation bookkeeping; what is left reserved past the end is released
 //! when the recording closes.
 //!
+//! The reservation is also what makes a full disk harmless. Before every write the writer asks
+//! for room ([`WriteBehind::ensure_room`]): the write's bytes plus [`CLOSING_MARGIN_BYTES`],
+//! reserved past the end. When that cannot be had, nothing is written and the writer closes
+//! the file inside the margin it reserved earlier: the recording ends complete and valid
+//! instead of with a write that failed half-way through HDF5's metadata. On a file system
+//! that cannot reserve (`fallocate` unsupported), the same rule is kept with the free space
+//! `statvfs` reports.
+//!
 //! This is not durability: `sync_file_range` neither flushes the device's cache nor the file
 //! system's metadata. Crash safety is the recorder's flush and finalize policy; this bounds
 //! how much is at stake in memory.
@@ -41,6 +49,19 @@ pub const WINDOW_BYTES: u64 = 8 << 20;
 /// How much disk space is reserved ahead of the file's end at a time, in bytes.
 pub const RESERVE_BYTES: u64 = 64 << 20;
 
+/// Space always kept reserved past what has been written, for closing the file: the last
+/// batch of frames, the tables' waiting rows, the final attributes and HDF5's metadata.
+pub const CLOSING_MARGIN_BYTES: u64 = 8 << 20;
+
+/// The room a write asked for is not there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NoRoom {
+    /// Bytes the write (with the closing margin) needed past the current end of the file.
+    pub needed: u64,
+    /// Bytes that could be had: reserved past the end, or free on the file system.
+    pub available: u64,
+}
+
 /// Follows a growing file and keeps its written-back tail out of the page cache.
 ///
 /// Works on its own descriptor of the file: writeback and page-cache state belong to the
@@ -52,9 +73,8 @@ pub(crate) struct WriteBehind {
     submitted: u64,
     /// Bytes from the start of the file written back and dropped from the page cache.
     settled: u64,
-    /// Bytes from the start of the file with disk space reserved; `None` once reserving has
-    /// failed (a file system without `fallocate`, or too little space for a whole step),
-    /// after which the file just grows as it is written.
+    /// Bytes from the start of the file with disk space reserved; `None` on a file system
+    /// that cannot reserve, where free space is checked instead.
     reserved: Option<u64>,
 }
 
@@ -72,7 +92,6 @@ impl WriteBehind {
     /// in the affected range did not reach the disk.
     pub fn advance(&mut self) -> io::Result<()> {
         let end = self.file.metadata()?.len();
-        self.reserve_ahead(end);
         if end > self.submitted {
             sys::start_writeback(&self.file, self.submitted, end - self.submitted)?;
             self.submitted = end;
@@ -86,21 +105,44 @@ impl WriteBehind {
         Ok(())
     }
 
-    /// Keeps at least half a reservation step of allocated space ahead of `end`. Failing to
-    /// reserve loses nothing (the writes themselves still allocate, and report a full disk
-    /// when they hit one), so a failure only switches reserving off.
-    fn reserve_ahead(&mut self, end: u64) {
+    /// Makes sure `bytes` more can be written and the file still closed: reserves up to
+    /// `end + bytes + CLOSING_MARGIN_BYTES` (a whole [`RESERVE_BYTES`] step when it can, just
+    /// what is needed when the disk is nearly full). Fails, having written nothing, when that
+    /// much cannot be had.
+    pub fn ensure_room(&mut self, bytes: u64) -> Result<(), NoRoom> {
+        let end = self.file.metadata().map(|m| m.len()).unwrap_or(0);
+        let needed = end + bytes + CLOSING_MARGIN_BYTES;
         let Some(reserved) = self.reserved else {
-            return;
+            let free = sys::free_bytes(&self.file).unwrap_or(u64::MAX);
+            return if free >= bytes + CLOSING_MARGIN_BYTES {
+                Ok(())
+            } else {
+                Err(NoRoom { needed: bytes + CLOSING_MARGIN_BYTES, available: free })
+            };
         };
-        if end + RESERVE_BYTES / 2 <= reserved {
-            return;
+        if needed <= reserved {
+            return Ok(());
         }
         let from = reserved.max(end);
-        self.reserved = match sys::reserve(&self.file, from, RESERVE_BYTES) {
-            Ok(()) => Some(from + RESERVE_BYTES),
-            Err(_) => None,
-        };
+        let step = needed.max(from + RESERVE_BYTES);
+        match sys::reserve(&self.file, from, step - from) {
+            Ok(()) => {
+                self.reserved = Some(step);
+                Ok(())
+            }
+            Err(e) if is_no_space(&e) => match sys::reserve(&self.file, from, needed - from) {
+                Ok(()) => {
+                    self.reserved = Some(needed);
+                    Ok(())
+                }
+                Err(_) => Err(NoRoom { needed: needed - end, available: reserved.saturating_sub(end) }),
+            },
+            Err(_) => {
+                // Reserving is not supported here: keep the same rule with free space.
+                self.reserved = None;
+                self.ensure_room(bytes)
+            }
+        }
     }
 
     /// Gives back the space reserved past the file's end. Call once the file is closed.
@@ -112,6 +154,17 @@ impl WriteBehind {
         }
         Ok(())
     }
+}
+
+/// Bytes an unprivileged writer can still use on the file system that holds `path` (a file or
+/// a directory).
+pub fn free_space(path: &Path) -> io::Result<u64> {
+    sys::free_bytes(&File::open(path)?)
+}
+
+/// Whether a failed reservation means "not enough space" (as opposed to "cannot reserve").
+fn is_no_space(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded | io::ErrorKind::FileTooLarge)
 }
 
 #[cfg(target_os = "linux")]
@@ -152,6 +205,16 @@ mod sys {
         check(unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, off(offset), off(len)) })
     }
 
+    /// Bytes an unprivileged writer can still use on the file's file system.
+    pub fn free_bytes(file: &File) -> io::Result<u64> {
+        // SAFETY: fstatvfs fills the struct we pass; it is plain data.
+        unsafe {
+            let mut stats: libc::statvfs = std::mem::zeroed();
+            check(libc::fstatvfs(file.as_raw_fd(), &mut stats))?;
+            Ok(stats.f_bavail as u64 * stats.f_frsize as u64)
+        }
+    }
+
     /// Tells the kernel the (clean) range will not be read again, so its pages are freed.
     pub fn drop_cached(file: &File, offset: u64, len: u64) -> io::Result<()> {
         // SAFETY: as above. posix_fadvise returns the error number instead of setting errno.
@@ -183,6 +246,10 @@ mod sys {
     }
 
     pub fn reserve(_: &File, _: u64, _: u64) -> io::Result<()> {
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
+
+    pub fn free_bytes(_: &File) -> io::Result<u64> {
         Err(io::Error::from(io::ErrorKind::Unsupported))
     }
 }

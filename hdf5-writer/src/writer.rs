@@ -3,99 +3,83 @@
 use std::fs::OpenOptions;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use chrono::{SecondsFormat, Utc};
-use hdf5::types::VarLenUnicode;
-use hdf5::{Dataset, File, H5Type};
+use hdf5::File;
 
+use crate::frames::{FrameRows, FrameSlots, FrameStore};
 use crate::layout::{self, attr};
-use crate::write_behind::WriteBehind;
-use crate::{RecordingError, RecordingMeta};
-
-/// How much sample data the writer gathers before it writes, in bytes (rounded down to
-/// whole chunks, at least one chunk).
-///
-/// Each write resizes both datasets once and hands HDF5 a run of whole chunks, so the
-/// per-write overhead (extent change, B-tree updates, selection setup) is paid once
-/// per few MiB instead of once per `append` call.
-const WRITE_BATCH_BYTES: usize = 4 << 20;
+use crate::rows::{ChannelRow, GapReason, GapRow, GroundTruthRow, SpikeRow, StimRow, SPIKE_SNIPPET_SAMPLES};
+use crate::tables::{create_stream_group, DataStream, Table};
+use crate::write_behind::{NoRoom, WriteBehind};
+use crate::{attrs, swmr, RecordingError, RecordingMeta};
 
 /// What [`RecordingWriter::finish`] reports about the closed recording.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct RecordingSummary {
     /// The recording file.
     pub path: PathBuf,
-    /// Rows in `/samples` and `/frame_index`.
+    /// Frames that passed through the writer (rows of `/samples` when samples are kept).
     pub frames_written: u64,
-    /// Device frame index of the first row (0 if no frame was written).
+    /// Device frame index of the first frame (0 if none was written).
     pub start_timestamp: u64,
-    /// Device frame index one past the last row (0 if no frame was written).
+    /// Device frame index one past the last frame (0 if none was written).
     pub end_timestamp: u64,
     /// `end_timestamp - start_timestamp`: device time covered, gaps included.
     pub duration_frames: u64,
     /// `duration_frames / frames_per_second`.
     pub duration_seconds: f64,
-    /// Number of discontinuities in the frame index.
+    /// Rows of `/gaps`.
     pub gap_count: u64,
+    /// Rows of `/spikes`.
+    pub spikes: u64,
+    /// Rows of `/stims`.
+    pub stims: u64,
 }
 
-/// The open HDF5 objects; `None` in the writer once finished.
-struct Handles {
+/// The open HDF5 objects; `None` in the writer once closed.
+struct Open {
     file: File,
-    samples: Dataset,
-    frame_index: Dataset,
+    spikes: Table<SpikeRow>,
+    stims: Table<StimRow>,
+    gaps: Table<GapRow>,
+    ground_truth: Option<Table<GroundTruthRow>>,
+    streams: Vec<DataStream>,
 }
 
-/// Writes one recording file: `/samples`, `/frame_index` and the root attributes.
+/// Writes one recording file in the layout of [`crate`]: frames, tables, data streams and the
+/// root attributes, in SWMR mode.
 ///
-/// Frames are buffered in memory and written in runs of whole chunks, so `append` can
-/// be called with any block size (the daemon uses whatever the driver delivers)
-/// without paying HDF5 overhead per call. Call [`flush`](Self::flush) to make
-/// everything appended so far durable and visible, and [`finish`](Self::finish) to
-/// close the recording cleanly. Dropping an unfinished writer flushes and closes the
-/// file on a best-effort basis but leaves `finalized = 0`, so tools can tell a cleanly
-/// finished recording from one cut short.
+/// Frames are buffered and written in runs of whole chunks, so [`append`](Self::append) can
+/// be called with any block size. [`flush`](Self::flush) makes everything appended so far
+/// durable and visible; [`finish`](Self::finish) closes the file cleanly. Before every write
+/// the writer makes sure the disk has room for it and for closing the file; when it has not,
+/// the write is refused with [`RecordingError::DiskFull`] and nothing is lost: `finish` still
+/// closes the file with everything appended. Dropping an unfinished writer flushes and closes
+/// the file on a best-effort basis but leaves `closed_cleanly = 0`.
 pub struct RecordingWriter {
     path: PathBuf,
     meta: RecordingMeta,
-    chunk_frames: usize,
-    batch_frames: usize,
-    handles: Option<Handles>,
-    /// Keeps the file's page-cache footprint to a window behind its end.
+    open: Option<Open>,
+    frames: FrameStore,
+    /// Keeps the file's page-cache footprint to a window behind its end, and reserves room.
     write_behind: WriteBehind,
-    /// Dataset row of the first buffered frame. Always a multiple of `chunk_frames`,
-    /// which is what keeps every write chunk-aligned.
-    buffer_start: u64,
-    /// Room for one batch of samples, frame-major, `channel_count` per frame; the first
-    /// `buffered` frames are live. Allocated (and zeroed) once, so filling it never
-    /// touches fresh memory.
-    sample_buf: Vec<i16>,
-    /// Room for one batch of frame indices; the first `buffered` are live.
-    index_buf: Vec<u64>,
-    /// Frames held in the buffers, not yet written or (a trailing partial chunk) to be
-    /// rewritten whole.
-    buffered: usize,
-    /// Current extent (rows) of both datasets.
-    extent: u64,
     /// Frames accepted by `append` (written or buffered).
     frames_appended: u64,
-    first_frame_index: Option<u64>,
-    last_frame_index: Option<u64>,
-    gap_count: u64,
+    first_frame: Option<u64>,
+    last_frame: Option<u64>,
+    /// The next frame-index jump is frames the recorder lost, not the device.
+    overrun_pending: bool,
 }
 
 impl RecordingWriter {
-    /// Creates a new recording at `path`.
+    /// Creates a new recording at `path` with every dataset, table, data stream and root
+    /// attribute `meta` asks for, then starts SWMR writing.
     ///
-    /// Fails with [`RecordingError::AlreadyExists`] if anything exists at `path`
-    /// (recordings are never overwritten), with [`RecordingError::MissingDirectory`]
-    /// if the parent directory does not exist, and with [`RecordingError::Io`] if the
-    /// file cannot be created (e.g. unwritable directory). The name is claimed with an
-    /// exclusive create first, so two writers racing for the same name cannot both win.
-    ///
-    /// All root attributes are written immediately (end values provisional, `ended_utc`
-    /// empty, `finalized = 0`), so the file describes itself from the first moment.
+    /// Fails with [`RecordingError::AlreadyExists`] if anything exists at `path` (recordings
+    /// are never overwritten), with [`RecordingError::MissingDirectory`] if the parent
+    /// directory does not exist, and with [`RecordingError::Io`] if the file cannot be
+    /// created (e.g. unwritable directory). A failed start leaves no file behind.
     pub fn create(path: &Path, meta: RecordingMeta) -> Result<Self, RecordingError> {
         meta.validate()?;
         let directory = match path.parent() {
@@ -113,9 +97,7 @@ impl RecordingWriter {
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {
                 return Err(RecordingError::AlreadyExists { path: path.to_path_buf() });
             }
-            Err(source) => {
-                return Err(RecordingError::io(path, "create recording file", source));
-            }
+            Err(source) => return Err(RecordingError::io(path, "create recording file", source)),
         }
         // HDF5 must create the file itself. Letting it truncate our empty claim would mark the
         // file on ext4 as "replaced by truncation", and ext4 then forces writeback of the whole
@@ -124,13 +106,15 @@ impl RecordingWriter {
         // exclusively (O_EXCL): if another writer took the name in between, this one fails
         // with AlreadyExists and nothing is overwritten.
         std::fs::remove_file(path).map_err(|e| RecordingError::io(path, "release the name claim", e))?;
-        let file = File::create_excl(path).map_err(|e| {
-            if path.exists() {
-                RecordingError::AlreadyExists { path: path.to_path_buf() }
-            } else {
-                RecordingError::hdf5(path, "create file", e)
-            }
-        })?;
+        let file = swmr::access()
+            .and_then(|fapl| File::with_options().set_access_plist(&fapl)?.create_excl(path))
+            .map_err(|e| {
+                if path.exists() {
+                    RecordingError::AlreadyExists { path: path.to_path_buf() }
+                } else {
+                    RecordingError::hdf5(path, "create file", e)
+                }
+            })?;
         let laid_out = WriteBehind::open(path)
             .map_err(|e| RecordingError::io(path, "open recording file for write-behind", e))
             .and_then(|write_behind| Self::lay_out(file, write_behind, path, meta));
@@ -144,7 +128,7 @@ impl RecordingWriter {
         }
     }
 
-    /// Creates the datasets and root attributes in a freshly created file.
+    /// Creates every object and attribute in a freshly created file, then starts SWMR.
     fn lay_out(
         file: File,
         write_behind: WriteBehind,
@@ -152,48 +136,37 @@ impl RecordingWriter {
         meta: RecordingMeta,
     ) -> Result<Self, RecordingError> {
         let err = |op| move |e| RecordingError::hdf5(path, op, e);
-        let channels = meta.channel_count;
-        let chunk_frames = layout::chunk_frames(meta.frames_per_second, channels);
-        let chunk_bytes = chunk_frames * channels * std::mem::size_of::<i16>();
-        let batch_frames = chunk_frames * (WRITE_BATCH_BYTES / chunk_bytes).max(1);
-
-        // The raw-data chunk cache is disabled because the writer only ever hands
-        // HDF5 whole chunks (plus at most one partial chunk per flush): caching them
-        // would add a memcpy and delay the write without ever saving a read.
-        let samples = file
-            .new_dataset::<i16>()
-            .chunk((chunk_frames, channels))
-            .chunk_cache(0, 0, 1.0)
-            .shape((0.., channels))
-            .create(layout::SAMPLES)
-            .map_err(err("create /samples"))?;
-        let frame_index = file
-            .new_dataset::<u64>()
-            .chunk(chunk_frames)
-            .chunk_cache(0, 0, 1.0)
-            .shape(0..)
-            .create(layout::FRAME_INDEX)
-            .map_err(err("create /frame_index"))?;
-
-        let writer = Self {
+        let frames = FrameStore::create(&file, &meta).map_err(err("create the frame datasets"))?;
+        let spikes = Table::create(&file, layout::SPIKES).map_err(err("create /spikes"))?;
+        let stims = Table::create(&file, layout::STIMS).map_err(err("create /stims"))?;
+        let gaps = Table::create(&file, layout::GAPS).map_err(err("create /gaps"))?;
+        let ground_truth = meta
+            .ground_truth
+            .then(|| Table::create(&file, layout::GROUND_TRUTH))
+            .transpose()
+            .map_err(err("create /ground_truth"))?;
+        let channels: Vec<ChannelRow> = meta.channel_rows();
+        file.new_dataset_builder().with_data(&channels).create(layout::CHANNELS).map_err(err("create /channels"))?;
+        let stream_group = create_stream_group(&file).map_err(err("create /data_stream"))?;
+        let streams = meta
+            .data_streams
+            .iter()
+            .map(|s| DataStream::create(&stream_group, &s.name, &s.application_json))
+            .collect::<hdf5::Result<Vec<_>>>()
+            .map_err(err("create the data streams"))?;
+        write_initial_attributes(&file, &meta).map_err(err("write the root attributes"))?;
+        file.start_swmr().map_err(err("start SWMR writing"))?;
+        Ok(RecordingWriter {
             path: path.to_path_buf(),
             meta,
-            chunk_frames,
-            batch_frames,
-            handles: Some(Handles { file, samples, frame_index }),
+            open: Some(Open { file, spikes, stims, gaps, ground_truth, streams }),
+            frames,
             write_behind,
-            buffer_start: 0,
-            sample_buf: vec![0; batch_frames * channels],
-            index_buf: vec![0; batch_frames],
-            buffered: 0,
-            extent: 0,
             frames_appended: 0,
-            first_frame_index: None,
-            last_frame_index: None,
-            gap_count: 0,
-        };
-        writer.write_initial_attributes()?;
-        Ok(writer)
+            first_frame: None,
+            last_frame: None,
+            overrun_pending: false,
+        })
     }
 
     /// Path of the recording file.
@@ -206,164 +179,247 @@ impl RecordingWriter {
         &self.meta
     }
 
-    /// Frames accepted by [`append`](Self::append) so far. Some of them may still be
-    /// in the writer's buffer until the next chunk boundary or [`flush`](Self::flush).
+    /// Frames accepted so far (some may still be buffered until the next chunk boundary or
+    /// [`flush`](Self::flush)).
     pub fn frames_written(&self) -> u64 {
         self.frames_appended
     }
 
-    /// Discontinuities seen in the frame index so far (including across `append`
-    /// calls).
+    /// Rows in `/gaps` so far.
     pub fn gap_count(&self) -> u64 {
-        self.gap_count
+        self.open.as_ref().map_or(0, |o| o.gaps.len())
     }
 
-    /// Rows per HDF5 chunk chosen for this recording.
+    /// Rows per HDF5 chunk of the frame-aligned datasets.
     pub fn chunk_frames(&self) -> usize {
-        self.chunk_frames
+        self.frames.chunk_frames()
     }
 
-    /// Appends `frame_index.len()` frames.
-    ///
-    /// `samples` is frame-major (`frame_index.len() * channel_count` values, all
-    /// channels of the first frame first). `frame_index` holds each frame's device
-    /// frame index; any step other than +1 from the previous frame (in this call or
-    /// the previous one) counts as one gap.
-    ///
-    /// Data is copied into an internal buffer and written once a run of whole chunks
-    /// (a few MiB) has accumulated, so the cost per call is a `memcpy` most of the
-    /// time. Nothing is validated against the file, so this never blocks on I/O except
-    /// when a batch is due.
-    pub fn append(&mut self, frame_index: &[u64], samples: &[i16]) -> Result<(), RecordingError> {
-        let channels = self.meta.channel_count;
-        let frames = frame_index.len();
-        let expected = frames.checked_mul(channels);
-        if expected != Some(samples.len()) {
-            return Err(RecordingError::SampleCountMismatch {
-                path: self.path.clone(),
-                frames,
-                channels,
-                expected: expected.unwrap_or(usize::MAX),
-                actual: samples.len(),
-            });
-        }
-        if frames == 0 {
-            return Ok(());
-        }
+    /// Device time covered so far, in frames (first frame to one past the last, gaps included).
+    pub fn duration_frames(&self) -> u64 {
+        let (start, end) = self.time_span();
+        end - start
+    }
 
+    /// Bytes the file takes on disk so far, plus what is buffered for it.
+    pub fn file_bytes(&self) -> u64 {
+        std::fs::metadata(&self.path).map_or(0, |m| m.len()) + self.frames.pending_bytes()
+    }
+
+    /// Appends frames copied from `rows`. Every slice must hold the same number of frames as
+    /// `rows.frame_index`; slices of datasets the file does not keep must be empty.
+    pub fn append(&mut self, rows: &FrameRows<'_>) -> Result<(), RecordingError> {
+        let frames = rows.frame_index.len();
+        let shape = self.frames.shape();
+        let mismatch = |what: &'static str, expected: usize, actual: usize| RecordingError::SampleCountMismatch {
+            path: self.path.clone(),
+            what,
+            frames,
+            expected,
+            actual,
+        };
+        for (what, columns, slice_len) in [
+            ("samples", shape.samples, rows.samples.len()),
+            ("analog_in", shape.analog_in, rows.analog_in.len()),
+            ("digital_in", shape.digital, rows.digital_in.len()),
+            ("digital_out", shape.digital, rows.digital_out.len()),
+        ] {
+            let expected = frames.saturating_mul(columns);
+            if slice_len != expected {
+                return Err(mismatch(what, expected, slice_len));
+            }
+        }
         let mut done = 0;
         while done < frames {
-            self.make_room()?;
-            let take = self.room().min(frames - done);
-            let (index_slots, sample_slots) = self.slots(take);
-            index_slots.copy_from_slice(&frame_index[done..done + take]);
-            sample_slots.copy_from_slice(&samples[done * channels..(done + take) * channels]);
+            let take = self.room_for_frames()?.min(frames - done);
+            let (s, a, d) = (shape.samples, shape.analog_in, shape.digital);
+            let slots = self.frames.slots(take);
+            slots.frame_index.copy_from_slice(&rows.frame_index[done..done + take]);
+            slots.samples.copy_from_slice(&rows.samples[done * s..(done + take) * s]);
+            slots.analog_in.copy_from_slice(&rows.analog_in[done * a..(done + take) * a]);
+            slots.digital_in.copy_from_slice(&rows.digital_in[done * d..(done + take) * d]);
+            slots.digital_out.copy_from_slice(&rows.digital_out[done * d..(done + take) * d]);
             self.commit(take)?;
             done += take;
         }
         Ok(())
     }
 
-    /// Appends frames written directly into the writer's buffer, saving the copy
+    /// Appends frames of samples only, for files without board streams (`analog_in_channels
+    /// = 0`, `digital = false`): [`append`](Self::append) with just the frame index and samples.
+    pub fn append_samples(&mut self, frame_index: &[u64], samples: &[i16]) -> Result<(), RecordingError> {
+        self.append(&FrameRows { frame_index, samples, ..FrameRows::default() })
+    }
+
+    /// Appends frames written directly into the writer's buffers, saving the copy
     /// [`append`](Self::append) makes.
     ///
     /// `fill` gets slots for up to `max_frames` frames (fewer if the current batch has less
-    /// room; never zero): a frame-index slice and the matching frame-major sample slice. It
-    /// fills a prefix of them and returns how many frames it filled; only those are
-    /// appended. Returns that count.
+    /// room; never zero), fills a prefix of them and returns how many frames it filled; only
+    /// those are appended. Returns that count.
     pub fn append_with(
         &mut self,
         max_frames: usize,
-        fill: impl FnOnce(&mut [u64], &mut [i16]) -> usize,
+        fill: impl FnOnce(FrameSlots<'_>) -> usize,
     ) -> Result<usize, RecordingError> {
         if max_frames == 0 {
             return Ok(0);
         }
-        self.make_room()?;
-        let offered = self.room().min(max_frames);
-        let (index_slots, sample_slots) = self.slots(offered);
-        let filled = fill(index_slots, sample_slots).min(offered);
-        self.commit(filled)?;
+        let slots = self.slots(max_frames)?;
+        let offered = slots.frame_index.len();
+        let filled = fill(slots).min(offered);
+        self.commit_slots(filled)?;
         Ok(filled)
     }
 
-    /// Free frames in the current batch.
-    fn room(&self) -> usize {
-        self.batch_frames - self.buffered
+    /// The first half of [`append_with`](Self::append_with), for callers that must do
+    /// something between filling and committing (such as [`note_overrun`](Self::note_overrun)):
+    /// slots for up to `max_frames` frames (at least one if `max_frames > 0`). Fill a prefix,
+    /// then call [`commit_slots`](Self::commit_slots) with how many.
+    pub fn slots(&mut self, max_frames: usize) -> Result<FrameSlots<'_>, RecordingError> {
+        let offered = self.room_for_frames()?.min(max_frames);
+        Ok(self.frames.slots(offered))
     }
 
-    /// Writes a full batch so there is room again. A batch is written as soon as it fills,
-    /// so this only writes here when that write failed and is being retried.
-    fn make_room(&mut self) -> Result<(), RecordingError> {
-        if self.room() == 0 {
-            self.write_buffer()?;
-            self.retire_whole_chunks();
+    /// The second half: takes the first `frames` slots handed out by [`slots`](Self::slots).
+    pub fn commit_slots(&mut self, frames: usize) -> Result<(), RecordingError> {
+        let frames = frames.min(self.frames.room());
+        self.commit(frames)
+    }
+
+    /// Tells the writer the recorder lost frames before the next ones (it fell behind the
+    /// primary cache), so the jump in the frame index is recorded as a recorder overrun.
+    pub fn note_overrun(&mut self) {
+        self.overrun_pending = true;
+    }
+
+    /// Room in the current batch, writing the full batch first if there is none (only when
+    /// an earlier write of it failed and is being retried).
+    fn room_for_frames(&mut self) -> Result<usize, RecordingError> {
+        if self.frames.is_full() {
+            self.write_frames()?;
         }
-        Ok(())
+        Ok(self.frames.room())
     }
 
-    /// The next `frames` free slots of the buffers.
-    fn slots(&mut self, frames: usize) -> (&mut [u64], &mut [i16]) {
-        let channels = self.meta.channel_count;
-        let from = self.buffered;
-        (&mut self.index_buf[from..from + frames], &mut self.sample_buf[from * channels..(from + frames) * channels])
-    }
-
-    /// Takes `frames` freshly filled slots into the recording, writing the batch once full.
+    /// Takes `frames` filled slots: tracks the time span, records gaps in the frame index,
+    /// and writes the batch once full.
     fn commit(&mut self, frames: usize) -> Result<(), RecordingError> {
         if frames == 0 {
             return Ok(());
         }
-        let from = self.buffered;
-        let mut prev = self.last_frame_index;
-        for &idx in &self.index_buf[from..from + frames] {
+        let mut prev = self.last_frame;
+        let mut gaps = Vec::new();
+        for &idx in self.frames.filled_index(frames) {
             if let Some(p) = prev {
                 if p.checked_add(1) != Some(idx) {
-                    self.gap_count += 1;
+                    let reason = if std::mem::take(&mut self.overrun_pending) {
+                        GapReason::RecorderOverrun
+                    } else {
+                        GapReason::Device
+                    };
+                    gaps.push(GapRow::new((p + 1) as i64, idx as i64 - (p as i64 + 1), reason));
                 }
             }
             prev = Some(idx);
         }
-        if self.first_frame_index.is_none() {
-            self.first_frame_index = Some(self.index_buf[from]);
+        self.first_frame = self.first_frame.or(Some(self.frames.filled_index(frames)[0]));
+        self.last_frame = prev;
+        if let Some(open) = &mut self.open {
+            gaps.into_iter().for_each(|g| open.gaps.push(g));
         }
-        self.last_frame_index = prev;
-        self.buffered += frames;
         self.frames_appended += frames as u64;
-        self.make_room()
-    }
-
-    /// Writes every buffered frame, updates the end attributes and flushes the HDF5
-    /// file, so that everything appended so far is on disk and a reader opening the
-    /// file afterwards sees all of it (with `finalized = 0`).
-    ///
-    /// A trailing partial chunk is written too but stays buffered, and is rewritten
-    /// whole once it fills up; that keeps all later writes chunk-aligned.
-    pub fn flush(&mut self) -> Result<(), RecordingError> {
-        self.write_buffer()?;
-        self.retire_whole_chunks();
-        self.write_progress_attributes()?;
-        self.handles()?.file.flush().map_err(|e| RecordingError::hdf5(&self.path, "flush file", e))
-    }
-
-    /// Flushes, records the final end values, `ended_utc` and `finalized = 1`, and
-    /// closes the file.
-    pub fn finish(mut self) -> Result<RecordingSummary, RecordingError> {
-        self.flush()?;
-        let ended = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
-        {
-            let handles = self.handles()?;
-            write_str_attr(&handles.file, attr::ENDED_UTC, &ended)
-                .and_then(|()| write_attr(&handles.file, attr::FINALIZED, &1u8))
-                .and_then(|()| handles.file.flush())
-                .map_err(|e| RecordingError::hdf5(&self.path, "finalize attributes", e))?;
+        self.frames.commit(frames);
+        if self.frames.is_full() {
+            self.write_frames()?;
         }
+        Ok(())
+    }
+
+    /// Queues a spike detected at device frame `frame` on column `channel`.
+    pub fn add_spike(
+        &mut self,
+        frame: u64,
+        channel: u16,
+        samples: &[f32; SPIKE_SNIPPET_SAMPLES],
+        unit: i32,
+    ) -> Result<(), RecordingError> {
+        if !self.meta.recording_type.keeps_spikes() {
+            return Ok(());
+        }
+        self.open()?.spikes.push(SpikeRow { timestamp: frame as i64, channel, samples: *samples, unit });
+        self.write_tables_if_backed_up()
+    }
+
+    /// Queues a stimulation delivered at device frame `frame` on column `channel`.
+    pub fn add_stim(&mut self, frame: u64, channel: u16, design_id: u32) -> Result<(), RecordingError> {
+        self.open()?.stims.push(StimRow { timestamp: frame as i64, channel, design_id });
+        self.write_tables_if_backed_up()
+    }
+
+    /// Queues a ground-truth spike at device frame `frame` (files made with `ground_truth`).
+    pub fn add_ground_truth(
+        &mut self,
+        frame: u64,
+        channel: u16,
+        unit: u32,
+        peak_uv: f32,
+    ) -> Result<(), RecordingError> {
+        let Some(table) = &mut self.open()?.ground_truth else { return Ok(()) };
+        table.push(GroundTruthRow { timestamp: frame as i64, channel, unit, peak_uv });
+        self.write_tables_if_backed_up()
+    }
+
+    /// Queues one entry of the data stream `name` (declared in the meta) at device frame
+    /// `frame`; `entry` is its encoding (msgpack, for the CL API's readers).
+    pub fn add_data_stream_entry(&mut self, name: &str, frame: u64, entry: &[u8]) -> Result<(), RecordingError> {
+        let path = self.path.clone();
+        let stream = self
+            .open()?
+            .streams
+            .iter_mut()
+            .find(|s| s.name == name)
+            .ok_or_else(|| RecordingError::UnknownDataStream { path, name: name.to_string() })?;
+        stream.push(frame, entry);
+        self.write_tables_if_backed_up()
+    }
+
+    fn open(&mut self) -> Result<&mut Open, RecordingError> {
+        let path = &self.path;
+        self.open
+            .as_mut()
+            .ok_or_else(|| RecordingError::Format { path: path.clone(), reason: "writer already closed".into() })
+    }
+
+    /// Writes every buffered frame and table row, updates the end attributes and flushes the
+    /// file, so everything appended so far is on disk and a reader opening the file (with
+    /// `swmr=True` while it is written) sees all of it.
+    ///
+    /// Fails with [`RecordingError::DiskFull`], having written nothing, when the disk has no
+    /// room for it and for closing the file; [`finish`](Self::finish) then still closes the
+    /// file with everything appended.
+    pub fn flush(&mut self) -> Result<(), RecordingError> {
+        self.ensure_room(self.frames.pending_bytes() + self.pending_table_bytes())?;
+        self.write_everything()?;
+        self.write_behind.advance().map_err(|e| RecordingError::io(&self.path, "write back recording data", e))
+    }
+
+    /// Flushes, records the final end values, `ended_utc` and `closed_cleanly = 1`, and closes
+    /// the file. Needs no more room than the writer keeps reserved for it.
+    pub fn finish(mut self) -> Result<RecordingSummary, RecordingError> {
+        self.write_everything()?;
+        let ended = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
         let summary = self.summary();
-        let Some(Handles { file, samples, frame_index }) = self.handles.take() else {
+        let Some(open) = self.open.take() else {
             return Err(RecordingError::Format { path: self.path.clone(), reason: "writer already closed".into() });
         };
-        drop(samples);
-        drop(frame_index);
+        attrs::write_str(&open.file, attr::ENDED_UTC, &ended)
+            .and_then(|()| attrs::write(&open.file, attr::CLOSED_CLEANLY, &1u8))
+            .and_then(|()| open.file.flush())
+            .map_err(|e| RecordingError::hdf5(&self.path, "finalize attributes", e))?;
+        self.frames.close();
+        let Open { file, spikes, stims, gaps, ground_truth, streams } = open;
+        drop((spikes, stims, gaps, ground_truth, streams));
         file.close().map_err(|e| RecordingError::hdf5(&self.path, "close file", e))?;
         self.write_behind
             .release_reserved()
@@ -371,9 +427,12 @@ impl RecordingWriter {
         Ok(summary)
     }
 
-    fn summary(&self) -> RecordingSummary {
+    /// What has been recorded so far.
+    pub fn summary(&self) -> RecordingSummary {
         let (start, end) = self.time_span();
-        let duration_frames = end.saturating_sub(start);
+        let duration_frames = end - start;
+        let (spikes, stims, gap_count) =
+            self.open.as_ref().map_or((0, 0, 0), |o| (o.spikes.len(), o.stims.len(), o.gaps.len()));
         RecordingSummary {
             path: self.path.clone(),
             frames_written: self.frames_appended,
@@ -381,121 +440,108 @@ impl RecordingWriter {
             end_timestamp: end,
             duration_frames,
             duration_seconds: duration_frames as f64 / self.meta.frames_per_second,
-            gap_count: self.gap_count,
+            gap_count,
+            spikes,
+            stims,
         }
     }
 
     /// (start_timestamp, end_timestamp) as defined for the attributes.
     fn time_span(&self) -> (u64, u64) {
-        match (self.first_frame_index, self.last_frame_index) {
-            (Some(first), Some(last)) => (first, last.saturating_add(1)),
+        match (self.first_frame, self.last_frame) {
+            (Some(first), Some(last)) => (first, last.saturating_add(1).max(first)),
             _ => (0, 0),
         }
     }
 
-    fn handles(&self) -> Result<&Handles, RecordingError> {
-        // Only reachable if a method is called on a writer whose `finish` failed
-        // half-way through close; kept as an error rather than a panic.
-        self.handles
-            .as_ref()
-            .ok_or_else(|| RecordingError::Format { path: self.path.clone(), reason: "writer already closed".into() })
+    fn pending_table_bytes(&self) -> u64 {
+        self.open.as_ref().map_or(0, |o| {
+            o.spikes.pending_bytes()
+                + o.stims.pending_bytes()
+                + o.gaps.pending_bytes()
+                + o.ground_truth.as_ref().map_or(0, |t| t.pending_bytes())
+                + o.streams.iter().map(|s| s.pending_bytes()).sum::<u64>()
+        })
     }
 
-    /// Writes all buffered rows at `buffer_start`, growing both datasets first if needed.
-    fn write_buffer(&mut self) -> Result<(), RecordingError> {
-        let rows = self.buffered;
-        if rows == 0 {
-            return Ok(());
-        }
-        debug_assert_eq!(self.buffer_start % self.chunk_frames as u64, 0, "writes must start on a chunk");
-        let channels = self.meta.channel_count;
-        let start = self.buffer_start as usize;
-        let end = start + rows;
-        let path = self.path.as_path();
-        let handles = self.handles.as_ref().ok_or_else(|| RecordingError::Format {
-            path: path.to_path_buf(),
-            reason: "writer already closed".into(),
-        })?;
-
-        if end as u64 > self.extent {
-            handles.samples.resize((end, channels)).map_err(|e| RecordingError::hdf5(path, "resize /samples", e))?;
-            handles.frame_index.resize(end).map_err(|e| RecordingError::hdf5(path, "resize /frame_index", e))?;
-            self.extent = end as u64;
-        }
-
-        ndview::write_rows(&handles.samples, &self.sample_buf[..rows * channels], start, channels)
-            .map_err(|e| RecordingError::hdf5(path, "write /samples", e))?;
-        handles
-            .frame_index
-            .as_writer()
-            .write_slice(&self.index_buf[..rows], start..end)
-            .map_err(|e| RecordingError::hdf5(path, "write /frame_index", e))?;
-        self.write_behind.advance().map_err(|e| RecordingError::io(path, "write back recording data", e))
+    /// Refuses, with [`RecordingError::DiskFull`], a write of `bytes` the disk has no room for.
+    fn ensure_room(&mut self, bytes: u64) -> Result<(), RecordingError> {
+        self.write_behind.ensure_room(bytes).map_err(|NoRoom { needed, available }| RecordingError::DiskFull {
+            path: self.path.clone(),
+            needed,
+            available,
+            frames_kept: self.frames_appended,
+        })
     }
 
-    /// Drops the whole chunks at the front of the buffer (already written); a trailing
-    /// partial chunk stays so that it is rewritten whole later.
-    fn retire_whole_chunks(&mut self) {
-        let rows = self.buffered;
-        let whole = rows - rows % self.chunk_frames;
-        if whole == 0 {
-            return;
-        }
-        let channels = self.meta.channel_count;
-        self.index_buf.copy_within(whole..rows, 0);
-        self.sample_buf.copy_within(whole * channels..rows * channels, 0);
-        self.buffered = rows - whole;
-        self.buffer_start += whole as u64;
+    /// Writes the full batch of frames (after checking for room) and starts its writeback.
+    fn write_frames(&mut self) -> Result<(), RecordingError> {
+        self.ensure_room(self.frames.pending_bytes())?;
+        self.frames.write().map_err(|e| RecordingError::hdf5(&self.path, "write frames", e))?;
+        self.write_behind.advance().map_err(|e| RecordingError::io(&self.path, "write back recording data", e))
     }
 
-    fn write_initial_attributes(&self) -> Result<(), RecordingError> {
-        let handles = self.handles()?;
-        let file = &handles.file;
-        let created = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
-        let m = &self.meta;
-        let channel_count = m.channel_count as u32; // validated <= 1024
+    fn write_tables_if_backed_up(&mut self) -> Result<(), RecordingError> {
+        let backed_up = self.open.as_ref().is_some_and(|o| {
+            o.spikes.is_backed_up()
+                || o.stims.is_backed_up()
+                || o.ground_truth.as_ref().is_some_and(|t| t.is_backed_up())
+                || o.streams.iter().any(|s| s.is_backed_up())
+        });
+        if backed_up {
+            self.ensure_room(self.pending_table_bytes())?;
+            self.write_tables()?;
+        }
+        Ok(())
+    }
+
+    fn write_tables(&mut self) -> Result<(), RecordingError> {
+        let start = self.time_span().0;
+        let path = &self.path;
+        let Some(o) = &mut self.open else { return Ok(()) };
         (|| -> hdf5::Result<()> {
-            create_attr(file, attr::FRAMES_PER_SECOND, &m.frames_per_second)?;
-            create_attr(file, attr::CHANNEL_COUNT, &channel_count)?;
-            create_attr(file, attr::UV_PER_SAMPLE_UNIT, &m.uv_per_sample_unit)?;
-            create_attr(file, attr::START_TIMESTAMP, &0u64)?;
-            create_attr(file, attr::END_TIMESTAMP, &0u64)?;
-            create_attr(file, attr::DURATION_FRAMES, &0u64)?;
-            create_attr(file, attr::DURATION_SECONDS, &0f64)?;
-            create_str_attr(file, attr::CREATED_UTC, &created)?;
-            create_str_attr(file, attr::ENDED_UTC, "")?;
-            create_str_attr(file, attr::APPLICATION, &m.application)?;
-            create_str_attr(file, attr::DEVICE, &m.device)?;
-            create_attr(file, attr::GAP_COUNT, &0u64)?;
-            create_attr(file, attr::FINALIZED, &0u8)?;
+            o.spikes.write(start)?;
+            o.stims.write(start)?;
+            o.gaps.write(start)?;
+            if let Some(t) = &mut o.ground_truth {
+                t.write(start)?;
+            }
+            for s in &mut o.streams {
+                s.write(start)?;
+            }
             Ok(())
         })()
-        .map_err(|e| RecordingError::hdf5(&self.path, "write initial attributes", e))
+        .map_err(|e| RecordingError::hdf5(path, "write tables", e))
     }
 
-    fn write_progress_attributes(&self) -> Result<(), RecordingError> {
-        let file = &self.handles()?.file;
+    /// Writes buffered frames and rows and the progress attributes, then flushes HDF5.
+    fn write_everything(&mut self) -> Result<(), RecordingError> {
+        self.frames.write().map_err(|e| RecordingError::hdf5(&self.path, "write frames", e))?;
+        self.write_tables()?;
         let s = self.summary();
+        let path = &self.path;
+        let Some(o) = &self.open else { return Ok(()) };
         (|| -> hdf5::Result<()> {
-            write_attr(file, attr::START_TIMESTAMP, &s.start_timestamp)?;
-            write_attr(file, attr::END_TIMESTAMP, &s.end_timestamp)?;
-            write_attr(file, attr::DURATION_FRAMES, &s.duration_frames)?;
-            write_attr(file, attr::DURATION_SECONDS, &s.duration_seconds)?;
-            write_attr(file, attr::GAP_COUNT, &s.gap_count)?;
-            Ok(())
+            attrs::write(&o.file, attr::START_TIMESTAMP, &s.start_timestamp)?;
+            attrs::write(&o.file, attr::END_TIMESTAMP, &s.end_timestamp)?;
+            attrs::write(&o.file, attr::DURATION_FRAMES, &s.duration_frames)?;
+            attrs::write(&o.file, attr::DURATION_SECONDS, &s.duration_seconds)?;
+            attrs::write(&o.file, attr::GAP_COUNT, &s.gap_count)?;
+            o.file.flush()
         })()
-        .map_err(|e| RecordingError::hdf5(&self.path, "update end attributes", e))
+        .map_err(|e| RecordingError::hdf5(path, "flush", e))
     }
 }
 
 impl Drop for RecordingWriter {
-    /// Best effort: write whatever is buffered and close, so an error path in the
-    /// daemon that drops the writer loses nothing that reached `append`. Errors are
-    /// ignored (there is nobody left to report them to) and `finalized` stays 0.
+    /// Best effort: write whatever is buffered and close, so an error path in the daemon
+    /// that drops the writer loses nothing that reached `append`. Errors are ignored (there
+    /// is nobody left to report them to) and `closed_cleanly` stays 0.
     fn drop(&mut self) {
-        if self.handles.is_some() {
-            let _ = self.flush();
-            self.handles = None;
+        if self.open.is_some() {
+            let _ = self.write_everything();
+            self.frames.close();
+            self.open = None;
             let _ = self.write_behind.release_reserved();
         }
     }
@@ -506,51 +552,38 @@ impl std::fmt::Debug for RecordingWriter {
         f.debug_struct("RecordingWriter")
             .field("path", &self.path)
             .field("channel_count", &self.meta.channel_count)
-            .field("chunk_frames", &self.chunk_frames)
+            .field("chunk_frames", &self.frames.chunk_frames())
             .field("frames_written", &self.frames_appended)
-            .field("gap_count", &self.gap_count)
-            .field("open", &self.handles.is_some())
+            .field("open", &self.open.is_some())
             .finish()
     }
 }
 
-fn create_attr<T: H5Type>(file: &File, name: &str, value: &T) -> hdf5::Result<()> {
-    file.new_attr::<T>().create(name)?.write_scalar(value)
-}
-
-fn write_attr<T: H5Type>(file: &File, name: &str, value: &T) -> hdf5::Result<()> {
-    file.attr(name)?.write_scalar(value)
-}
-
-fn to_vlen(value: &str) -> hdf5::Result<VarLenUnicode> {
-    // NUL is rejected by RecordingMeta::validate, and timestamps never contain it.
-    VarLenUnicode::from_str(value).map_err(|e| hdf5::Error::from(e.to_string()))
-}
-
-fn create_str_attr(file: &File, name: &str, value: &str) -> hdf5::Result<()> {
-    create_attr(file, name, &to_vlen(value)?)
-}
-
-fn write_str_attr(file: &File, name: &str, value: &str) -> hdf5::Result<()> {
-    write_attr(file, name, &to_vlen(value)?)
-}
-
-/// Writes whole frames from a flat buffer into `/samples` rows, viewing the buffer as a
-/// (rows × channels) array without copying.
-mod ndview {
-    use hdf5::Dataset;
-
-    /// Writes `data` (whole frames of `channels` values) into `dataset` rows starting at
-    /// `start_row`.
-    pub(super) fn write_rows(dataset: &Dataset, data: &[i16], start_row: usize, channels: usize) -> hdf5::Result<()> {
-        let rows = data.len() / channels;
-        match ndarray::ArrayView2::from_shape((rows, channels), data) {
-            Ok(table) => dataset.as_writer().write_slice(&table, (start_row..start_row + rows, ..)),
-            // Only whole frames are ever buffered, so this is a bug, not bad input.
-            Err(e) => Err(hdf5::Error::from(format!(
-                "internal error: {} buffered samples is not whole frames: {e}",
-                data.len()
-            ))),
-        }
-    }
+fn write_initial_attributes(file: &File, m: &RecordingMeta) -> hdf5::Result<()> {
+    let created = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let channel_count = m.channel_count as u32; // validated <= 1024
+    attrs::create(file, attr::FRAMES_PER_SECOND, &m.frames_per_second)?;
+    attrs::create(file, attr::SAMPLING_FREQUENCY, &m.frames_per_second)?;
+    attrs::create(file, attr::CHANNEL_COUNT, &channel_count)?;
+    attrs::create(file, attr::UV_PER_SAMPLE_UNIT, &m.uv_per_sample_unit)?;
+    attrs::create(file, attr::START_TIMESTAMP, &0u64)?;
+    attrs::create(file, attr::END_TIMESTAMP, &0u64)?;
+    attrs::create(file, attr::DURATION_FRAMES, &0u64)?;
+    attrs::create(file, attr::DURATION_SECONDS, &0f64)?;
+    attrs::create_str(file, attr::CREATED_UTC, &created)?;
+    attrs::create_str(file, attr::ENDED_UTC, "")?;
+    attrs::create_str(file, attr::FILE_FORMAT, &layout::file_format_json())?;
+    attrs::create_str(file, attr::SOFTWARE_VERSION, &m.software_version)?;
+    attrs::create_str(file, attr::DEVICE, &m.device)?;
+    attrs::create_str(file, attr::DEVICE_SERIAL, &m.device_serial)?;
+    attrs::create_str(file, attr::CHIPS, &m.chips_json)?;
+    attrs::create_str(file, attr::CONFIG, &m.config_json)?;
+    attrs::create_str(file, attr::RECORDING_TYPE, m.recording_type.name())?;
+    attrs::create_str(file, attr::PORT, &m.port)?;
+    attrs::create(file, attr::FILE_SEQUENCE, &m.file_sequence)?;
+    attrs::create(file, attr::GAP_COUNT, &0u64)?;
+    attrs::create(file, attr::CLOSED_CLEANLY, &0u8)?;
+    // Written by recovery only; made now, because nothing can be added to a file in SWMR mode.
+    attrs::create_str(file, attr::RECOVERED_UTC, "")?;
+    Ok(())
 }

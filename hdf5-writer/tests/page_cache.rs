@@ -62,7 +62,7 @@ fn a_long_recording_keeps_a_bounded_window_in_the_page_cache_and_reads_back_whol
                 *v = value(frame + f as u64, c);
             }
         }
-        writer.append(&index, &samples).unwrap();
+        writer.append_samples(&index, &samples).unwrap();
         frame += BLOCK_FRAMES as u64;
         if frame.is_multiple_of(4096) {
             most_resident = most_resident.max(resident_bytes(&path));
@@ -107,7 +107,7 @@ fn write_frames(writer: &mut RecordingWriter, frames: u64) {
         for (i, slot) in index.iter_mut().enumerate() {
             *slot = frame + i as u64;
         }
-        writer.append(&index, &samples).unwrap();
+        writer.append_samples(&index, &samples).unwrap();
         frame += BLOCK_FRAMES as u64;
     }
 }

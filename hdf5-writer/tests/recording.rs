@@ -30,7 +30,7 @@ fn append_blocks(w: &mut RecordingWriter, sizes: &[usize], first_row: &mut u64, 
     let channels = w.meta().channel_count;
     for &n in sizes {
         let idx: Vec<u64> = (*first_row..*first_row + n as u64).map(|r| r + offset).collect();
-        w.append(&idx, &block(*first_row, n, channels)).unwrap();
+        w.append_samples(&idx, &block(*first_row, n, channels)).unwrap();
         *first_row += n as u64;
     }
 }
@@ -106,13 +106,13 @@ fn attributes_before_and_after_finish() {
     assert_eq!(info.frames_per_second, 20_000.0);
     assert_eq!(info.channel_count, 8);
     assert_eq!(info.uv_per_sample_unit, 0.195);
-    assert_eq!(info.application, "ephysd 9.9.9-test");
-    assert_eq!(info.device, "unit-test-source");
+    assert_eq!(info.software_version, "ephysd 9.9.9-test");
+    assert_eq!(info.device, "unit-test-device");
     assert_eq!((info.start_timestamp, info.end_timestamp), (0, 0));
     assert_eq!((info.duration_frames, info.duration_seconds), (0, 0.0));
     assert_eq!(info.gap_count, 0);
     assert_eq!(info.ended_utc, "");
-    assert!(!info.finalized);
+    assert!(!info.closed_cleanly);
     assert_eq!(info.frames, 0);
     let created: DateTime<Utc> = DateTime::parse_from_rfc3339(&info.created_utc).unwrap().into();
     assert!(info.created_utc.ends_with('Z'), "UTC designator: {}", info.created_utc);
@@ -135,11 +135,11 @@ fn attributes_before_and_after_finish() {
     assert!((info.duration_seconds - 2.025).abs() < 1e-12, "{}", info.duration_seconds);
     assert_eq!(info.gap_count, 1);
     assert_eq!(info.frames, 40_000);
-    assert!(info.finalized);
+    assert!(info.closed_cleanly);
     let ended: DateTime<Utc> = DateTime::parse_from_rfc3339(&info.ended_utc).unwrap().into();
     assert!(ended >= created);
     assert_eq!(info.channel_count, 8);
-    assert_eq!(info.application, "ephysd 9.9.9-test");
+    assert_eq!(info.software_version, "ephysd 9.9.9-test");
 }
 
 #[test]
@@ -156,7 +156,7 @@ fn gaps_are_counted_within_and_across_appends() {
         &[7, 8, 9],    // continues across the call: still 4
     ];
     for idx in calls {
-        w.append(idx, &vec![0i16; idx.len() * 2]).unwrap();
+        w.append_samples(idx, &vec![0i16; idx.len() * 2]).unwrap();
     }
     assert_eq!(w.gap_count(), 4);
     let summary = w.finish().unwrap();
@@ -182,7 +182,7 @@ fn refuses_to_overwrite_an_existing_file() {
     // Also an existing, finished recording.
     let path2 = path_in(&dir, "rec.h5");
     let mut w = RecordingWriter::create(&path2, meta(4, 1_000.0)).unwrap();
-    w.append(&[1], &[1, 2, 3, 4]).unwrap();
+    w.append_samples(&[1], &[1, 2, 3, 4]).unwrap();
     w.finish().unwrap();
     let err = RecordingWriter::create(&path2, meta(4, 1_000.0)).unwrap_err();
     assert!(matches!(err, RecordingError::AlreadyExists { .. }), "{err:?}");
@@ -211,21 +211,21 @@ fn mismatched_sample_length_is_rejected_and_writer_stays_usable() {
     let dir = tempfile::tempdir().unwrap();
     let path = path_in(&dir, "mismatch.h5");
     let mut w = RecordingWriter::create(&path, meta(4, 1_000.0)).unwrap();
-    let err = w.append(&[0, 1], &[0i16; 7]).unwrap_err();
+    let err = w.append_samples(&[0, 1], &[0i16; 7]).unwrap_err();
     match &err {
-        RecordingError::SampleCountMismatch { frames, channels, expected, actual, path: p } => {
-            assert_eq!((*frames, *channels, *expected, *actual), (2, 4, 8, 7));
+        RecordingError::SampleCountMismatch { frames, what, expected, actual, path: p } => {
+            assert_eq!((*frames, *what, *expected, *actual), (2, "samples", 8, 7));
             assert_eq!(p, &path);
         }
         other => panic!("expected SampleCountMismatch, got {other:?}"),
     }
-    assert!(err.to_string().contains("needs 8 samples, got 7"), "{err}");
+    assert!(err.to_string().contains("2 frames of samples need 8 values, got 7"), "{err}");
     // Samples without frames is a mismatch too.
-    assert!(w.append(&[], &[1]).is_err());
+    assert!(w.append_samples(&[], &[1]).is_err());
     assert_eq!(w.frames_written(), 0);
     assert_eq!(w.gap_count(), 0);
 
-    w.append(&[0, 1], &[1, 2, 3, 4, 5, 6, 7, 8]).unwrap();
+    w.append_samples(&[0, 1], &[1, 2, 3, 4, 5, 6, 7, 8]).unwrap();
     w.finish().unwrap();
     let r = RecordingReader::open(&path).unwrap();
     assert_eq!(r.read_samples(0, 2).unwrap(), vec![1, 2, 3, 4, 5, 6, 7, 8]);
@@ -246,20 +246,22 @@ fn flushed_file_is_complete_on_disk_while_writer_is_open() {
     let r = RecordingReader::open(&path).unwrap();
     assert_eq!(r.frames(), row);
     assert_eq!(r.info().end_timestamp, 77 + row);
-    assert!(!r.info().finalized);
+    assert!(!r.info().closed_cleanly);
     drop(r);
 
-    // The bytes on disk right now, as a crash right after flush would leave them:
-    // a copy must open on its own and hold every frame.
+    // The bytes on disk right now, as a crash right after flush would leave them: a copy
+    // opens on its own (in SWMR read mode: it is still marked open for writing) and holds
+    // every frame.
     let snapshot = path_in(&dir, "snapshot.h5");
     std::fs::copy(&path, &snapshot).unwrap();
     let r = RecordingReader::open(&snapshot).unwrap();
+    assert!(r.info().open_for_writing);
     assert_eq!(r.frames(), row);
     assert_eq!(r.read_samples(0, row as usize).unwrap(), expected(0..row, channels));
     assert_eq!(r.read_frame_index(row - 1, 1).unwrap(), vec![77 + row - 1]);
     assert_eq!(r.info().start_timestamp, 77);
     assert_eq!(r.info().end_timestamp, 77 + row);
-    assert!(!r.info().finalized);
+    assert!(!r.info().closed_cleanly);
     assert_eq!(r.info().ended_utc, "");
 }
 
@@ -279,7 +281,7 @@ fn dropping_an_unfinished_writer_keeps_all_frames_unfinalized() {
     let r = RecordingReader::open(&path).unwrap();
     assert_eq!(r.frames(), row);
     assert_eq!(r.read_samples(0, row as usize).unwrap(), expected(0..row, channels));
-    assert!(!r.info().finalized);
+    assert!(!r.info().closed_cleanly);
     assert_eq!(r.info().ended_utc, "");
     assert_eq!(r.info().end_timestamp, row);
 }
@@ -293,7 +295,7 @@ fn empty_recording_finishes_cleanly() {
     assert_eq!((s.frames_written, s.start_timestamp, s.end_timestamp, s.duration_frames), (0, 0, 0, 0));
     let r = RecordingReader::open(&path).unwrap();
     assert_eq!(r.frames(), 0);
-    assert!(r.info().finalized);
+    assert!(r.info().closed_cleanly);
     assert!(r.read_samples(0, 0).unwrap().is_empty());
 }
 
@@ -329,7 +331,7 @@ fn reads_past_the_end_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     let path = path_in(&dir, "range.h5");
     let mut w = RecordingWriter::create(&path, meta(2, 1_000.0)).unwrap();
-    w.append(&[0, 1, 2], &[0; 6]).unwrap();
+    w.append_samples(&[0, 1, 2], &[0; 6]).unwrap();
     w.finish().unwrap();
     let r = RecordingReader::open(&path).unwrap();
     assert_eq!(r.read_samples(1, 2).unwrap().len(), 4);
@@ -388,7 +390,7 @@ fn writer_and_errors_can_cross_threads() {
     let path = path_in(&dir, "thread.h5");
     let mut w = RecordingWriter::create(&path, meta(2, 1_000.0)).unwrap();
     let path_back: PathBuf = std::thread::spawn(move || {
-        w.append(&[0, 1], &[1, 2, 3, 4]).unwrap();
+        w.append_samples(&[0, 1], &[1, 2, 3, 4]).unwrap();
         w.finish().unwrap().path
     })
     .join()
@@ -412,7 +414,8 @@ fn in_place_appends_mix_with_copying_appends_and_count_only_what_was_filled() {
         let max = 37 + (offers * 101) % 900;
         let fill_count = max * 2 / 3;
         let filled = w
-            .append_with(max, |index, samples| {
+            .append_with(max, |slots| {
+                let (index, samples) = (slots.frame_index, slots.samples);
                 assert!(index.len() <= max && !index.is_empty());
                 assert_eq!(samples.len(), index.len() * channels);
                 let n = fill_count.min(index.len());
@@ -431,7 +434,7 @@ fn in_place_appends_mix_with_copying_appends_and_count_only_what_was_filled() {
             append_blocks(&mut w, &[113], &mut row, jump);
         }
     }
-    assert_eq!(w.append_with(0, |_, _| unreachable!("no slots for zero frames")).unwrap(), 0);
+    assert_eq!(w.append_with(0, |_| unreachable!("no slots for zero frames")).unwrap(), 0);
     let summary = w.finish().unwrap();
     assert_eq!(summary.frames_written, row);
     assert_eq!(summary.gap_count, 1);

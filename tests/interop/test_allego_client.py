@@ -72,7 +72,7 @@ def test_record_two_seconds_then_sigterm(daemon):
     assert active.exists()
 
     with check_recording(active, 1.5) as f:
-        assert f.attrs["finalized"] == 1
+        assert f.attrs["closed_cleanly"] == 1
 
     # A second recording is running when SIGTERM arrives: it must be finalized too.
     client.start_recording()
@@ -86,7 +86,7 @@ def test_record_two_seconds_then_sigterm(daemon):
     with check_recording(active, 1.5):
         pass
     with check_recording(second, 0.5) as f:
-        assert f.attrs["finalized"] == 1
+        assert f.attrs["closed_cleanly"] == 1
 
 
 def test_recording_config_round_trip_and_validation(daemon, tmp_path):

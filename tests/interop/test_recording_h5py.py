@@ -43,10 +43,10 @@ ATTRIBUTE_NAMES = {
     "duration_seconds",
     "created_utc",
     "ended_utc",
-    "application",
+    "software_version",
     "device",
     "gap_count",
-    "finalized",
+    "closed_cleanly",
 }
 
 
@@ -105,12 +105,12 @@ def check_attributes(attrs: dict) -> None:
     assert attrs["duration_frames"] == end - FIRST_FRAME_INDEX
     assert np.isclose(attrs["duration_seconds"], (end - FIRST_FRAME_INDEX) / FPS)
     assert attrs["gap_count"] == 1
-    assert attrs["finalized"] == 1
+    assert attrs["closed_cleanly"] == 1
     for name in ("start_timestamp", "end_timestamp", "duration_frames", "gap_count"):
         assert np.asarray(attrs[name]).dtype == np.uint64, name
     for name in ("frames_per_second", "uV_per_sample_unit", "duration_seconds"):
         assert np.asarray(attrs[name]).dtype == np.float64, name
-    assert as_text(attrs["application"]).startswith("ephysd ")
+    assert as_text(attrs["software_version"]).startswith("ephysd ")
     assert as_text(attrs["device"]) == "ramp"
     created = parse_utc(as_text(attrs["created_utc"]))
     ended = parse_utc(as_text(attrs["ended_utc"]))
@@ -135,7 +135,7 @@ def test_h5py_reads_layout_attributes_and_pattern(recording: Path) -> None:
 
         attrs = dict(f.attrs)
         # h5py hands variable-length strings back as str.
-        for name in ("created_utc", "ended_utc", "application", "device"):
+        for name in ("created_utc", "ended_utc", "software_version", "device"):
             assert isinstance(attrs[name], str), (name, type(attrs[name]))
         check_attributes(attrs)
 

@@ -303,29 +303,62 @@ impl CacheReader {
         ReadOutcome { frames: taken.items, lost: taken.lost }
     }
 
-    /// Copies up to `frame_index.len()` of the next frames' device frame indices and
-    /// amplifier samples (frame-major, `amplifier_channels` per frame) into the given slices,
-    /// and nothing else. This is the recorder's read: straight into its write buffer, without
-    /// a block in between. Never blocks.
-    pub fn read_amplifier(
-        &mut self,
-        cache: &PrimaryCache,
-        frame_index: &mut [u64],
-        amplifier: &mut [i16],
-    ) -> ReadOutcome {
-        let channels = cache.layout.amplifier_channels;
-        let max = frame_index.len().min(amplifier.len() / channels);
+    /// Copies up to `slots.frame_index.len()` of the next frames into the caller's slices
+    /// (a recorder's write buffers, without a block in between). Each slice holds that many
+    /// frames of its lane, frame-major; an empty slice skips its lane. Never blocks.
+    pub fn read_into(&mut self, cache: &PrimaryCache, slots: CacheSlots<'_>) -> ReadOutcome {
+        let l = cache.layout;
+        let max = slots.frame_index.len();
+        let check = |len: usize, per_frame: usize| len == 0 || len >= max * per_frame;
+        assert!(
+            check(slots.amplifier.len(), l.amplifier_channels)
+                && check(slots.analog_in.len(), l.analog_in_channels)
+                && check(slots.digital_in.len(), 1)
+                && check(slots.digital_out.len(), 1),
+            "slots too small for {max} frames of {l:?}"
+        );
+        let CacheSlots { frame_index, amplifier, analog_in, digital_in, digital_out } = slots;
         let taken = cache.positions.read(&mut self.next, max, |from, n| {
-            for (i, (index, samples)) in
-                frame_index[..n].iter_mut().zip(amplifier.chunks_exact_mut(channels)).enumerate()
-            {
+            for i in 0..n {
                 let slot = cache.positions.slot(from + i as u64);
-                *index = cache.frame_index[slot].load(Ordering::Relaxed);
-                cache.amplifier.load_frame(slot, samples);
+                frame_index[i] = cache.frame_index[slot].load(Ordering::Relaxed);
+                if !amplifier.is_empty() {
+                    let c = l.amplifier_channels;
+                    cache.amplifier.load_frame(slot, &mut amplifier[i * c..(i + 1) * c]);
+                }
+                if !analog_in.is_empty() {
+                    let c = l.analog_in_channels;
+                    cache.analog_in.load_frame(slot, &mut analog_in[i * c..(i + 1) * c]);
+                }
+                if !digital_in.is_empty() || !digital_out.is_empty() {
+                    let digital = cache.digital[slot].load(Ordering::Relaxed);
+                    if let Some(d) = digital_in.get_mut(i) {
+                        *d = digital as u16;
+                    }
+                    if let Some(d) = digital_out.get_mut(i) {
+                        *d = (digital >> 16) as u16;
+                    }
+                }
             }
         });
         ReadOutcome { frames: taken.items, lost: taken.lost }
     }
+}
+
+/// Where [`CacheReader::read_into`] copies frames: one slice per lane, all sized for the same
+/// number of frames (`frame_index.len()`); an empty slice skips its lane.
+#[derive(Debug)]
+pub struct CacheSlots<'a> {
+    /// Device frame index of each frame.
+    pub frame_index: &'a mut [u64],
+    /// Amplifier samples, frame-major.
+    pub amplifier: &'a mut [i16],
+    /// Analog-input codes, frame-major.
+    pub analog_in: &'a mut [u16],
+    /// Digital-input words.
+    pub digital_in: &'a mut [u16],
+    /// Digital-output words.
+    pub digital_out: &'a mut [u16],
 }
 
 #[cfg(test)]
@@ -449,7 +482,7 @@ mod tests {
     }
 
     #[test]
-    fn amplifier_reads_are_whole_in_order_and_account_for_every_frame() {
+    fn slot_reads_are_whole_in_order_and_account_for_every_frame() {
         let l = layout(37, 32);
         let (cache, mut writer) = PrimaryCache::new(l, 96, 30_000.0);
         let total_blocks = 20_000u64;
@@ -460,9 +493,20 @@ mod tests {
                 // Not a multiple of the block size, so reads straddle published blocks.
                 let mut index = vec![0u64; 50];
                 let mut amp = vec![0i16; 50 * l.amplifier_channels];
+                let mut adc = vec![0u16; 50 * l.analog_in_channels];
+                let (mut din, mut dout) = (vec![0u16; 50], vec![0u16; 50]);
                 let (mut got, mut lost, mut expected) = (0u64, 0u64, 0u64);
                 while got + lost < total_blocks * 32 {
-                    let r = reader.read_amplifier(&cache, &mut index, &mut amp);
+                    // Every other read skips the analog lane, as a recorder without one would.
+                    let skip_adc = got % 2 == 1;
+                    let slots = CacheSlots {
+                        frame_index: &mut index,
+                        amplifier: &mut amp,
+                        analog_in: if skip_adc { &mut [] } else { &mut adc },
+                        digital_in: &mut din,
+                        digital_out: &mut dout,
+                    };
+                    let r = reader.read_into(&cache, slots);
                     lost += r.lost;
                     expected += r.lost;
                     for i in 0..r.frames {
@@ -471,6 +515,11 @@ mod tests {
                         for c in 0..l.amplifier_channels {
                             assert_eq!(amp[i * l.amplifier_channels + c], v.wrapping_add(c as i16), "torn amplifier");
                         }
+                        if !skip_adc {
+                            let frame = &adc[i * l.analog_in_channels..(i + 1) * l.analog_in_channels];
+                            assert!(frame.iter().all(|&a| a == !(v as u16)), "torn analog");
+                        }
+                        assert_eq!((din[i], dout[i]), (v as u16, (v as u16).rotate_left(3)), "torn digital");
                         expected += 1;
                     }
                     got += r.frames as u64;

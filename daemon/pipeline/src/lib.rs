@@ -33,7 +33,7 @@ pub mod stage;
 pub mod watchdog;
 
 pub use acquisition::{Acquisition, Pacing, StreamEnded, StreamId, StreamPlan};
-pub use cache::{CacheReader, CacheWriter, PrimaryCache, ReadOutcome};
+pub use cache::{CacheReader, CacheSlots, CacheWriter, PrimaryCache, ReadOutcome};
 pub use counters::{CounterSnapshot, PipelineCounters};
 pub use events::{Event, EventReader, EventRing, EventWriter, EventsRead};
 pub use placement::{available_cores, PlacementOutcome, ThreadPlacement};

@@ -65,6 +65,19 @@ pub enum EngineError {
         #[source]
         source: std::io::Error,
     },
+    /// Too little free space to start a recording.
+    #[error("{} has {free_mb} MiB free, less than recording.min_free_mb = {min_free_mb} MiB; free some space or lower the key", path.display())]
+    LowDiskSpace {
+        /// The recording directory.
+        path: PathBuf,
+        /// Free space there, MiB.
+        free_mb: u64,
+        /// The configured minimum, MiB.
+        min_free_mb: u64,
+    },
+    /// The recording ended on its own (a full disk, a failed write); its files are closed.
+    #[error("{0}")]
+    RecordingEnded(crate::recorder::RecordingFailure),
     /// The device could not start a stream, or failed.
     #[error("device: {0}")]
     Device(#[from] DeviceError),

@@ -20,16 +20,19 @@ mod recording;
 mod status;
 mod streaming;
 mod supervisor;
+mod triggers;
 
+use std::collections::BTreeSet;
+use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use crossbeam_channel::{Receiver, Sender};
-use ephysd_drivers::{open, Device, DeviceDescription, DeviceSpec};
+use ephysd_drivers::{open, Device, DeviceDescription, DeviceSpec, Impedance};
 use ephysd_pipeline::{Acquisition, PipelineCounters, PrimaryCache, StreamId};
 
-use crate::config::Settings;
+use crate::config::{Autostart, Settings};
 use crate::notify::Notifier;
-use crate::recorder::{ActiveRecording, RecorderEnded};
+use crate::recorder::{ActiveRecording, RecorderEvent, Trigger};
 
 pub use error::{Blocked, EngineError};
 pub use recording::RecordingConfig;
@@ -46,10 +49,15 @@ struct State {
     device: Device,
     cache_seconds: u32,
     recording_config: RecordingConfig,
-    next_index: u32,
+    /// The next recording file index (shared with the running recording, which takes from it).
+    next_index: Arc<AtomicU32>,
     next_stream: u64,
     stream: Option<Stream>,
     recording: Option<ActiveRecording>,
+    /// Digital lines that gate recording.
+    triggers: BTreeSet<Trigger>,
+    /// The last impedance measurement, written into each recording's `/channels`.
+    impedance: Option<Vec<Impedance>>,
     last_error: Option<String>,
 }
 
@@ -61,7 +69,9 @@ pub struct Engine {
     acquisition: Acquisition,
     counters: Arc<PipelineCounters>,
     notifier: Notifier,
-    recorder_ended: (Sender<RecorderEnded>, Receiver<RecorderEnded>),
+    /// The effective configuration as JSON, written into every recording.
+    config_json: String,
+    recorder_events: (Sender<RecorderEvent>, Receiver<RecorderEvent>),
 }
 
 impl Engine {
@@ -72,8 +82,14 @@ impl Engine {
         acquisition: Acquisition,
         notifier: Notifier,
     ) -> Result<Arc<Self>, EngineError> {
-        let device = open(spec)?;
+        let mut device = open(spec)?;
         let description = Arc::new(device.description().clone());
+        // Measured once with the device idle, so recordings can say what each electrode was.
+        let impedance = if description.can_measure_impedance {
+            device.control().measure_impedance().map_err(|e| tracing::warn!("impedance not measured: {e}")).ok()
+        } else {
+            None
+        };
         let counters = Arc::clone(acquisition.counters());
         let recording_config = RecordingConfig::from(&settings.recording);
         let view = StatusView::idle(Arc::clone(&description), recording_config.clone());
@@ -82,10 +98,12 @@ impl Engine {
                 device,
                 cache_seconds: settings.cache.seconds,
                 recording_config,
-                next_index: 1,
+                next_index: Arc::new(AtomicU32::new(1)),
                 next_stream: 1,
                 stream: None,
                 recording: None,
+                triggers: BTreeSet::new(),
+                impedance,
                 last_error: None,
             }),
             view: RwLock::new(Arc::new(view)),
@@ -93,7 +111,8 @@ impl Engine {
             acquisition,
             counters,
             notifier,
-            recorder_ended: crossbeam_channel::unbounded(),
+            config_json: settings.to_json(),
+            recorder_events: crossbeam_channel::unbounded(),
         });
         supervisor::spawn(&engine).map_err(|source| EngineError::Spawn { thread: "supervisor", source })?;
         Ok(engine)
@@ -107,6 +126,15 @@ impl Engine {
     /// What the device is and can do (fixed for the engine's life).
     pub fn description(&self) -> &Arc<DeviceDescription> {
         &self.description
+    }
+
+    /// Starts what `recording.autostart` asks for, as a client would.
+    pub fn autostart(&self, what: Autostart) -> Result<(), EngineError> {
+        match what {
+            Autostart::Off => Ok(()),
+            Autostart::Stream => self.start_streaming(),
+            Autostart::Record => self.start_recording().map(drop),
+        }
     }
 
     /// Stops everything cleanly: recording finalized, stream stopped.

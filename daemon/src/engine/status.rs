@@ -7,7 +7,7 @@ use ephysd_drivers::DeviceDescription;
 use ephysd_pipeline::{CounterSnapshot, PrimaryCache};
 
 use super::{Engine, RecordingConfig, State};
-use crate::recorder::RecordingProgress;
+use crate::recorder::{RecordingProgress, Trigger};
 
 /// The state a transition leaves behind, published for status to read. Immutable: the next
 /// transition publishes a new one. The live parts (the cache's head, the recording's progress)
@@ -18,8 +18,10 @@ pub struct StatusView {
     pub device: Arc<DeviceDescription>,
     /// The running stream's primary cache, if streaming.
     pub cache: Option<Arc<PrimaryCache>>,
-    /// The running recording's file and progress, if recording.
+    /// The running recording's first file and progress, if recording.
     pub recording: Option<(PathBuf, Arc<RecordingProgress>)>,
+    /// Triggers enabled.
+    pub triggers: Vec<Trigger>,
     /// The last error, until the next recording starts.
     pub last_error: Option<String>,
     /// The recording config in force.
@@ -28,7 +30,7 @@ pub struct StatusView {
 
 impl StatusView {
     pub(super) fn idle(device: Arc<DeviceDescription>, recording_config: RecordingConfig) -> Self {
-        StatusView { device, cache: None, recording: None, last_error: None, recording_config }
+        StatusView { device, cache: None, recording: None, triggers: Vec::new(), last_error: None, recording_config }
     }
 
     pub(super) fn of(st: &State, device: Arc<DeviceDescription>) -> Self {
@@ -36,6 +38,7 @@ impl StatusView {
             device,
             cache: st.stream.as_ref().map(|s| Arc::clone(&s.cache)),
             recording: st.recording.as_ref().map(|r| (r.path().to_path_buf(), Arc::clone(r.progress()))),
+            triggers: st.triggers.iter().copied().collect(),
             last_error: st.last_error.clone(),
             recording_config: st.recording_config.clone(),
         }
@@ -49,8 +52,13 @@ pub struct EngineStatus {
     pub device: Arc<DeviceDescription>,
     /// Whether a stream is running.
     pub streaming: bool,
-    /// Whether a recording is running.
+    /// Whether a file is being recorded (a triggered recording waiting for its trigger is
+    /// armed, not recording).
     pub recording: bool,
+    /// Whether a triggered recording is armed.
+    pub armed: bool,
+    /// The files being recorded.
+    pub files: Vec<PathBuf>,
     /// Oldest and newest frame held in the primary cache, as seconds since the stream started.
     pub cache_time_range: Option<(f64, f64)>,
     /// How full the primary cache is, 0..=1.
@@ -70,6 +78,7 @@ impl Engine {
     /// last published view and live counters.
     pub fn status(&self) -> EngineStatus {
         let view = self.view();
+        let files: Vec<PathBuf> = view.recording.as_ref().map(|(_, p)| p.files().to_vec()).unwrap_or_default();
         let (cache_time_range, cache_fill) = match &view.cache {
             Some(cache) => {
                 let rate = cache.sample_rate_hz();
@@ -82,10 +91,12 @@ impl Engine {
         EngineStatus {
             device: Arc::clone(&view.device),
             streaming: view.cache.is_some(),
-            recording: view.recording.is_some(),
+            recording: !files.is_empty(),
+            armed: view.recording.is_some() && !view.triggers.is_empty(),
             cache_time_range,
             cache_fill,
-            active_file: view.recording.as_ref().map(|(path, _)| path.clone()),
+            active_file: files.first().cloned(),
+            files,
             recording_seconds: view.recording.as_ref().map_or(0.0, |(_, progress)| progress.seconds()),
             last_error: view.last_error.clone(),
             counters: self.counters.snapshot(),

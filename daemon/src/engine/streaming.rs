@@ -12,8 +12,9 @@ impl Engine {
     pub fn start_streaming(&self) -> Result<(), EngineError> {
         let mut st = self.lock();
         self.start_stream_locked(&mut st)?;
+        let armed = self.arm_locked(&mut st);
         self.publish(&st);
-        Ok(())
+        armed
     }
 
     /// Stops streaming; refused while recording (stop the recording first).

@@ -1,7 +1,8 @@
 //! The supervisor thread: acts on streams and recordings that end without being asked to.
 //!
-//! The acquisition thread reports a stream whose device failed; a recorder thread reports a
-//! write that failed. Either way the engine must update its state (and status must say why),
+//! The acquisition thread reports a stream whose device failed; the recorder reports files it
+//! opened and closed, gaps, and a recording that ended on its own (a full disk, a failed
+//! write). Either way the engine must update its state (and status must say why),
 //! but neither thread may wait for the engine's lock, and status must not change state. So a
 //! small thread of its own waits for those reports and applies them.
 
@@ -16,7 +17,7 @@ const ALIVE_CHECK: Duration = Duration::from_millis(200);
 /// Starts the supervisor of `engine`; it ends when the engine is dropped.
 pub(super) fn spawn(engine: &Arc<Engine>) -> std::io::Result<()> {
     let streams = engine.acquisition.ended_streams().clone();
-    let recorders = engine.recorder_ended.1.clone();
+    let recorders = engine.recorder_events.1.clone();
     let engine: Weak<Engine> = Arc::downgrade(engine);
     std::thread::Builder::new().name("ephysd-supervisor".into()).spawn(move || loop {
         crossbeam_channel::select! {
@@ -24,9 +25,9 @@ pub(super) fn spawn(engine: &Arc<Engine>) -> std::io::Result<()> {
                 let (Ok(ended), Some(engine)) = (ended, engine.upgrade()) else { return };
                 engine.stream_ended(ended.stream, &ended.reason);
             }
-            recv(recorders) -> ended => {
-                let (Ok(ended), Some(engine)) = (ended, engine.upgrade()) else { return };
-                engine.recorder_ended(&ended.path);
+            recv(recorders) -> event => {
+                let (Ok(event), Some(engine)) = (event, engine.upgrade()) else { return };
+                engine.recorder_event(event);
             }
             default(ALIVE_CHECK) => {
                 if engine.strong_count() == 0 {

@@ -23,8 +23,10 @@ fn code_of(e: &EngineError) -> Code {
         EngineError::FileExists { .. } => Code::AlreadyExists,
         EngineError::NoFreeIndex { .. } => Code::ResourceExhausted,
         EngineError::RecordingDirectory { source, .. } => io_code(source),
+        EngineError::LowDiskSpace { .. } => Code::ResourceExhausted,
         EngineError::Device(e) => device_code(e),
         EngineError::Recording(e) => recording_code(e),
+        EngineError::RecordingEnded(failure) => recording_code(&failure.error),
         EngineError::Spawn { .. } => Code::Internal,
     }
 }

@@ -6,7 +6,7 @@
 //! version does not implement answer UNIMPLEMENTED naming the method (see [`unimplemented`]).
 //!
 //! One module per domain, each decoding and validating its own messages: [`status`] (status
-//! and lifecycle), [`streaming`], [`recording`]. [`service`] only routes each method to its
+//! and lifecycle), [`streaming`], [`recording`], [`triggers`]. [`service`] only routes each method to its
 //! domain; [`errors`] is the one place engine errors become gRPC codes. Calls that can block
 //! (joining threads, finalizing files, device I/O) run off the async workers
 //! ([`off_workers`]).
@@ -17,6 +17,7 @@ mod recording;
 mod service;
 mod status;
 mod streaming;
+mod triggers;
 pub mod unimplemented;
 
 use std::net::{IpAddr, SocketAddr};

@@ -7,6 +7,8 @@ use ephysd_proto::allego::{ConfigRecording, DataRecordingType, Port, RecordMode,
 use tonic::Status;
 
 use super::{enum_names, off_workers, status::healthy};
+use ephysd_hdf5::RecordingType;
+
 use crate::engine::{Engine, RecordingConfig};
 
 /// `SetRecordState`: starts or stops recording (all ports into one file).
@@ -34,9 +36,13 @@ pub fn config_recording(engine: &Engine) -> ConfigRecording {
         base_file_path: c.base_path.display().to_string(),
         data_source_idx: Some(c.datasource_idx),
         time_stamp: Some(c.timestamp),
-        split_files_by_port: Some(false),
+        split_files_by_port: Some(c.split_by_port),
         force_start_at_t_stamp0: Some(false),
-        recording_type: DataRecordingType::Continuous as i32,
+        recording_type: match c.recording_type {
+            RecordingType::Continuous => DataRecordingType::Continuous,
+            RecordingType::Spikes => DataRecordingType::Spikes,
+            RecordingType::ContinuousAndSpikes => DataRecordingType::ContinuousAndSpikes,
+        } as i32,
     }
 }
 
@@ -60,24 +66,17 @@ fn port(value: i32) -> Result<Port, Status> {
 
 /// Applies a client's recording config over the current one, validating every field.
 fn recording_config_from(msg: &ConfigRecording, current: &RecordingConfig) -> Result<RecordingConfig, Status> {
-    match DataRecordingType::try_from(msg.recording_type) {
-        Ok(DataRecordingType::Continuous) => {}
-        Ok(other) => {
-            return Err(Status::invalid_argument(format!(
-                "recordingType = {}: this version records continuous signals only; allowed: continuous",
-                other.as_str_name()
-            )))
-        }
+    let recording_type = match DataRecordingType::try_from(msg.recording_type) {
+        Ok(DataRecordingType::Continuous) => RecordingType::Continuous,
+        Ok(DataRecordingType::Spikes) => RecordingType::Spikes,
+        Ok(DataRecordingType::ContinuousAndSpikes) => RecordingType::ContinuousAndSpikes,
         Err(_) => {
             return Err(Status::invalid_argument(format!(
                 "recordingType = {}: allowed continuous (0), spikes (1), continuousAndSpikes (2)",
                 msg.recording_type
             )))
         }
-    }
-    if msg.split_files_by_port == Some(true) {
-        return Err(Status::invalid_argument("splitFilesByPort = true: not supported; allowed: false"));
-    }
+    };
     if msg.force_start_at_t_stamp0 == Some(true) {
         return Err(Status::invalid_argument("forceStartAtTStamp0 = true: not supported; allowed: false"));
     }
@@ -87,9 +86,11 @@ fn recording_config_from(msg: &ConfigRecording, current: &RecordingConfig) -> Re
     Ok(RecordingConfig {
         base_path: PathBuf::from(&msg.base_file_path),
         base_name: msg.base_file_name.clone(),
-        index: current.index,
         timestamp: msg.time_stamp.unwrap_or(current.timestamp),
+        split_by_port: msg.split_files_by_port.unwrap_or(current.split_by_port),
+        recording_type,
         datasource_idx: msg.data_source_idx.unwrap_or(current.datasource_idx),
+        ..current.clone()
     })
 }
 
@@ -101,13 +102,7 @@ mod tests {
     fn bad_fields_are_named_with_what_is_allowed() {
         assert!(port(9).unwrap_err().message().contains("0..=7"));
         assert!(record_mode(3).unwrap_err().message().contains("R_ON"));
-        let current = RecordingConfig {
-            base_path: "/r".into(),
-            base_name: "x".into(),
-            index: true,
-            timestamp: true,
-            datasource_idx: 0,
-        };
+        let current = RecordingConfig::from(&crate::config::Settings::defaults().recording);
         let msg = ConfigRecording { base_file_path: "/r".into(), recording_type: 9, ..Default::default() };
         let e = recording_config_from(&msg, &current).unwrap_err();
         assert!(e.message().contains("recordingType = 9"), "{}", e.message());

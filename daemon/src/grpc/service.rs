@@ -9,11 +9,11 @@ use ephysd_proto::allego::allego_lifecycle_server::AllegoLifecycle;
 use ephysd_proto::allego::{kpi1_server::Kpi1, neurons1_server::Neurons1, pcache1_server::Pcache1};
 use ephysd_proto::allego::{
     BackboneStatus, ConfigCore, ConfigRecording, OfflineLicenseStatus, ServerVersion, SetRecordRequest,
-    SetStreamRequest, StandardReply, StandardRequest,
+    SetStreamRequest, SetTriggerRequest, StandardReply, StandardRequest, TriggerState,
 };
 use tonic::{Request, Response, Status};
 
-use super::{recording, status, streaming};
+use super::{recording, status, streaming, triggers};
 use crate::engine::Engine;
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -53,6 +53,14 @@ impl AllegoCore for CoreService {
 
     async fn set_config_recording(&self, request: Request<ConfigRecording>) -> Reply<StandardReply> {
         recording::set_config_recording(&self.engine, request.get_ref()).await.map(Response::new)
+    }
+
+    async fn set_trigger_state(&self, request: Request<SetTriggerRequest>) -> Reply<StandardReply> {
+        triggers::set_trigger_state(&self.engine, request.get_ref()).await.map(Response::new)
+    }
+
+    async fn get_trigger_state(&self, _: Request<StandardRequest>) -> Reply<TriggerState> {
+        Ok(Response::new(triggers::trigger_state(&self.engine)))
     }
 }
 

@@ -9,7 +9,7 @@ use super::rng::{splitmix64, Rng};
 use super::source::SimulatedSource;
 use crate::control::{Control, ControlError, Impedance, StimPulse, ANALOG_OUT_FULL_SCALE_V};
 use crate::description::{DeviceDescription, PortDescription};
-use crate::device::{Backend, DeviceError};
+use crate::device::{Backend, DeviceError, GroundTruth};
 use crate::rates::{format_rate, INTAN_SAMPLE_RATES};
 use crate::source::Source;
 
@@ -24,6 +24,8 @@ pub struct SimulatedDevice {
     outputs: Arc<Outputs>,
     /// The queue into the running stream's source (`None` before the first stream).
     stims: Option<rtrb::Producer<StimPulse>>,
+    /// The ground truth of the stream started last.
+    truth: Option<Arc<dyn GroundTruth>>,
 }
 
 impl SimulatedDevice {
@@ -36,6 +38,7 @@ impl SimulatedDevice {
             config: SimConfig { sample_rate_hz: rate, ..config },
             outputs: Arc::new(Outputs::new()),
             stims: None,
+            truth: None,
         })
     }
 
@@ -91,11 +94,16 @@ impl Backend for SimulatedDevice {
         let (stims, player) = OutputPlayer::new(self.config.sample_rate_hz);
         let source = SimulatedSource::new(self.config.clone())?.with_outputs(Arc::clone(&self.outputs), player);
         self.stims = Some(stims);
+        self.truth = Some(Arc::new(source.truth()));
         Ok(Box::new(source))
     }
 
     fn control(&mut self) -> &mut dyn Control {
         self
+    }
+
+    fn ground_truth(&self) -> Option<Arc<dyn GroundTruth>> {
+        self.truth.clone()
     }
 }
 

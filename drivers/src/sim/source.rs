@@ -43,6 +43,20 @@ pub struct SimulatedSource {
     outputs: DeviceOutputs,
 }
 
+/// Every spike a simulated stream embeds, regenerated on request from the seed.
+#[derive(Debug, Clone)]
+pub(crate) struct SimulatedTruth {
+    population: Population,
+    seed: u64,
+    rate: f64,
+}
+
+impl crate::device::GroundTruth for SimulatedTruth {
+    fn spikes(&self, frames: Range<u64>) -> Vec<GroundTruthSpike> {
+        ground_truth::collect(&self.population, self.seed, self.rate, frames)
+    }
+}
+
 /// The device's outputs as this stream plays them. A clone of a source is detached from them
 /// (the queue of pending pulses has one reader): clones exist to compare signals in tests.
 #[derive(Debug, Default)]
@@ -119,6 +133,11 @@ impl SimulatedSource {
     /// about a microsecond per unit per second of range.
     pub fn ground_truth(&self, frames: Range<u64>) -> Vec<GroundTruthSpike> {
         ground_truth::collect(&self.population, self.config.seed, self.rate, frames)
+    }
+
+    /// The ground truth of this stream, detached from it (shared with other threads).
+    pub(crate) fn truth(&self) -> SimulatedTruth {
+        SimulatedTruth { population: self.population.clone(), seed: self.config.seed, rate: self.rate }
     }
 
     /// Design rms of the background noise (µV) on every channel.

@@ -1,0 +1,468 @@
+//! The recorder thread: one recording, from its first frame to its last file closed.
+
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+use ephysd_drivers::GroundTruth;
+use ephysd_hdf5::{RecordingError, RecordingSummary, RecordingWriter};
+use ephysd_pipeline::{CacheReader, CacheSlots, PipelineCounters, PrimaryCache};
+
+use super::files::FilePlan;
+use super::trigger::{open_runs, Gate, Run};
+use super::{CloseReason, RecorderEvent, RecordingFailure, RecordingPlan, RecordingProgress, Rollover};
+
+/// How long the recorder sleeps when it has caught up with the stream.
+const IDLE_WAIT: Duration = Duration::from_millis(2);
+/// Most frames taken from the cache per read: large enough that per-read overhead vanishes,
+/// small enough to stay in the CPU's caches (2 MiB at 1024 channels).
+const READ_FRAMES: usize = 1024;
+
+/// One file slot: the whole device, or one port.
+struct Output {
+    columns: Range<usize>,
+    gate: Option<Gate>,
+    /// The gate was open at the end of the last block.
+    gate_open: bool,
+    writer: Option<RecordingWriter>,
+    /// Files opened so far for this slot.
+    files: u32,
+    /// Rows of `/gaps` already reported.
+    gaps_reported: u64,
+}
+
+/// Frames read from the cache, when they are split between files or gated by triggers.
+struct Staging {
+    index: Vec<u64>,
+    amplifier: Vec<i16>,
+    analog_in: Vec<u16>,
+    digital_in: Vec<u16>,
+    digital_out: Vec<u16>,
+}
+
+/// Why the loop stopped early.
+enum Stop {
+    DiskFull(RecordingError),
+    Failed(RecordingError),
+}
+
+impl From<RecordingError> for Stop {
+    fn from(e: RecordingError) -> Self {
+        if matches!(e, RecordingError::DiskFull { .. }) {
+            Stop::DiskFull(e)
+        } else {
+            Stop::Failed(e)
+        }
+    }
+}
+
+pub(super) struct Session {
+    cache: Arc<PrimaryCache>,
+    files: FilePlan,
+    rollover: Rollover,
+    flush_interval: Duration,
+    truth: Option<Arc<dyn GroundTruth>>,
+    pace_acquisition: bool,
+    counters: Arc<PipelineCounters>,
+    events: Sender<RecorderEvent>,
+    reader: CacheReader,
+    stop_at: Arc<AtomicU64>,
+    stop_requested: Arc<AtomicBool>,
+    progress: Arc<RecordingProgress>,
+    outputs: Vec<Output>,
+    /// One ungated file: frames go from the cache straight into the writer's buffers.
+    direct: bool,
+    staging: Staging,
+    runs: Vec<Run>,
+    /// The recording's first file has been named.
+    named_first: bool,
+    first_path: PathBuf,
+}
+
+/// `'A'` → port 0.
+fn port_number(letter: Option<char>) -> Option<usize> {
+    letter.map(|c| (c as u8).saturating_sub(b'A') as usize)
+}
+
+impl Session {
+    /// Sets up the recording; without triggers, creates its first files.
+    pub fn new(
+        plan: RecordingPlan,
+        stop_at: Arc<AtomicU64>,
+        stop_requested: Arc<AtomicBool>,
+        progress: Arc<RecordingProgress>,
+    ) -> Result<Self, RecordingError> {
+        let outputs: Vec<Output> = plan
+            .files
+            .outputs
+            .iter()
+            .map(|o| Output {
+                columns: o.columns.clone(),
+                gate: Gate::for_port(&plan.triggers, port_number(o.port)),
+                gate_open: false,
+                writer: None,
+                files: 0,
+                gaps_reported: 0,
+            })
+            .collect();
+        let direct = outputs.len() == 1 && outputs[0].gate.is_none();
+        let layout = plan.cache.layout();
+        let staged = if direct { 0 } else { READ_FRAMES };
+        let staging = Staging {
+            index: vec![0; staged],
+            amplifier: vec![0; staged * layout.amplifier_channels],
+            analog_in: vec![0; staged * layout.analog_in_channels],
+            digital_in: vec![0; staged],
+            digital_out: vec![0; staged],
+        };
+        let first_path = plan.files.directory.join(&plan.files.base_name);
+        let reader = plan.cache.reader_at_head();
+        let mut session = Session {
+            cache: plan.cache,
+            files: plan.files,
+            rollover: plan.rollover,
+            flush_interval: plan.flush_interval,
+            truth: plan.ground_truth,
+            pace_acquisition: plan.pace_acquisition,
+            counters: plan.counters,
+            events: plan.events,
+            reader,
+            stop_at,
+            stop_requested,
+            progress,
+            outputs,
+            direct,
+            staging,
+            runs: Vec::new(),
+            named_first: false,
+            first_path,
+        };
+        let ungated: Vec<usize> = (0..session.outputs.len()).filter(|&o| session.outputs[o].gate.is_none()).collect();
+        if !ungated.is_empty() {
+            session.open_files(&ungated)?;
+        }
+        if session.pace_acquisition {
+            session.cache.set_pace_gate(session.reader.position());
+        }
+        Ok(session)
+    }
+
+    /// The recording's first file, or for a triggered recording the directory and stem its
+    /// files will have.
+    pub fn first_path(&self) -> PathBuf {
+        self.first_path.clone()
+    }
+
+    /// Runs the recording until it is stopped or ends on its own, then closes every file.
+    pub fn run(mut self) -> Result<Vec<RecordingSummary>, RecordingFailure> {
+        let result = self.record();
+        if self.pace_acquisition {
+            self.cache.clear_pace_gate();
+        }
+        let ended = match result {
+            Ok(()) => return self.close_all(),
+            Err(Stop::DiskFull(error)) => {
+                // Everything appended fits the room reserved for closing: nothing is lost.
+                let kept =
+                    self.close_all().unwrap_or_default().into_iter().map(|s| (s.path, s.frames_written)).collect();
+                RecordingFailure { error, kept }
+            }
+            Err(Stop::Failed(error)) => RecordingFailure { kept: self.abandon_all(), error },
+        };
+        PipelineCounters::add(&self.counters.recording_write_errors, 1);
+        tracing::error!("recording ended: {}", ended.summary_line());
+        self.progress.set_files(Vec::new());
+        let _ = self.events.send(RecorderEvent::Ended { path: self.first_path.clone() });
+        Err(ended)
+    }
+
+    fn record(&mut self) -> Result<(), Stop> {
+        let mut last_flush = Instant::now();
+        loop {
+            let stopping = self.stop_requested.load(Ordering::Acquire);
+            let stop_at = self.stop_at.load(Ordering::Acquire);
+            if stopping && self.reader.position() >= stop_at {
+                return Ok(());
+            }
+            let limit = if stopping { stop_at.saturating_sub(self.reader.position()) as usize } else { usize::MAX };
+            let (frames, lost) = if self.direct { self.read_direct(limit)? } else { self.read_staged(limit)? };
+            if self.pace_acquisition {
+                self.cache.set_pace_gate(self.reader.position());
+            }
+            if lost > 0 {
+                PipelineCounters::add(&self.counters.recorder_overrun_frames, lost);
+                tracing::warn!(lost_frames = lost, "recorder fell behind the primary cache; the gap is in /gaps");
+            }
+            if frames == 0 {
+                if stopping {
+                    // Nothing more will arrive (the stream stopped before stop_at was reached).
+                    return Ok(());
+                }
+                std::thread::sleep(IDLE_WAIT);
+                continue;
+            }
+            PipelineCounters::add(&self.counters.frames_recorded, frames as u64);
+            self.progress.frames.fetch_add(frames as u64, Ordering::Relaxed);
+            self.report_gaps(lost);
+            self.roll_over_if_due()?;
+            if last_flush.elapsed() >= self.flush_interval {
+                for w in self.outputs.iter_mut().filter_map(|o| o.writer.as_mut()) {
+                    w.flush()?;
+                }
+                last_flush = Instant::now();
+            }
+        }
+    }
+
+    /// Reads up to `limit` frames straight into the one file's buffers. Returns (frames
+    /// written, frames lost before them).
+    fn read_direct(&mut self, limit: usize) -> Result<(usize, u64), Stop> {
+        let columns = self.outputs[0].columns.clone();
+        let Some(writer) = self.outputs[0].writer.as_mut() else { return Ok((0, 0)) };
+        let slots = writer.slots(READ_FRAMES.min(limit))?;
+        let outcome = self.reader.read_into(
+            &self.cache,
+            CacheSlots {
+                frame_index: &mut *slots.frame_index,
+                amplifier: &mut *slots.samples,
+                analog_in: &mut *slots.analog_in,
+                digital_in: &mut *slots.digital_in,
+                digital_out: &mut *slots.digital_out,
+            },
+        );
+        let n = outcome.frames.min(limit);
+        let span = (n > 0).then(|| (slots.frame_index[0], slots.frame_index[n - 1]));
+        if outcome.lost > 0 {
+            writer.note_overrun();
+        }
+        writer.commit_slots(n)?;
+        if let (Some((first, last)), Some(truth)) = (span, &self.truth) {
+            add_truth(writer, truth.as_ref(), first..last + 1, &columns)?;
+        }
+        Ok((n, outcome.lost))
+    }
+
+    /// Reads up to `limit` frames into the staging buffers, then hands each file its columns
+    /// of the frames its gate keeps, opening and closing files at trigger edges.
+    fn read_staged(&mut self, limit: usize) -> Result<(usize, u64), Stop> {
+        let max = READ_FRAMES.min(limit);
+        let st = &mut self.staging;
+        let outcome = self.reader.read_into(
+            &self.cache,
+            CacheSlots {
+                frame_index: &mut st.index[..max],
+                amplifier: &mut st.amplifier,
+                analog_in: &mut st.analog_in,
+                digital_in: &mut st.digital_in,
+                digital_out: &mut st.digital_out,
+            },
+        );
+        let n = outcome.frames.min(limit);
+        if outcome.lost > 0 {
+            for w in self.outputs.iter_mut().filter_map(|o| o.writer.as_mut()) {
+                w.note_overrun();
+            }
+        }
+        let mut runs = std::mem::take(&mut self.runs);
+        for o in 0..self.outputs.len() {
+            match self.outputs[o].gate {
+                Some(gate) => {
+                    let was_open = self.outputs[o].gate_open;
+                    let st = &self.staging;
+                    self.outputs[o].gate_open =
+                        open_runs(&gate, &st.digital_in[..n], &st.digital_out[..n], was_open, &mut runs);
+                }
+                None => {
+                    runs.clear();
+                    runs.push(Run { start: 0, end: n, opens: false, closes: false });
+                }
+            }
+            for run in runs.iter().copied() {
+                if run.opens {
+                    self.open_files(&[o])?;
+                }
+                self.append_run(o, run.start..run.end)?;
+                if run.closes {
+                    self.close_file(o, CloseReason::Trigger)?;
+                }
+            }
+        }
+        self.runs = runs;
+        Ok((n, outcome.lost))
+    }
+
+    /// Appends staged rows `rows` (its columns) to output `o`'s file, with their ground truth.
+    fn append_run(&mut self, o: usize, rows: Range<usize>) -> Result<(), Stop> {
+        let columns = self.outputs[o].columns.clone();
+        let Some(writer) = self.outputs[o].writer.as_mut() else { return Ok(()) };
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let st = &self.staging;
+        let total = self.cache.layout().amplifier_channels;
+        let adc = self.cache.layout().analog_in_channels;
+        let mut done = rows.start;
+        while done < rows.end {
+            let slots = writer.slots(rows.end - done)?;
+            let k = slots.frame_index.len();
+            for i in 0..k {
+                let r = done + i;
+                slots.frame_index[i] = st.index[r];
+                if !slots.samples.is_empty() {
+                    let width = columns.len();
+                    slots.samples[i * width..(i + 1) * width]
+                        .copy_from_slice(&st.amplifier[r * total + columns.start..r * total + columns.end]);
+                }
+                if !slots.analog_in.is_empty() {
+                    slots.analog_in[i * adc..(i + 1) * adc].copy_from_slice(&st.analog_in[r * adc..(r + 1) * adc]);
+                }
+                if let Some(d) = slots.digital_in.get_mut(i) {
+                    *d = st.digital_in[r];
+                }
+                if let Some(d) = slots.digital_out.get_mut(i) {
+                    *d = st.digital_out[r];
+                }
+            }
+            writer.commit_slots(k)?;
+            done += k;
+        }
+        if let Some(truth) = &self.truth {
+            add_truth(writer, truth.as_ref(), st.index[rows.start]..st.index[rows.end - 1] + 1, &columns)?;
+        }
+        Ok(())
+    }
+
+    /// Starts the next file of each output in `which`, sharing one index.
+    fn open_files(&mut self, which: &[usize]) -> Result<(), RecordingError> {
+        let paths = self.files.next_paths(!self.named_first)?;
+        if !self.named_first {
+            self.first_path = paths[which[0]].clone();
+            self.named_first = true;
+        }
+        for &o in which {
+            let sequence = self.outputs[o].files + 1;
+            let writer = self.files.open(o, &paths[o], sequence)?;
+            tracing::info!(path = %paths[o].display(), "recording file opened");
+            let _ = self.events.send(RecorderEvent::FileOpened { path: paths[o].clone() });
+            let out = &mut self.outputs[o];
+            out.writer = Some(writer);
+            out.files = sequence;
+            out.gaps_reported = 0;
+        }
+        self.publish_files();
+        Ok(())
+    }
+
+    /// Closes output `o`'s file while the recording goes on.
+    fn close_file(&mut self, o: usize, reason: CloseReason) -> Result<(), Stop> {
+        let Some(writer) = self.outputs[o].writer.take() else { return Ok(()) };
+        let summary = writer.finish()?;
+        tracing::info!(path = %summary.path.display(), frames = summary.frames_written, ?reason, "recording file closed");
+        let _ = self.events.send(RecorderEvent::FileClosed { summary, reason });
+        self.publish_files();
+        Ok(())
+    }
+
+    /// Starts the next files once the current ones reach the rollover size or duration:
+    /// every ungated file together (so a split recording's ports stay in step), a gated
+    /// file on its own.
+    fn roll_over_if_due(&mut self) -> Result<(), Stop> {
+        let Rollover { max_bytes, max_frames } = self.rollover;
+        if max_bytes.is_none() && max_frames.is_none() {
+            return Ok(());
+        }
+        let due = |w: &RecordingWriter| {
+            max_bytes.is_some_and(|b| w.file_bytes() >= b) || max_frames.is_some_and(|f| w.duration_frames() >= f)
+        };
+        let ungated: Vec<usize> = (0..self.outputs.len()).filter(|&o| self.outputs[o].gate.is_none()).collect();
+        if ungated.iter().any(|&o| self.outputs[o].writer.as_ref().is_some_and(due)) {
+            for &o in &ungated {
+                self.close_file(o, CloseReason::Rollover)?;
+            }
+            self.open_files(&ungated)?;
+        }
+        for o in 0..self.outputs.len() {
+            if self.outputs[o].gate.is_some() && self.outputs[o].writer.as_ref().is_some_and(due) {
+                self.close_file(o, CloseReason::Rollover)?;
+                self.open_files(&[o])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Tells the control plane about new rows in any file's `/gaps`.
+    fn report_gaps(&mut self, lost: u64) {
+        for out in &mut self.outputs {
+            let Some(w) = &out.writer else { continue };
+            if w.gap_count() > out.gaps_reported {
+                out.gaps_reported = w.gap_count();
+                let _ = self.events.send(RecorderEvent::Gap { path: w.path().to_path_buf(), overrun_frames: lost });
+            }
+        }
+    }
+
+    fn publish_files(&self) {
+        let files = self.outputs.iter().filter_map(|o| o.writer.as_ref().map(|w| w.path().to_path_buf())).collect();
+        self.progress.set_files(files);
+    }
+
+    /// Closes every open file cleanly.
+    fn close_all(&mut self) -> Result<Vec<RecordingSummary>, RecordingFailure> {
+        let mut summaries = Vec::new();
+        let mut first_error = None;
+        for out in &mut self.outputs {
+            if let Some(w) = out.writer.take() {
+                match w.finish() {
+                    Ok(s) => summaries.push(s),
+                    Err(e) => first_error = first_error.or(Some(e)),
+                }
+            }
+        }
+        self.progress.set_files(Vec::new());
+        match first_error {
+            None => Ok(summaries),
+            Some(error) => Err(RecordingFailure {
+                error,
+                kept: summaries.into_iter().map(|s| (s.path, s.frames_written)).collect(),
+            }),
+        }
+    }
+
+    /// After a failed write: closes every file as it is and recovers it up to its last whole
+    /// frame. Returns what each file kept.
+    fn abandon_all(&mut self) -> Vec<(PathBuf, u64)> {
+        let mut kept = Vec::new();
+        for out in &mut self.outputs {
+            let Some(w) = out.writer.take() else { continue };
+            let path = w.path().to_path_buf();
+            drop(w);
+            match ephysd_hdf5::recover(&path) {
+                Ok(report) => kept.push((path, report.frames)),
+                Err(e) => {
+                    tracing::error!(path = %path.display(), "could not recover after the failed write: {}", e.summary_line());
+                    kept.push((path, 0));
+                }
+            }
+        }
+        kept
+    }
+}
+
+/// Adds the ground-truth spikes of device frames `frames` on `columns` to `writer`.
+fn add_truth(
+    writer: &mut RecordingWriter,
+    truth: &dyn GroundTruth,
+    frames: Range<u64>,
+    columns: &Range<usize>,
+) -> Result<(), RecordingError> {
+    for s in truth.spikes(frames) {
+        if columns.contains(&s.channel) {
+            // Stored as the signed trough value, µV.
+            writer.add_ground_truth(s.frame, (s.channel - columns.start) as u16, s.unit, -s.amplitude_uv)?;
+        }
+    }
+    Ok(())
+}
