@@ -83,6 +83,14 @@ async fn control_plane(
     log: LogControl,
     mut signal_events: tokio::sync::mpsc::UnboundedReceiver<SignalEvent>,
 ) -> Result<(), DaemonError> {
+    // What the daemon starts by itself is running before anyone can ask (and before READY).
+    let autostart = settings.recording.autostart();
+    let starting = Arc::clone(&engine);
+    match tokio::task::spawn_blocking(move || starting.autostart(autostart)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!("recording.autostart = {autostart:?} failed: {e}"),
+        Err(e) => tracing::error!("recording.autostart = {autostart:?} failed: {e}"),
+    }
     let listeners = grpc::bind(&settings.server).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let servers = grpc::serve(listeners, Arc::clone(&engine), stop_rx.clone());
@@ -96,13 +104,6 @@ async fn control_plane(
         settings.server.base_port + 4
     ));
     tracing::info!(bind = %settings.server.bind, first_port = settings.server.base_port, "gRPC services listening");
-    let autostart = settings.recording.autostart();
-    let starting = Arc::clone(&engine);
-    match tokio::task::spawn_blocking(move || starting.autostart(autostart)).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::error!("recording.autostart = {autostart:?} failed: {e}"),
-        Err(e) => tracing::error!("recording.autostart = {autostart:?} failed: {e}"),
-    }
 
     let mut current = settings;
     while let Some(event) = signal_events.recv().await {

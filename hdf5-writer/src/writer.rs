@@ -70,6 +70,8 @@ pub struct RecordingWriter {
     last_frame: Option<u64>,
     /// The next frame-index jump is frames the recorder lost, not the device.
     overrun_pending: bool,
+    /// Frames the recorder lost before the first frame arrived (a gap just before it).
+    lost_before_start: u64,
 }
 
 impl RecordingWriter {
@@ -166,6 +168,7 @@ impl RecordingWriter {
             first_frame: None,
             last_frame: None,
             overrun_pending: false,
+            lost_before_start: 0,
         })
     }
 
@@ -287,10 +290,16 @@ impl RecordingWriter {
         self.commit(frames)
     }
 
-    /// Tells the writer the recorder lost frames before the next ones (it fell behind the
-    /// primary cache), so the jump in the frame index is recorded as a recorder overrun.
-    pub fn note_overrun(&mut self) {
-        self.overrun_pending = true;
+    /// Tells the writer the recorder lost `frames` before the next ones (it fell behind the
+    /// primary cache), so the jump in the frame index is recorded as a recorder overrun. Frames
+    /// lost before the file's first frame are recorded as a gap just before it (negative
+    /// timestamp), so no loss goes unrecorded.
+    pub fn note_overrun(&mut self, frames: u64) {
+        if self.first_frame.is_none() {
+            self.lost_before_start += frames;
+        } else {
+            self.overrun_pending = true;
+        }
     }
 
     /// Room in the current batch, writing the full batch first if there is none (only when
@@ -323,7 +332,14 @@ impl RecordingWriter {
             }
             prev = Some(idx);
         }
-        self.first_frame = self.first_frame.or(Some(self.frames.filled_index(frames)[0]));
+        if self.first_frame.is_none() {
+            let first = self.frames.filled_index(frames)[0];
+            self.first_frame = Some(first);
+            let lost = std::mem::take(&mut self.lost_before_start);
+            if lost > 0 {
+                gaps.insert(0, GapRow::new(first as i64 - lost as i64, lost as i64, GapReason::RecorderOverrun));
+            }
+        }
         self.last_frame = prev;
         if let Some(open) = &mut self.open {
             gaps.into_iter().for_each(|g| open.gaps.push(g));

@@ -86,7 +86,7 @@ fn every_object_of_the_layout_round_trips() {
     // Frames 0..3000 at device index 1000.., then the recorder loses 100 frames, then the
     // device drops 5.
     w.append(&block(0..3000, 1000, channels, 2).rows()).unwrap();
-    w.note_overrun();
+    w.note_overrun(100);
     w.append(&block(3100..4000, 1000, channels, 2).rows()).unwrap();
     w.append(&block(4005..5000, 1000, channels, 2).rows()).unwrap();
     w.add_spike(1000 + 10, 4, &snippet(-50.0), UNSORTED).unwrap();
@@ -391,4 +391,16 @@ fn a_full_disk_stops_the_writer_before_it_writes_and_the_file_closes_with_everyt
     let last = kept - 1;
     assert_eq!(r.read_samples(last, 1).unwrap(), (0..1024).map(|c| sample(last, c)).collect::<Vec<_>>());
     assert_eq!(r.read_frame_index(0, kept as usize).unwrap(), (0..kept).collect::<Vec<_>>());
+}
+
+#[test]
+fn frames_lost_before_the_first_frame_are_a_gap_just_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("late.h5");
+    let mut w = RecordingWriter::create(&path, meta(2, 1_000.0)).unwrap();
+    w.note_overrun(300);
+    w.append_samples(&[1000, 1001], &[0; 4]).unwrap();
+    assert_eq!(w.finish().unwrap().gap_count, 1);
+    let gaps = RecordingReader::open(&path).unwrap().read_gaps().unwrap();
+    assert_eq!((gaps[0].timestamp, gaps[0].length, gaps[0].reason.as_str()), (-300, 300, "recorder overrun"));
 }

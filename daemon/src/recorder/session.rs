@@ -188,6 +188,8 @@ impl Session {
                 return Ok(());
             }
             let limit = if stopping { stop_at.saturating_sub(self.reader.position()) as usize } else { usize::MAX };
+            // Files split at exactly their rollover duration.
+            let limit = limit.min(self.frames_until_rollover());
             let (frames, lost) = if self.direct { self.read_direct(limit)? } else { self.read_staged(limit)? };
             if self.pace_acquisition {
                 self.cache.set_pace_gate(self.reader.position());
@@ -236,7 +238,7 @@ impl Session {
         let n = outcome.frames.min(limit);
         let span = (n > 0).then(|| (slots.frame_index[0], slots.frame_index[n - 1]));
         if outcome.lost > 0 {
-            writer.note_overrun();
+            writer.note_overrun(outcome.lost);
         }
         writer.commit_slots(n)?;
         if let (Some((first, last)), Some(truth)) = (span, &self.truth) {
@@ -263,7 +265,7 @@ impl Session {
         let n = outcome.frames.min(limit);
         if outcome.lost > 0 {
             for w in self.outputs.iter_mut().filter_map(|o| o.writer.as_mut()) {
-                w.note_overrun();
+                w.note_overrun(outcome.lost);
             }
         }
         let mut runs = std::mem::take(&mut self.runs);
@@ -391,6 +393,17 @@ impl Session {
             }
         }
         Ok(())
+    }
+
+    /// Frames the open files can take before one of them reaches its rollover duration.
+    fn frames_until_rollover(&self) -> usize {
+        let Some(max) = self.rollover.max_frames else { return usize::MAX };
+        self.outputs
+            .iter()
+            .filter_map(|o| o.writer.as_ref())
+            .map(|w| max.saturating_sub(w.duration_frames()).max(1) as usize)
+            .min()
+            .unwrap_or(usize::MAX)
     }
 
     /// Tells the control plane about new rows in any file's `/gaps`.
