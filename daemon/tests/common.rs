@@ -84,6 +84,16 @@ impl TestDaemon {
         self.log = self.dir.path().join("ephysd.log");
         let log = std::fs::File::create(&self.log).unwrap();
         let mut cmd = ephysd();
+        // The daemon dies with the test thread that started it, even when the test fails
+        // before stopping it: no stray daemon keeps recording into a deleted directory.
+        // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and touches no memory.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
         cmd.arg("run")
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())

@@ -1,17 +1,22 @@
-//! Append throughput of the recording writer at the daemon's worst case: 1024
-//! channels at 30 kHz (61.44 MB/s of int16) delivered in 128-frame blocks.
-//! The goal is 20x real time, i.e. about 1.2 GB/s.
+//! Throughput of the recording writer at the daemon's worst case: 1024 channels at 30 kHz
+//! (61.44 MB/s of int16) delivered in 128-frame blocks. Goals: at least 20x real time with
+//! crash safety on, and at least 3x PyTables writing the same layout the way cl-sdk's writer
+//! does (`pytables_writer.py`, run in the same benchmark for a side-by-side ratio).
 //!
-//! Files go to a temporary directory and are deleted after each sample, so the
-//! figures mostly measure HDF5 + page-cache cost, not the disk.
+//! Files go to a temporary directory on disk and are deleted after each sample.
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ephysd_hdf5::{RecordingMeta, RecordingWriter};
+use ephysd_hdf5::{FrameRows, RecordingMeta, RecordingType, RecordingWriter, UNSORTED};
 
 const CHANNELS: usize = 1024;
 const BLOCK_FRAMES: usize = 128;
+/// Frames per append in the side-by-side comparison: the batches cl-sdk's producer hands its writer
+/// when running accelerated (its `DEFAULT_ACCELERATED_MAX_FRAMES_PER_BATCH`).
+const LAYOUT_BLOCK_FRAMES: usize = 1024;
 const FPS: f64 = 30_000.0;
 
 fn meta() -> RecordingMeta {
@@ -91,5 +96,164 @@ fn bench_writer(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_writer);
+/// Seconds of signal per recording in the side-by-side comparison.
+const LAYOUT_SECONDS: f64 = 4.0;
+/// Spikes per second written alongside (about 1 Hz per channel).
+const SPIKES_PER_SECOND: u64 = 1000;
+
+/// One recording of the full layout with crash safety on (SWMR, a flush every second of
+/// signal), as the daemon's recorder writes it: samples, frame index, analog and digital
+/// streams, spikes.
+fn record_layout(path: &Path) -> Duration {
+    let samples: Vec<i16> = (0..LAYOUT_BLOCK_FRAMES * CHANNELS).map(|i| (i % 4096) as i16 - 2048).collect();
+    let analog = vec![32768u16; LAYOUT_BLOCK_FRAMES * 8];
+    let digital = vec![0u16; LAYOUT_BLOCK_FRAMES];
+    let snippet: [f32; 75] = std::array::from_fn(|i| -50.0 + i as f32 * 70.0 / 74.0);
+    let meta = RecordingMeta {
+        recording_type: RecordingType::ContinuousAndSpikes,
+        analog_in_channels: 8,
+        digital: true,
+        ..meta()
+    };
+    let frames = (LAYOUT_SECONDS * FPS) as u64;
+    let spike_every = FPS as u64 / SPIKES_PER_SECOND;
+    let start = Instant::now();
+    let mut w = RecordingWriter::create(path, meta).unwrap();
+    let mut index = vec![0u64; LAYOUT_BLOCK_FRAMES];
+    let (mut written, mut next_flush) = (0u64, FPS as u64);
+    while written < frames {
+        let n = LAYOUT_BLOCK_FRAMES.min((frames - written) as usize);
+        for (i, slot) in index[..n].iter_mut().enumerate() {
+            *slot = written + i as u64;
+        }
+        let rows = FrameRows {
+            frame_index: &index[..n],
+            samples: &samples[..n * CHANNELS],
+            analog_in: &analog[..n * 8],
+            digital_in: &digital[..n],
+            digital_out: &digital[..n],
+        };
+        w.append(&rows).unwrap();
+        let mut frame = written.div_ceil(spike_every) * spike_every;
+        while frame < written + n as u64 {
+            w.add_spike(frame, (frame % CHANNELS as u64) as u16, &snippet, UNSORTED).unwrap();
+            frame += spike_every;
+        }
+        written += n as u64;
+        if written >= next_flush {
+            w.flush().unwrap();
+            next_flush += FPS as u64;
+        }
+    }
+    w.finish().unwrap();
+    // Done means on disk, for both writers compared.
+    std::fs::File::open(path).unwrap().sync_all().unwrap();
+    start.elapsed()
+}
+
+/// The Python that runs `pytables_writer.py`: `EPHYSD_BENCH_PYTHON`, else the test virtualenv
+/// `make test` builds, else `python3`.
+fn python() -> PathBuf {
+    if let Ok(p) = std::env::var("EPHYSD_BENCH_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    }
+}
+
+/// Wall time of PyTables writing the same recording, or why it could not run.
+fn record_layout_with_pytables(path: &Path) -> Result<Duration, String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/pytables_writer.py");
+    let out = Command::new(python())
+        .arg(&script)
+        .arg(path)
+        .args([
+            CHANNELS.to_string(),
+            LAYOUT_SECONDS.to_string(),
+            LAYOUT_BLOCK_FRAMES.to_string(),
+            SPIKES_PER_SECOND.to_string(),
+        ])
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", python().display()))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or_default().to_string());
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let seconds = text
+        .split("\"seconds\": ")
+        .nth(1)
+        .and_then(|rest| rest.split([',', '}']).next())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .ok_or_else(|| format!("unexpected output: {text}"))?;
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+fn bench_layout_against_pytables(c: &mut Criterion) {
+    // On disk (the build's temporary directory) and in memory (/dev/shm, when it exists):
+    // the first is what a rig sees, the second the writers' own cost without the disk.
+    let places =
+        [("disk", Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR")))), ("memory", Some(PathBuf::from("/dev/shm")))];
+    for (place, root) in places {
+        let Some(root) = root.filter(|r| r.is_dir()) else { continue };
+        let dir = tempfile::tempdir_in(root).unwrap();
+        let mut n = 0;
+        let mut ours = Vec::new();
+        let mut group = c.benchmark_group("layout");
+        group.throughput(Throughput::Bytes((LAYOUT_SECONDS * FPS) as u64 * (CHANNELS as u64 * 2)));
+        group.sample_size(10);
+        group.bench_function(format!("record_4s_1024ch_swmr_flush_1s_with_spikes_to_{place}"), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    n += 1;
+                    let path = dir.path().join(format!("layout_{n}.h5"));
+                    let t = record_layout(&path);
+                    ours.push(t);
+                    total += t;
+                    std::fs::remove_file(&path).unwrap();
+                }
+                total
+            })
+        });
+        group.finish();
+        if ours.is_empty() {
+            // Filtered out (or listing): nothing to compare.
+            continue;
+        }
+
+        // PyTables, the same recording, in the same run: five times, median.
+        let mut theirs = Vec::new();
+        for i in 0..5 {
+            let path = dir.path().join(format!("pytables_{i}.h5"));
+            match record_layout_with_pytables(&path) {
+                Ok(t) => theirs.push(t),
+                Err(reason) => {
+                    println!("layout vs PyTables ({place}): PyTables side skipped: {reason}");
+                    return;
+                }
+            }
+            let _ = std::fs::remove_file(&path);
+        }
+        let median = |v: &mut Vec<Duration>| {
+            v.sort();
+            v[v.len() / 2]
+        };
+        let (ours, theirs) = (median(&mut ours), median(&mut theirs));
+        let x = |t: Duration| LAYOUT_SECONDS / t.as_secs_f64();
+        println!(
+            "layout vs PyTables ({place}): ephysd {:.1} ms ({:.1}x real time), PyTables {:.1} ms ({:.1}x real time): ephysd {:.2}x PyTables",
+            ours.as_secs_f64() * 1e3,
+            x(ours),
+            theirs.as_secs_f64() * 1e3,
+            x(theirs),
+            theirs.as_secs_f64() / ours.as_secs_f64()
+        );
+    }
+}
+
+criterion_group!(benches, bench_writer, bench_layout_against_pytables);
 criterion_main!(benches);

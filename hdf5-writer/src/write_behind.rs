@@ -76,13 +76,18 @@ pub(crate) struct WriteBehind {
     /// Bytes from the start of the file with disk space reserved; `None` on a file system
     /// that cannot reserve, where free space is checked instead.
     reserved: Option<u64>,
+    /// The file is in memory (tmpfs): there is no writeback to start and no page to drop.
+    in_memory: bool,
 }
 
 impl WriteBehind {
     /// Opens `path` (an existing file, not truncated) to follow it.
     pub fn open(path: &Path) -> io::Result<Self> {
         let file = OpenOptions::new().write(true).open(path)?;
-        Ok(WriteBehind { file, submitted: 0, settled: 0, reserved: Some(0) })
+        // On a memory file system reserving allocates and zeroes RAM ahead of the data, for
+        // nothing: there are no blocks to keep contiguous. Free space is checked instead.
+        let in_memory = sys::is_memory_backed(&file);
+        Ok(WriteBehind { file, submitted: 0, settled: 0, reserved: (!in_memory).then_some(0), in_memory })
     }
 
     /// Starts writeback of everything written since the last call, and drops what lies more
@@ -91,6 +96,9 @@ impl WriteBehind {
     /// An error is a real write error on the device (EIO, ENOSPC at allocation): the data
     /// in the affected range did not reach the disk.
     pub fn advance(&mut self) -> io::Result<()> {
+        if self.in_memory {
+            return Ok(());
+        }
         let end = self.file.metadata()?.len();
         if end > self.submitted {
             sys::start_writeback(&self.file, self.submitted, end - self.submitted)?;
@@ -205,6 +213,17 @@ mod sys {
         check(unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, off(offset), off(len)) })
     }
 
+    /// Whether the file lives in memory (tmpfs, ramfs).
+    pub fn is_memory_backed(file: &File) -> bool {
+        const TMPFS_MAGIC: i64 = 0x0102_1994;
+        const RAMFS_MAGIC: i64 = 0x8584_58f6;
+        // SAFETY: fstatfs fills the struct we pass; it is plain data.
+        unsafe {
+            let mut stats: libc::statfs = std::mem::zeroed();
+            libc::fstatfs(file.as_raw_fd(), &mut stats) == 0 && matches!(stats.f_type as i64, TMPFS_MAGIC | RAMFS_MAGIC)
+        }
+    }
+
     /// Bytes an unprivileged writer can still use on the file's file system.
     pub fn free_bytes(file: &File) -> io::Result<u64> {
         // SAFETY: fstatvfs fills the struct we pass; it is plain data.
@@ -251,5 +270,9 @@ mod sys {
 
     pub fn free_bytes(_: &File) -> io::Result<u64> {
         Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
+
+    pub fn is_memory_backed(_: &File) -> bool {
+        false
     }
 }

@@ -39,15 +39,20 @@ class Daemon:
             [str(ephysd_binary()), "run"], env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO
         )
         deadline = time.monotonic() + 30
-        while not all(port_open(p) for p in ALLEGO_PORTS):
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"ephysd exited with {self.proc.returncode}: {self.output()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"ephysd did not listen within 30 s: {self.output()}")
-            time.sleep(0.05)
+        try:
+            while not all(port_open(p) for p in ALLEGO_PORTS):
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"ephysd exited with {self.proc.returncode}: {self.output()}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"ephysd did not listen within 30 s: {self.output()}")
+                time.sleep(0.05)
+        except BaseException:
+            self.close()
+            raise
 
     def output(self) -> str:
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return self.log_path.read_text(errors="replace")
 
     def terminate(self, timeout: float = 5.0) -> tuple[int, float]:
@@ -56,6 +61,12 @@ class Daemon:
         self.proc.send_signal(signal.SIGTERM)
         code = self.proc.wait(timeout=timeout)
         return code, time.monotonic() - start
+
+    def kill(self) -> int:
+        """Sends SIGKILL, as a crash or the OOM killer would: nothing is finalized. Returns
+        the exit code (-9)."""
+        self.proc.send_signal(signal.SIGKILL)
+        return self.proc.wait(timeout=10)
 
     def close(self):
         if self.proc.poll() is None:
@@ -89,3 +100,29 @@ def daemon(daemon_env, tmp_path):
     d = Daemon(daemon_env, tmp_path / "ephysd.log")
     yield d
     d.close()
+
+
+@pytest.fixture
+def start_daemon(daemon_env, tmp_path):
+    """Starts daemons one after another in one test (each on the Allego ports, so the previous
+    one must have exited): `start_daemon(**env_overrides)` returns a `Daemon` started with
+    `daemon_env` plus the overrides, its output in ephysd-<n>.log. Every one still running at
+    the end is killed."""
+    started: list[Daemon] = []
+
+    def start(**overrides: str) -> Daemon:
+        for earlier in started:
+            if earlier.proc.poll() is None:
+                raise RuntimeError("an earlier daemon of this test is still running")
+        deadline = time.monotonic() + 10
+        while any(port_open(p) for p in ALLEGO_PORTS):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the Allego ports are still in use 10 s after the previous daemon exited")
+            time.sleep(0.05)
+        d = Daemon({**daemon_env, **overrides}, tmp_path / f"ephysd-{len(started) + 1}.log")
+        started.append(d)
+        return d
+
+    yield start
+    for d in started:
+        d.close()
