@@ -1,7 +1,7 @@
 # ephysd: the two commands a lab needs.
-#   make run    build, then start the daemon on the simulated rig (Ctrl-C stops it cleanly)
+#   make run    build, then start the daemon on the simulated device (Ctrl-C stops it cleanly)
 #   make test   every check: formatting and lints, Rust unit/integration tests, then the interop
-#               tests with the real Python clients (radiens-core, h5py, PyTables) in a Python
+#               tests with the real Python clients (radiens-core, cl-sdk, h5py, PyTables) in a Python
 #               3.12 virtualenv
 # Both install what they lack first (HDF5 development files, the virtualenv).
 

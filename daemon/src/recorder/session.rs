@@ -32,6 +32,9 @@ struct Output {
     files: u32,
     /// Rows of `/gaps` already reported.
     gaps_reported: u64,
+    /// Device frames written since ground truth was last added (one contiguous run). Truth is
+    /// asked for once per run at the flush: asking costs the same for a block as for a second.
+    truth_span: Option<Range<u64>>,
 }
 
 /// Frames read from the cache, when they are split between files or gated by triggers.
@@ -106,6 +109,7 @@ impl Session {
                 writer: None,
                 files: 0,
                 gaps_reported: 0,
+                truth_span: None,
             })
             .collect();
         let direct = outputs.len() == 1 && outputs[0].gate.is_none();
@@ -211,8 +215,11 @@ impl Session {
             self.report_gaps(lost);
             self.roll_over_if_due()?;
             if last_flush.elapsed() >= self.flush_interval {
-                for w in self.outputs.iter_mut().filter_map(|o| o.writer.as_mut()) {
-                    w.flush()?;
+                for o in 0..self.outputs.len() {
+                    self.add_truth(o)?;
+                    if let Some(w) = self.outputs[o].writer.as_mut() {
+                        w.flush()?;
+                    }
                 }
                 last_flush = Instant::now();
             }
@@ -222,7 +229,6 @@ impl Session {
     /// Reads up to `limit` frames straight into the one file's buffers. Returns (frames
     /// written, frames lost before them).
     fn read_direct(&mut self, limit: usize) -> Result<(usize, u64), Stop> {
-        let columns = self.outputs[0].columns.clone();
         let Some(writer) = self.outputs[0].writer.as_mut() else { return Ok((0, 0)) };
         let slots = writer.slots(READ_FRAMES.min(limit))?;
         let outcome = self.reader.read_into(
@@ -241,8 +247,8 @@ impl Session {
             writer.note_overrun(outcome.lost);
         }
         writer.commit_slots(n)?;
-        if let (Some((first, last)), Some(truth)) = (span, &self.truth) {
-            add_truth(writer, truth.as_ref(), first..last + 1, &columns)?;
+        if let Some((first, last)) = span {
+            self.note_truth(0, first..last + 1)?;
         }
         Ok((n, outcome.lost))
     }
@@ -331,8 +337,37 @@ impl Session {
             writer.commit_slots(k)?;
             done += k;
         }
-        if let Some(truth) = &self.truth {
-            add_truth(writer, truth.as_ref(), st.index[rows.start]..st.index[rows.end - 1] + 1, &columns)?;
+        let frames = st.index[rows.start]..st.index[rows.end - 1] + 1;
+        Ok(self.note_truth(o, frames)?)
+    }
+
+    /// Records that output `o`'s file now holds device frames `frames`: extends its run, or,
+    /// when the frames do not follow on, adds the truth of the run that ended first.
+    fn note_truth(&mut self, o: usize, frames: Range<u64>) -> Result<(), RecordingError> {
+        if self.truth.is_none() {
+            return Ok(());
+        }
+        match &mut self.outputs[o].truth_span {
+            Some(span) if span.end == frames.start => span.end = frames.end,
+            _ => {
+                self.add_truth(o)?;
+                self.outputs[o].truth_span = Some(frames);
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds the ground truth of output `o`'s pending run to its file.
+    fn add_truth(&mut self, o: usize) -> Result<(), RecordingError> {
+        let out = &mut self.outputs[o];
+        let (Some(truth), Some(span), Some(writer)) = (&self.truth, out.truth_span.take(), out.writer.as_mut()) else {
+            return Ok(());
+        };
+        for s in truth.spikes(span) {
+            if out.columns.contains(&s.channel) {
+                // Stored as the signed trough value, µV.
+                writer.add_ground_truth(s.frame, (s.channel - out.columns.start) as u16, s.unit, -s.amplitude_uv)?;
+            }
         }
         Ok(())
     }
@@ -360,6 +395,7 @@ impl Session {
 
     /// Closes output `o`'s file while the recording goes on.
     fn close_file(&mut self, o: usize, reason: CloseReason) -> Result<(), Stop> {
+        self.add_truth(o)?;
         let Some(writer) = self.outputs[o].writer.take() else { return Ok(()) };
         let summary = writer.finish()?;
         tracing::info!(path = %summary.path.display(), frames = summary.frames_written, ?reason, "recording file closed");
@@ -426,6 +462,11 @@ impl Session {
     fn close_all(&mut self) -> Result<Vec<RecordingSummary>, RecordingFailure> {
         let mut summaries = Vec::new();
         let mut first_error = None;
+        for o in 0..self.outputs.len() {
+            if let Err(e) = self.add_truth(o) {
+                first_error = first_error.or(Some(e));
+            }
+        }
         for out in &mut self.outputs {
             if let Some(w) = out.writer.take() {
                 match w.finish() {
@@ -462,20 +503,4 @@ impl Session {
         }
         kept
     }
-}
-
-/// Adds the ground-truth spikes of device frames `frames` on `columns` to `writer`.
-fn add_truth(
-    writer: &mut RecordingWriter,
-    truth: &dyn GroundTruth,
-    frames: Range<u64>,
-    columns: &Range<usize>,
-) -> Result<(), RecordingError> {
-    for s in truth.spikes(frames) {
-        if columns.contains(&s.channel) {
-            // Stored as the signed trough value, µV.
-            writer.add_ground_truth(s.frame, (s.channel - columns.start) as u16, s.unit, -s.amplitude_uv)?;
-        }
-    }
-    Ok(())
 }
