@@ -2,8 +2,13 @@
 //!
 //! SIGTERM/SIGINT ask for a clean stop (recordings finalized); a second one exits at once, for
 //! the operator whose clean stop is itself stuck. SIGHUP asks for a reload of the live keys.
+//! SIGXFSZ (a write past a file-size limit) must not kill the daemon: the write then fails with
+//! EFBIG, which ends the recording cleanly while acquisition goes on.
 
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGXFSZ};
 use signal_hook::iterator::Signals;
 use tokio::sync::mpsc;
 
@@ -19,6 +24,8 @@ pub const FORCED_EXIT_CODE: i32 = 2;
 
 /// Starts a thread that forwards signals as events.
 pub fn listen() -> std::io::Result<mpsc::UnboundedReceiver<SignalEvent>> {
+    // Handled (so not fatal) and otherwise ignored: the failed write says what happened.
+    signal_hook::flag::register(SIGXFSZ, Arc::new(AtomicBool::new(false)))?;
     let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
     let (tx, rx) = mpsc::unbounded_channel();
     std::thread::Builder::new().name("ephysd-signals".into()).spawn(move || {

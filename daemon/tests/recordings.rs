@@ -311,3 +311,49 @@ fn too_little_free_space_refuses_a_recording_and_names_the_key() {
     stop(&d, child);
     assert!(sorted_files(&d.recordings()).is_empty());
 }
+
+#[test]
+fn a_file_size_limit_rolls_the_recording_over_without_losing_a_frame() {
+    // A process file-size limit (`ulimit -f`), as a FAT32 disk's 4 GiB would be: the recorder
+    // starts the next file before a write could fail, and the recording goes on.
+    const LIMIT: u64 = 40 << 20;
+    let mut d = TestDaemon::new();
+    let mut cmd = d.command();
+    cmd.env("EPHYSD_DEVICE__CHANNELS", "1024")
+        .env("EPHYSD_DEVICE__ACCELERATED", "true")
+        .env("EPHYSD_RECORDING__MIN_FREE_MB", "0");
+    // SAFETY: setrlimit is async-signal-safe and only reads the struct passed.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit { rlim_cur: LIMIT, rlim_max: LIMIT };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    common::wait_for_port(d.base_port + 4, &mut child, Duration::from_secs(20));
+    runtime().block_on(async {
+        let mut core = client(&d).await;
+        record_for(&mut core, 1.5).await;
+        let s = status(&mut core).await;
+        assert_eq!(s.recording.error, "", "a file-size limit is not an error");
+    });
+    stop(&d, child);
+    let files = sorted_files(&d.recordings());
+    assert!(files.len() >= 3, "{} files for 92 MB under a 40 MiB limit", files.len());
+    let mut next = None;
+    for path in &files {
+        assert!(std::fs::metadata(path).unwrap().len() < LIMIT, "{path:?} reached the limit");
+        let r = RecordingReader::open(path).unwrap();
+        assert!(r.info().closed_cleanly, "{path:?}");
+        let index = r.read_frame_index(0, r.frames() as usize).unwrap();
+        assert!(index.windows(2).all(|w| w[1] == w[0] + 1), "{path:?}");
+        if let Some(expected) = next {
+            assert_eq!(index[0], expected, "frames lost or repeated before {path:?}");
+        }
+        next = Some(index[index.len() - 1] + 1);
+    }
+}

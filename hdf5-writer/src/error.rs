@@ -117,6 +117,18 @@ pub enum RecordingError {
         frames_kept: u64,
     },
 
+    /// The file could grow no larger than a limit (`ulimit -f`, the file system's maximum
+    /// file size) too small for a recording file.
+    #[error("{}: files can grow to {} MiB here (ulimit -f or the file system's limit), less than the {} MiB a recording file needs", path.display(), limit >> 20, needed >> 20)]
+    FileSizeLimit {
+        /// The recording path.
+        path: PathBuf,
+        /// The limit, bytes.
+        limit: u64,
+        /// The least a recording file needs, bytes.
+        needed: u64,
+    },
+
     /// An entry for a data stream the file was not created with.
     #[error("{} has no data stream {name:?} (streams are declared when a file is created)", path.display())]
     UnknownDataStream {

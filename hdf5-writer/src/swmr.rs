@@ -43,3 +43,28 @@ pub(crate) fn open_clearing_mark(path: &Path) -> hdf5::Result<File> {
         unsafe { hdf5::from_id::<File>(id) }
     })
 }
+
+/// Points HDF5's own descriptor of `file` at `target`, so that whatever the library writes
+/// (or reads) from now on goes there instead of to the recording. Used after a failed write:
+/// closing the file normally would make HDF5 write metadata describing the failed write, and a
+/// file whose metadata points past what reached the disk no longer opens. Detached, the file
+/// stays exactly as the last successful write left it, which SWMR keeps consistent.
+pub(crate) fn redirect_descriptor(file: &File, target: &std::fs::File) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let mut handle: *mut std::ffi::c_void = std::ptr::null_mut();
+    let fd = hdf5::sync::sync(|| {
+        // SAFETY: a live file id; H5P_DEFAULT asks for the driver's main descriptor, which the
+        // sec2 driver returns as a pointer to its int file descriptor.
+        let rc = unsafe { hdf5_sys::h5f::H5Fget_vfd_handle(file.id(), hdf5_sys::h5p::H5P_DEFAULT, &mut handle) };
+        if rc < 0 || handle.is_null() {
+            return Err(std::io::Error::other("HDF5 did not give its file descriptor"));
+        }
+        // SAFETY: non-null, pointing at the driver's int descriptor, which lives as long as the file.
+        Ok(unsafe { *(handle as *const libc::c_int) })
+    })?;
+    // SAFETY: dup2 onto a descriptor the library owns and keeps using; both are valid.
+    if unsafe { libc::dup2(target.as_raw_fd(), fd) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -53,6 +53,10 @@ pub const RESERVE_BYTES: u64 = 64 << 20;
 /// batch of frames, the tables' waiting rows, the final attributes and HDF5's metadata.
 pub const CLOSING_MARGIN_BYTES: u64 = 8 << 20;
 
+/// The smallest file-size limit a recording file can live with: room to close it, a batch,
+/// and the recorder's headroom before it rolls over, twice over.
+pub const MIN_FILE_SIZE_LIMIT: u64 = 32 << 20;
+
 /// The room a write asked for is not there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct NoRoom {
@@ -78,6 +82,8 @@ pub(crate) struct WriteBehind {
     reserved: Option<u64>,
     /// The file is in memory (tmpfs): there is no writeback to start and no page to drop.
     in_memory: bool,
+    /// The largest size the file may reach (process or file-system limit), if any.
+    max_size: Option<u64>,
 }
 
 impl WriteBehind {
@@ -87,7 +93,8 @@ impl WriteBehind {
         // On a memory file system reserving allocates and zeroes RAM ahead of the data, for
         // nothing: there are no blocks to keep contiguous. Free space is checked instead.
         let in_memory = sys::is_memory_backed(&file);
-        Ok(WriteBehind { file, submitted: 0, settled: 0, reserved: (!in_memory).then_some(0), in_memory })
+        let max_size = sys::max_file_size(&file);
+        Ok(WriteBehind { file, submitted: 0, settled: 0, reserved: (!in_memory).then_some(0), in_memory, max_size })
     }
 
     /// Starts writeback of everything written since the last call, and drops what lies more
@@ -120,6 +127,11 @@ impl WriteBehind {
     pub fn ensure_room(&mut self, bytes: u64) -> Result<(), NoRoom> {
         let end = self.file.metadata().map(|m| m.len()).unwrap_or(0);
         let needed = end + bytes + CLOSING_MARGIN_BYTES;
+        if let Some(max) = self.max_size {
+            if needed > max {
+                return Err(NoRoom { needed: needed - end, available: max.saturating_sub(end) });
+            }
+        }
         let Some(reserved) = self.reserved else {
             let free = sys::free_bytes(&self.file).unwrap_or(u64::MAX);
             return if free >= bytes + CLOSING_MARGIN_BYTES {
@@ -151,6 +163,17 @@ impl WriteBehind {
                 self.ensure_room(bytes)
             }
         }
+    }
+
+    /// The file-size limit itself, if any.
+    pub fn max_size(&self) -> Option<u64> {
+        self.max_size
+    }
+
+    /// The largest size the file can be written to and still closed: its size limit less the
+    /// closing margin.
+    pub fn size_limit(&self) -> Option<u64> {
+        self.max_size.map(|m| m.saturating_sub(CLOSING_MARGIN_BYTES))
     }
 
     /// Gives back the space reserved past the file's end. Call once the file is closed.
@@ -211,6 +234,25 @@ mod sys {
     pub fn reserve(file: &File, offset: u64, len: u64) -> io::Result<()> {
         // SAFETY: as above.
         check(unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, off(offset), off(len)) })
+    }
+
+    /// The largest size the file may reach: the process's file-size limit (`RLIMIT_FSIZE`) or
+    /// the file system's (`_PC_FILESIZEBITS`), whichever is smaller; `None` when neither is
+    /// below what a recording could ever reach.
+    pub fn max_file_size(file: &File) -> Option<u64> {
+        let mut max = u64::MAX;
+        // SAFETY: getrlimit fills the struct we pass; fpathconf only reads the descriptor.
+        unsafe {
+            let mut limit: libc::rlimit = std::mem::zeroed();
+            if libc::getrlimit(libc::RLIMIT_FSIZE, &mut limit) == 0 && limit.rlim_cur != libc::RLIM_INFINITY {
+                max = max.min(limit.rlim_cur);
+            }
+            let bits = libc::fpathconf(file.as_raw_fd(), libc::_PC_FILESIZEBITS);
+            if (1..64).contains(&bits) {
+                max = max.min((1u64 << (bits - 1)) - 1);
+            }
+        }
+        (max < 1 << 62).then_some(max)
     }
 
     /// Whether the file lives in memory (tmpfs, ramfs).
@@ -274,5 +316,9 @@ mod sys {
 
     pub fn is_memory_backed(_: &File) -> bool {
         false
+    }
+
+    pub fn max_file_size(_: &File) -> Option<u64> {
+        None
     }
 }

@@ -11,7 +11,7 @@ use crate::frames::{FrameRows, FrameSlots, FrameStore};
 use crate::layout::{self, attr};
 use crate::rows::{ChannelRow, GapReason, GapRow, GroundTruthRow, SpikeRow, StimRow, SPIKE_SNIPPET_SAMPLES};
 use crate::tables::{create_stream_group, DataStream, Table};
-use crate::write_behind::{NoRoom, WriteBehind};
+use crate::write_behind::{NoRoom, WriteBehind, MIN_FILE_SIZE_LIMIT};
 use crate::{attrs, swmr, RecordingError, RecordingMeta};
 
 /// What [`RecordingWriter::finish`] reports about the closed recording.
@@ -119,7 +119,12 @@ impl RecordingWriter {
             })?;
         let laid_out = WriteBehind::open(path)
             .map_err(|e| RecordingError::io(path, "open recording file for write-behind", e))
-            .and_then(|write_behind| Self::lay_out(file, write_behind, path, meta));
+            .and_then(|write_behind| match write_behind.max_size() {
+                Some(limit) if limit < MIN_FILE_SIZE_LIMIT => {
+                    Err(RecordingError::FileSizeLimit { path: path.to_path_buf(), limit, needed: MIN_FILE_SIZE_LIMIT })
+                }
+                _ => Self::lay_out(file, write_behind, path, meta),
+            });
         match laid_out {
             Ok(writer) => Ok(writer),
             Err(e) => {
@@ -441,6 +446,34 @@ impl RecordingWriter {
             .release_reserved()
             .map_err(|e| RecordingError::io(&self.path, "release reserved disk space", e))?;
         Ok(summary)
+    }
+
+    /// After a write failed: lets go of the file without HDF5 writing anything more to it, so
+    /// it stays as the last successful write left it (consistent, thanks to SWMR) for
+    /// [`recover`](crate::recover) to close. Returns the file's path.
+    pub fn abandon(mut self) -> PathBuf {
+        if let Some(open) = self.open.take() {
+            let detached = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/null")
+                .and_then(|null| swmr::redirect_descriptor(&open.file, &null));
+            if let Err(e) = detached {
+                // Closing normally is all that is left; recovery deals with what it leaves.
+                let _ = e;
+            }
+            self.frames.close();
+            drop(open);
+        }
+        let _ = self.write_behind.release_reserved();
+        self.path.clone()
+    }
+
+    /// The largest size this file can reach: a file-size limit of the process (`ulimit -f`)
+    /// or of the file system (FAT32's 4 GiB), less the room kept for closing it; `None` if
+    /// nothing limits it. A recorder rolls over to the next file before reaching it.
+    pub fn size_limit(&self) -> Option<u64> {
+        self.write_behind.size_limit()
     }
 
     /// What has been recorded so far.

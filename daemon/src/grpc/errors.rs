@@ -44,6 +44,7 @@ fn recording_code(e: &RecordingError) -> Code {
     }
     match e {
         RecordingError::AlreadyExists { .. } => Code::AlreadyExists,
+        RecordingError::FileSizeLimit { .. } => Code::ResourceExhausted,
         RecordingError::InvalidMeta { .. } | RecordingError::InvalidBaseName { .. } => Code::InvalidArgument,
         RecordingError::MissingDirectory { .. } => Code::FailedPrecondition,
         RecordingError::Io { source, .. } => io_code(source),

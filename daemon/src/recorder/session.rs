@@ -20,6 +20,9 @@ const IDLE_WAIT: Duration = Duration::from_millis(2);
 /// Most frames taken from the cache per read: large enough that per-read overhead vanishes,
 /// small enough to stay in the CPU's caches (2 MiB at 1024 channels).
 const READ_FRAMES: usize = 1024;
+/// How far below a file's size limit the recorder starts the next file: more than one write
+/// batch and one read, so the limit is never reached.
+const SIZE_LIMIT_HEADROOM: u64 = 8 << 20;
 
 /// One file slot: the whole device, or one port.
 struct Output {
@@ -409,11 +412,12 @@ impl Session {
     /// file on its own.
     fn roll_over_if_due(&mut self) -> Result<(), Stop> {
         let Rollover { max_bytes, max_frames } = self.rollover;
-        if max_bytes.is_none() && max_frames.is_none() {
-            return Ok(());
-        }
+        // A file-size limit (`ulimit -f`, FAT32's 4 GiB) is a rollover size the files must keep.
         let due = |w: &RecordingWriter| {
-            max_bytes.is_some_and(|b| w.file_bytes() >= b) || max_frames.is_some_and(|f| w.duration_frames() >= f)
+            let bytes = w.file_bytes();
+            max_bytes.is_some_and(|b| bytes >= b)
+                || max_frames.is_some_and(|f| w.duration_frames() >= f)
+                || w.size_limit().is_some_and(|limit| bytes + SIZE_LIMIT_HEADROOM >= limit)
         };
         let ungated: Vec<usize> = (0..self.outputs.len()).filter(|&o| self.outputs[o].gate.is_none()).collect();
         if ungated.iter().any(|&o| self.outputs[o].writer.as_ref().is_some_and(due)) {
@@ -485,14 +489,13 @@ impl Session {
         }
     }
 
-    /// After a failed write: closes every file as it is and recovers it up to its last whole
-    /// frame. Returns what each file kept.
+    /// After a failed write: lets go of every file as the last successful write left it and
+    /// recovers it up to its last whole frame. Returns what each file kept.
     fn abandon_all(&mut self) -> Vec<(PathBuf, u64)> {
         let mut kept = Vec::new();
         for out in &mut self.outputs {
             let Some(w) = out.writer.take() else { continue };
-            let path = w.path().to_path_buf();
-            drop(w);
+            let path = w.abandon();
             match ephysd_hdf5::recover(&path) {
                 Ok(report) => kept.push((path, report.frames)),
                 Err(e) => {
