@@ -357,3 +357,44 @@ fn a_file_size_limit_rolls_the_recording_over_without_losing_a_frame() {
         next = Some(index[index.len() - 1] + 1);
     }
 }
+
+#[test]
+fn a_trigger_given_a_port_gates_only_that_ports_files_in_a_split_recording() {
+    let mut d = TestDaemon::new();
+    let child = start(&mut d, 300, &[("EPHYSD_RECORDING__SPLIT_FILES_BY_PORT", "true")]);
+    runtime().block_on(async {
+        let mut core = client(&d).await;
+        let port_b = ephysd_proto::allego::Port::B as i32;
+        let enable = SetTriggerRequest { channel: TriggerChannel::TDin0 as i32, enabled: true, port: Some(port_b) };
+        core.set_trigger_state(enable).await.unwrap();
+        let state = core.get_trigger_state(StandardRequest::default()).await.unwrap().into_inner();
+        assert_eq!((state.enabled_channels, state.ports), (vec![TriggerChannel::TDin0 as i32], vec![port_b]));
+        core.set_stream_state(SetStreamRequest { mode: StreamMode::SOn as i32 }).await.unwrap();
+        // Port B's files follow the pulses of DIN 0 (10 ms each second); A and C record throughout.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let b_files = |d: &TestDaemon| {
+            sorted_files(&d.recordings()).into_iter().filter(|p| p.to_string_lossy().ends_with("_B.h5")).count()
+        };
+        while b_files(&d) < 3 {
+            assert!(Instant::now() < deadline, "port B has {} files", b_files(&d));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let disable = SetTriggerRequest { channel: TriggerChannel::TNone as i32, enabled: false, port: None };
+        core.set_trigger_state(disable).await.unwrap();
+    });
+    stop(&d, child);
+    let files = sorted_files(&d.recordings());
+    let of = |suffix: &str| files.iter().filter(|p| p.to_string_lossy().ends_with(suffix)).cloned().collect::<Vec<_>>();
+    let (a, b, c) = (of("_A.h5"), of("_B.h5"), of("_C.h5"));
+    assert_eq!((a.len(), c.len()), (1, 1), "ungated ports keep one file each: {files:?}");
+    let a_info = RecordingReader::open(&a[0]).unwrap().info().clone();
+    assert!(a_info.duration_frames >= 2 * 30_000, "port A recorded throughout: {} frames", a_info.duration_frames);
+    let whole: Vec<_> = b.iter().filter(|p| RecordingReader::open(p).unwrap().info().frames == 300).collect();
+    assert!(whole.len() >= 2, "port B files of one whole pulse: {} of {}", whole.len(), b.len());
+    for path in whole {
+        let r = RecordingReader::open(path).unwrap();
+        assert_eq!((r.info().port.as_str(), r.info().channel_count), ("B", 128));
+        assert_eq!(r.read_frame_index(0, 1).unwrap()[0] % 30_000, 0, "{path:?} starts on the rising edge");
+        assert!(r.read_digital_in(0, 300).unwrap().iter().all(|w| w & 1 == 1));
+    }
+}
