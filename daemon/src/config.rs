@@ -36,6 +36,75 @@ pub struct Settings {
 pub struct ServerSettings {
     pub bind: String,
     pub base_port: u16,
+    /// PEM certificate chain for TLS ("" for none).
+    pub tls_cert: PathBuf,
+    /// PEM private key for TLS ("" for none).
+    pub tls_key: PathBuf,
+    /// File holding the bearer token ("" for none).
+    pub token_file: PathBuf,
+    /// Also serve plain gRPC on 127.0.0.1 when `bind` is one LAN address.
+    pub loopback_plain: bool,
+}
+
+impl ServerSettings {
+    /// The address `bind` names (validated when settings load).
+    pub fn bind_ip(&self) -> IpAddr {
+        self.bind.parse().unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
+    }
+
+    /// Whether TLS is configured (both cert and key are set).
+    pub fn tls_enabled(&self) -> bool {
+        !self.tls_cert.as_os_str().is_empty() && !self.tls_key.as_os_str().is_empty()
+    }
+
+    /// Whether a bearer token is configured.
+    pub fn token_enabled(&self) -> bool {
+        !self.token_file.as_os_str().is_empty()
+    }
+
+    /// Whether a separate plain listener on 127.0.0.1 runs beside the secured one.
+    pub fn serves_loopback_plain(&self) -> bool {
+        let ip = self.bind_ip();
+        self.loopback_plain && !ip.is_loopback() && !ip.is_unspecified()
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bind = IpAddr::from_str(&self.bind)
+            .map_err(|_| invalid("server.bind", &self.bind, "allowed: an IP address such as 127.0.0.1"))?;
+        if !(1024..=65531).contains(&self.base_port) {
+            return Err(invalid("server.base_port", self.base_port, "allowed 1024..=65531"));
+        }
+        let cert_set = !self.tls_cert.as_os_str().is_empty();
+        let key_set = !self.tls_key.as_os_str().is_empty();
+        if cert_set != key_set {
+            let (missing, set) = if cert_set { ("tls_key", "tls_cert") } else { ("tls_cert", "tls_key") };
+            return Err(invalid(
+                &format!("server.{missing}"),
+                "\"\"",
+                format!("server.{set} is set, so server.{missing} must name its PEM file too"),
+            ));
+        }
+        if !bind.is_loopback() {
+            let missing: Vec<&str> = [("server.tls_cert", cert_set), ("server.tls_key", key_set)]
+                .into_iter()
+                .chain([("server.token_file", self.token_enabled())])
+                .filter(|(_, set)| !set)
+                .map(|(key, _)| key)
+                .collect();
+            if !missing.is_empty() {
+                return Err(invalid(
+                    "server.bind",
+                    &self.bind,
+                    format!(
+                        "serving beyond loopback needs TLS and a bearer token; missing: {}. \
+                         Allowed without them: a loopback address (127.0.0.0/8 or ::1)",
+                        missing.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -329,19 +398,7 @@ impl Settings {
 
     /// Checks every value that can be checked without touching the machine.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let bind = IpAddr::from_str(&self.server.bind)
-            .map_err(|_| invalid("server.bind", &self.server.bind, "allowed: an IP address such as 127.0.0.1"))?;
-        if !bind.is_loopback() {
-            return Err(invalid(
-                "server.bind",
-                &self.server.bind,
-                "serving beyond loopback needs TLS and a token, which this version does not provide; \
-                 allowed: a loopback address (127.0.0.0/8 or ::1)",
-            ));
-        }
-        if !(1024..=65531).contains(&self.server.base_port) {
-            return Err(invalid("server.base_port", self.server.base_port, "allowed 1024..=65531"));
-        }
+        self.server.validate()?;
         if !LOG_LEVELS.contains(&self.log.level.as_str()) {
             return Err(invalid("log.level", &self.log.level, format!("allowed: {}", LOG_LEVELS.join(", "))));
         }
@@ -481,6 +538,7 @@ mod tests {
         assert!(e.contains("device.backbone") && e.contains("sim-spikes"), "{e}");
         let e = load(&with_env(&[("EPHYSD_SERVER__BIND", "0.0.0.0")])).unwrap_err().to_string();
         assert!(e.contains("server.bind") && e.contains("loopback"), "{e}");
+        assert!(e.contains("missing: server.tls_cert, server.tls_key, server.token_file"), "{e}");
         let e = load(&with_env(&[("EPHYSD_RECORDING__BASE_NAME", "a/b")])).unwrap_err().to_string();
         assert!(e.contains("recording.base_name"), "{e}");
     }
@@ -554,6 +612,28 @@ mod tests {
         std::fs::write(&path, "[nonsense]\nx = 1\n").unwrap();
         let e = load(&ConfigSource { file: Some(path.clone()), env: vec![] }).unwrap_err().to_string();
         assert!(e.contains("nonsense.x") && e.contains(&path.display().to_string()), "{e}");
+    }
+
+    #[test]
+    fn a_lan_bind_needs_tls_and_a_token_and_names_what_is_missing() {
+        let e = load(&with_env(&[("EPHYSD_SERVER__BIND", "10.0.0.5"), ("EPHYSD_SERVER__TOKEN_FILE", "/etc/t")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing: server.tls_cert, server.tls_key.") && !e.contains("token_file"), "{e}");
+        let e = load(&with_env(&[("EPHYSD_SERVER__TLS_CERT", "/etc/c.pem")])).unwrap_err().to_string();
+        assert!(e.contains("server.tls_key") && e.contains("server.tls_cert is set"), "{e}");
+        let lan = load(&with_env(&[
+            ("EPHYSD_SERVER__BIND", "10.0.0.5"),
+            ("EPHYSD_SERVER__TLS_CERT", "/etc/c.pem"),
+            ("EPHYSD_SERVER__TLS_KEY", "/etc/k.pem"),
+            ("EPHYSD_SERVER__TOKEN_FILE", "/etc/t"),
+        ]))
+        .unwrap();
+        assert!(lan.server.tls_enabled() && lan.server.token_enabled() && lan.server.serves_loopback_plain());
+        let wildcard = ServerSettings { bind: "0.0.0.0".into(), ..lan.server.clone() };
+        assert!(!wildcard.serves_loopback_plain(), "a wildcard bind covers loopback itself");
+        let local = Settings::defaults().server;
+        assert!(!local.tls_enabled() && !local.token_enabled() && !local.serves_loopback_plain());
     }
 
     #[test]

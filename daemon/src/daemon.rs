@@ -19,6 +19,8 @@ pub enum DaemonError {
     Config(#[from] ConfigError),
     #[error("{0}")]
     Serve(#[from] grpc::ServeError),
+    #[error("{0}")]
+    Credentials(#[from] grpc::security::CredentialError),
     #[error("cannot open the device: {0}")]
     Device(#[from] EngineError),
     #[error("cannot start: {0}")]
@@ -34,6 +36,7 @@ pub fn run(source: &ConfigSource) -> Result<(), DaemonError> {
     let spec = settings.device_spec()?;
     let log = logging::init(&settings.log.level, settings.log.format == "json");
     config::prepare_recording_dir(&settings.recording.base_path)?;
+    let credentials = grpc::security::Credentials::load(&settings.server)?;
     let signal_events = signals::listen().map_err(|e| DaemonError::Startup(format!("signal handlers: {e}")))?;
     tracing::info!(version = crate::VERSION, "ephysd starting");
 
@@ -70,13 +73,15 @@ pub fn run(source: &ConfigSource) -> Result<(), DaemonError> {
         .enable_all()
         .build()
         .map_err(|e| DaemonError::Startup(format!("async runtime: {e}")))?;
-    let result = runtime.block_on(control_plane(settings, source.clone(), engine, notifier, log, signal_events));
+    let result =
+        runtime.block_on(control_plane(settings, credentials, source.clone(), engine, notifier, log, signal_events));
     runtime.shutdown_timeout(Duration::from_millis(500));
     result
 }
 
 async fn control_plane(
     settings: Settings,
+    credentials: grpc::security::Credentials,
     source: ConfigSource,
     engine: Arc<Engine>,
     notifier: Notifier,
@@ -91,9 +96,9 @@ async fn control_plane(
         Ok(Err(e)) => tracing::error!("recording.autostart = {autostart:?} failed: {e}"),
         Err(e) => tracing::error!("recording.autostart = {autostart:?} failed: {e}"),
     }
-    let listeners = grpc::bind(&settings.server).await?;
+    let port_sets = grpc::bind(&settings.server).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let servers = grpc::serve(listeners, Arc::clone(&engine), stop_rx.clone());
+    let servers = grpc::serve(port_sets, credentials, Arc::clone(&engine), stop_rx.clone());
     let watchdog = notify::watchdog_period()
         .map(|period| tokio::spawn(watchdog_loop(period, Arc::clone(&engine), notifier.clone(), stop_rx)));
     notifier.ready();
@@ -103,7 +108,14 @@ async fn control_plane(
         settings.server.base_port,
         settings.server.base_port + 4
     ));
-    tracing::info!(bind = %settings.server.bind, first_port = settings.server.base_port, "gRPC services listening");
+    tracing::info!(
+        bind = %settings.server.bind,
+        first_port = settings.server.base_port,
+        tls = settings.server.tls_enabled(),
+        token = settings.server.token_enabled(),
+        loopback_plain = settings.server.serves_loopback_plain(),
+        "gRPC services listening"
+    );
 
     let mut current = settings;
     while let Some(event) = signal_events.recv().await {

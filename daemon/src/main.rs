@@ -59,7 +59,11 @@ fn main() -> ExitCode {
         }
         Command::Inspect { files, json } => ephysd::cli::inspect::run(&files, json),
         Command::Recover { files } => ephysd::cli::recover::run(&files),
-        Command::CheckConfig { config } => match config::load(&ConfigSource::from_process(config)) {
+        Command::CheckConfig { config } => match config::load(&ConfigSource::from_process(config)).and_then(|s| {
+            ephysd::grpc::security::Credentials::load(&s.server)
+                .map(|_| s)
+                .map_err(|e| config::ConfigError::Other(e.to_string()))
+        }) {
             Ok(settings) => {
                 print!("{}", settings.to_toml());
                 ExitCode::SUCCESS

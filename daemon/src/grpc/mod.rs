@@ -11,9 +11,11 @@
 //! (joining threads, finalizing files, device I/O) run off the async workers
 //! ([`off_workers`]).
 
+mod access;
 mod backbone;
 pub mod errors;
 mod recording;
+pub mod security;
 mod service;
 mod status;
 mod streaming;
@@ -33,6 +35,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::config::ServerSettings;
 use crate::engine::{Engine, EngineError};
+use security::Credentials;
 use service::{CoreService, KpiService, LifecycleService, NeuronsService, PcacheService};
 
 /// Names of the five ports, in port order from `server.base_port`.
@@ -45,13 +48,38 @@ pub enum ServeError {
     Bind { addr: SocketAddr, role: &'static str, reason: String },
 }
 
-/// Binds all five ports before anything is served, so a port in use fails the start with a
-/// message naming it, and READY=1 is only sent once every service can answer.
-pub async fn bind(server: &ServerSettings) -> Result<Vec<TcpListener>, ServeError> {
-    let ip: IpAddr = server.bind.parse().expect("validated by config");
+/// The five ports on one address, and whether they are the secured ones.
+pub struct PortSet {
+    listeners: Vec<TcpListener>,
+    /// Served with the configured TLS and token (the `server.bind` address); `false` for the
+    /// plain loopback companion of a LAN bind.
+    secured: bool,
+}
+
+impl PortSet {
+    /// The address of the core port.
+    pub fn core_address(&self) -> Option<SocketAddr> {
+        self.listeners.first().and_then(|l| l.local_addr().ok())
+    }
+}
+
+/// Binds every port before anything is served, so a port in use fails the start with a
+/// message naming it, and READY=1 is only sent once every service can answer. The first set
+/// is `server.bind`; a LAN bind may add a plain set on 127.0.0.1
+/// ([`ServerSettings::serves_loopback_plain`]).
+pub async fn bind(server: &ServerSettings) -> Result<Vec<PortSet>, ServeError> {
+    let mut sets = vec![PortSet { listeners: bind_five(server.bind_ip(), server.base_port).await?, secured: true }];
+    if server.serves_loopback_plain() {
+        let loopback = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+        sets.push(PortSet { listeners: bind_five(loopback, server.base_port).await?, secured: false });
+    }
+    Ok(sets)
+}
+
+async fn bind_five(ip: IpAddr, base_port: u16) -> Result<Vec<TcpListener>, ServeError> {
     let mut listeners = Vec::with_capacity(5);
     for (i, role) in PORT_ROLES.iter().enumerate() {
-        let addr = SocketAddr::new(ip, server.base_port + i as u16);
+        let addr = SocketAddr::new(ip, base_port + i as u16);
         let listener = TcpListener::bind(addr).await.map_err(|e| ServeError::Bind {
             addr,
             role,
@@ -66,21 +94,29 @@ pub async fn bind(server: &ServerSettings) -> Result<Vec<TcpListener>, ServeErro
     Ok(listeners)
 }
 
-/// Serves every listener until `stop` turns true. The returned future ends when all servers
-/// have drained.
+/// Serves every port until `stop` turns true. Secured ports use `credentials` (TLS and the
+/// token, where configured); every port logs state changes with the peer's address. The
+/// returned future ends when all servers have drained.
 pub fn serve(
-    listeners: Vec<TcpListener>,
+    sets: Vec<PortSet>,
+    credentials: Credentials,
     engine: Arc<Engine>,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> impl std::future::Future<Output = ()> {
-    let core_address = listeners[0].local_addr().map(|a| a.to_string()).unwrap_or_default();
-    let tasks: Vec<_> = listeners
-        .into_iter()
-        .map(|listener| {
+    let core_address = sets.first().and_then(PortSet::core_address).map(|a| a.to_string()).unwrap_or_default();
+    let mut tasks = Vec::new();
+    for set in sets {
+        let (tls, token) = match set.secured {
+            true => (credentials.tls.clone(), credentials.token.clone()),
+            false => (None, None),
+        };
+        for listener in set.listeners {
             let engine = Arc::clone(&engine);
             let core_address = core_address.clone();
+            let tls = tls.clone();
+            let access = access::AccessLayer { token: token.clone() };
             let mut stop = stop.clone();
-            tokio::spawn(async move {
+            tasks.push(tokio::spawn(async move {
                 let shutdown = async move {
                     while !*stop.borrow() {
                         if stop.changed().await.is_err() {
@@ -88,7 +124,18 @@ pub fn serve(
                         }
                     }
                 };
-                let result = tonic::transport::Server::builder()
+                let mut builder = tonic::transport::Server::builder();
+                if let Some(tls) = tls {
+                    builder = match builder.tls_config(tls) {
+                        Ok(b) => b,
+                        Err(e) => {
+                            tracing::error!("TLS configuration failed after it was checked: {e}");
+                            return;
+                        }
+                    };
+                }
+                let result = builder
+                    .layer(access)
                     .layer(unimplemented::UnimplementedLayer)
                     .add_service(AllegoCoreServer::new(CoreService { engine: Arc::clone(&engine), core_address }))
                     .add_service(AllegoLifecycleServer::new(LifecycleService))
@@ -100,9 +147,9 @@ pub fn serve(
                 if let Err(e) = result {
                     tracing::error!("gRPC server ended: {e}");
                 }
-            })
-        })
-        .collect();
+            }));
+        }
+    }
     async move {
         for t in tasks {
             let _ = t.await;
