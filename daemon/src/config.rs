@@ -27,6 +27,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub device: DeviceKeys,
     pub recording: RecordingSettings,
+    pub probes: ProbeKeys,
     pub cache: CacheSettings,
     pub realtime: RealtimeSettings,
 }
@@ -204,6 +205,68 @@ impl RecordingSettings {
         }
         if !["off", "stream", "record"].contains(&self.autostart.as_str()) {
             return Err(invalid("recording.autostart", &self.autostart, "allowed: off, stream, record"));
+        }
+        Ok(())
+    }
+}
+
+/// The `[probes]` keys: which probe map each headstage port carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeKeys {
+    pub port_a: String,
+    pub port_b: String,
+    pub port_c: String,
+    pub port_d: String,
+    pub port_e: String,
+    pub port_f: String,
+    pub port_g: String,
+    pub port_h: String,
+}
+
+/// What a `[probes]` key asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProbeChoice {
+    /// What the device knows (the simulated device: a straight shank).
+    Device,
+    /// Nothing is known about the probe.
+    Unknown,
+    /// A built-in map's name or a map file's path.
+    Map(String),
+}
+
+impl ProbeKeys {
+    /// Each port's key name and value, A to H.
+    pub fn ports(&self) -> [(&'static str, &str); 8] {
+        [
+            ("port_a", &self.port_a),
+            ("port_b", &self.port_b),
+            ("port_c", &self.port_c),
+            ("port_d", &self.port_d),
+            ("port_e", &self.port_e),
+            ("port_f", &self.port_f),
+            ("port_g", &self.port_g),
+            ("port_h", &self.port_h),
+        ]
+    }
+
+    /// What the key of `port` (0 = A) asks for.
+    pub fn choice(&self, port: usize) -> ProbeChoice {
+        match self.ports().get(port).map(|(_, v)| v.trim()) {
+            None | Some("") => ProbeChoice::Device,
+            Some("none") => ProbeChoice::Unknown,
+            Some(name) => ProbeChoice::Map(name.to_string()),
+        }
+    }
+
+    /// Every named map must exist and parse; whether it fits its port is checked when the
+    /// device is open.
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (port, (key, value)) in self.ports().into_iter().enumerate() {
+            if let ProbeChoice::Map(name) = self.choice(port) {
+                crate::probe_map::resolve(&name)
+                    .map_err(|e| invalid(&format!("probes.{key}"), format!("{value:?}"), e.to_string()))?;
+            }
         }
         Ok(())
     }
@@ -407,6 +470,7 @@ impl Settings {
         }
         self.device_spec()?;
         self.recording.validate()?;
+        self.probes.validate()?;
         if !(1..=600).contains(&self.cache.seconds) {
             return Err(invalid("cache.seconds", self.cache.seconds, "allowed 1..=600"));
         }

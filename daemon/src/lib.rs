@@ -13,6 +13,7 @@ pub mod grpc;
 pub mod hardware_id;
 pub mod logging;
 pub mod notify;
+pub mod probe_map;
 pub mod recorder;
 pub mod signals;
 

@@ -35,6 +35,9 @@ pub struct DeviceDescription {
     /// Whether the device produces frames as fast as they are read instead of at its own
     /// rate (an accelerated simulation): the pipeline must then be paced by its consumer.
     pub free_running: bool,
+    /// Whether this is the built-in simulated device, whose electrodes lie along one straight
+    /// shank per port (the geometry its neighbouring-channel units assume).
+    pub simulated: bool,
 }
 
 /// One headstage port and the amplifier channels behind it.

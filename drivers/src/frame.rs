@@ -11,6 +11,18 @@ pub const MAX_AMPLIFIER_CHANNELS: usize = 1024;
 /// Microvolts per amplifier sample unit of the Intan RHD/RHS amplifiers (0.195 µV/bit).
 pub const AMPLIFIER_UV_PER_UNIT: f64 = 0.195;
 
+/// Volts per code of the Rhythm boards' analog inputs (±10.24 V over 16 bits).
+pub const ANALOG_IN_VOLTS_PER_CODE: f64 = 312.5e-6;
+
+/// The analog-input code that means 0 V (offset binary).
+pub const ANALOG_IN_ZERO_CODE: u16 = 32768;
+
+/// An analog-input code in volts.
+#[inline]
+pub fn analog_in_volts(code: u16) -> f64 {
+    (f64::from(code) - f64::from(ANALOG_IN_ZERO_CODE)) * ANALOG_IN_VOLTS_PER_CODE
+}
+
 /// Shape of every block a source produces. Fixed for the life of a stream, so buffers are
 /// allocated once at stream start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

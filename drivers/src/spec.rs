@@ -95,6 +95,33 @@ impl DeviceSpec {
             DeviceSpec::Simulated(c) => c.mode.name(),
         }
     }
+
+    /// The frames per second the spec asks for.
+    pub fn sample_rate_hz(&self) -> f64 {
+        match self {
+            DeviceSpec::Simulated(c) => c.sample_rate_hz,
+        }
+    }
+
+    /// The same device at another sample rate, which must be one the device can run at.
+    pub fn with_sample_rate(&self, hz: f64) -> Result<DeviceSpec, DeviceSpecError> {
+        let rate = canonical_sample_rate(hz)
+            .ok_or_else(|| refuse("sample_rate_hz", hz, format!("allowed: {}", rate_list())))?;
+        match self {
+            DeviceSpec::Simulated(c) => Ok(DeviceSpec::Simulated(SimConfig { sample_rate_hz: rate, ..c.clone() })),
+        }
+    }
+
+    /// The device `backbone` names, keeping this spec's channels, rate and other settings.
+    /// A backbone this version cannot drive is refused, naming the ones it can.
+    pub fn with_backbone(&self, backbone: &str) -> Result<DeviceSpec, DeviceSpecError> {
+        let mode = SimMode::from_str(backbone).map_err(|_| {
+            refuse("backbone", backbone, format!("this version drives: {}", backbone_names().join(", ")))
+        })?;
+        match self {
+            DeviceSpec::Simulated(c) => Ok(DeviceSpec::Simulated(SimConfig { mode, ..c.clone() })),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -119,6 +146,21 @@ mod tests {
         assert_eq!(spec.backbone(), "sim-lfp");
         let DeviceSpec::Simulated(c) = spec;
         assert_eq!((c.mode, c.amplifier_channels, c.sample_rate_hz), (SimMode::Lfp, 64, 10000.0 / 3.0));
+    }
+
+    #[test]
+    fn a_spec_changes_rate_or_backbone_and_keeps_the_rest() {
+        let spec = DeviceSpec::from_keys(&keys()).unwrap();
+        let slower = spec.with_sample_rate(20000.0).unwrap();
+        assert_eq!((slower.sample_rate_hz(), slower.backbone()), (20000.0, "sim-spikes"));
+        let e = spec.with_sample_rate(44100.0).unwrap_err();
+        assert!(e.key == "sample_rate_hz" && e.allowed.contains("30000"), "{e}");
+        let sine = spec.with_backbone("sim-sine").unwrap();
+        assert_eq!((sine.backbone(), sine.sample_rate_hz()), ("sim-sine", 30000.0));
+        let DeviceSpec::Simulated(c) = &sine;
+        assert_eq!(c.amplifier_channels, 64);
+        let e = spec.with_backbone("xdaq-one-rec").unwrap_err();
+        assert!(e.to_string().contains("xdaq-one-rec") && e.allowed.contains("sim-spikes"), "{e}");
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub mod counters;
 pub mod events;
 pub mod placement;
 mod ring;
+pub mod snapshot;
 pub mod stage;
 pub mod watchdog;
 
@@ -37,5 +38,6 @@ pub use cache::{CacheReader, CacheSlots, CacheWriter, PrimaryCache, ReadOutcome}
 pub use counters::{CounterSnapshot, PipelineCounters};
 pub use events::{Event, EventReader, EventRing, EventWriter, EventsRead};
 pub use placement::{available_cores, PlacementOutcome, ThreadPlacement};
+pub use snapshot::{snapshot, ChannelPick, FrameSpan, Matrix, Snapshot, SnapshotError};
 pub use stage::{SignalBlock, Stage, StageBlock, StageChain};
 pub use watchdog::{Liveness, WatchdogGate};

@@ -38,12 +38,51 @@ pub enum EngineError {
     #[error("{field} = {value:?}: {allowed}")]
     InvalidArgument {
         /// The field, named as the client sent it.
-        field: &'static str,
+        field: String,
         /// The value sent.
         value: String,
         /// What is allowed.
         allowed: String,
     },
+    /// The request is not allowed while the stream runs.
+    #[error("streaming is on: stop streaming before {action}")]
+    StreamingOn {
+        /// What was refused ("changing the sample rate").
+        action: &'static str,
+    },
+    /// The request needs a running stream.
+    #[error("streaming is off: {needed} needs a running stream; start streaming first")]
+    NotStreaming {
+        /// What needed it ("reading signals").
+        needed: &'static str,
+    },
+    /// None of the time range asked for is in the primary cache.
+    #[error("{asked} is not in the primary cache, which holds {held}")]
+    TimeRangeNotHeld {
+        /// The range asked for, in words.
+        asked: String,
+        /// What the cache holds, in words.
+        held: String,
+    },
+    /// The answer would be larger than a reply may be.
+    #[error("the reply would be {bytes} bytes, more than the {limit} a reply may hold; ask for fewer channels or a shorter time range")]
+    ReplyTooLarge {
+        /// Bytes the reply would hold.
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// A device mode that exists but cannot be opened here (no driver, no device attached).
+    #[error("device mode {backbone} cannot be opened: {reason}; the device is left as it was")]
+    DeviceUnavailable {
+        /// The mode asked for, as `device.backbone` names it.
+        backbone: String,
+        /// Why.
+        reason: String,
+    },
+    /// A probe map does not fit the device's ports.
+    #[error(transparent)]
+    Probes(#[from] super::channels::ProbeConfigError),
     /// The recording's file name is taken and there is no index to move on to.
     #[error("{} already exists and recordings are never overwritten; enable the index or timestamp, or change the base name", path.display())]
     FileExists {

@@ -15,8 +15,11 @@
 //! [`Engine::status`] reads that view plus live atomics. A recording being finalized therefore
 //! never delays a status request.
 
+mod channels;
+mod core_config;
 mod error;
 mod recording;
+mod signals;
 mod status;
 mod streaming;
 mod supervisor;
@@ -25,28 +28,47 @@ mod triggers;
 use std::collections::BTreeSet;
 use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::SystemTime;
 
 use crossbeam_channel::{Receiver, Sender};
 use ephysd_drivers::{open, Device, DeviceDescription, DeviceSpec, Impedance};
 use ephysd_pipeline::{Acquisition, PipelineCounters, PrimaryCache, StreamId};
 
-use crate::config::{Autostart, Settings};
+use crate::config::{Autostart, ProbeKeys, Settings};
 use crate::notify::Notifier;
+use crate::probe_map::ProbeMap;
 use crate::recorder::{ActiveRecording, RecorderEvent, Trigger};
 
+pub use channels::{ChannelTable, ChannelUpdate, SignalKind, NO_GROUP};
+pub use core_config::{CableDelay, CoreUpdate, MAX_CABLE_DELAY};
 pub use error::{Blocked, EngineError};
 pub use recording::RecordingConfig;
+pub use signals::{SignalSnapshot, TimeSelection, MAX_REPLY_BYTES};
 pub use status::{EngineStatus, StatusView};
 
 /// A running stream, as the control plane keeps it.
 struct Stream {
     id: StreamId,
     cache: Arc<PrimaryCache>,
+    /// Wall-clock time of the stream's first frame (frame 0).
+    started_at: SystemTime,
 }
 
 /// Everything transitions change, behind the state lock.
 struct State {
     device: Device,
+    /// What the open device is and can do; replaced when the device is reopened.
+    description: Arc<DeviceDescription>,
+    /// Identifies the open device's channel set to clients; new with every reopen.
+    dataset_uid: String,
+    /// Channel selection and colour groups.
+    channels: Arc<ChannelTable>,
+    /// Electrode geometry per port (`None`: nothing known about the port's probe).
+    probes: Arc<Vec<Option<ProbeMap>>>,
+    /// The `[probes]` keys, resolved again for each device opened.
+    probe_keys: ProbeKeys,
+    /// Cable delay per port, in port order.
+    cable_delays: Vec<CableDelay>,
     cache_seconds: u32,
     recording_config: RecordingConfig,
     /// The next recording file index (shared with the running recording, which takes from it).
@@ -65,7 +87,6 @@ struct State {
 pub struct Engine {
     state: Mutex<State>,
     view: RwLock<Arc<StatusView>>,
-    description: Arc<DeviceDescription>,
     acquisition: Acquisition,
     counters: Arc<PipelineCounters>,
     notifier: Notifier,
@@ -84,30 +105,33 @@ impl Engine {
     ) -> Result<Arc<Self>, EngineError> {
         let mut device = open(spec)?;
         let description = Arc::new(device.description().clone());
-        // Measured once with the device idle, so recordings can say what each electrode was.
-        let impedance = if description.can_measure_impedance {
-            device.control().measure_impedance().map_err(|e| tracing::warn!("impedance not measured: {e}")).ok()
-        } else {
-            None
-        };
+        let impedance = measure_impedance(&mut device, &description);
+        let probe_keys = settings.probes.clone();
+        let probes = Arc::new(channels::resolve_probes(&probe_keys, &description).map_err(EngineError::Probes)?);
         let counters = Arc::clone(acquisition.counters());
         let recording_config = RecordingConfig::from(&settings.recording);
-        let view = StatusView::idle(Arc::clone(&description), recording_config.clone());
-        let engine = Arc::new(Engine {
-            state: Mutex::new(State {
-                device,
-                cache_seconds: settings.cache.seconds,
-                recording_config,
-                next_index: Arc::new(AtomicU32::new(1)),
-                next_stream: 1,
-                stream: None,
-                recording: None,
-                triggers: BTreeSet::new(),
-                impedance,
-                last_error: None,
-            }),
-            view: RwLock::new(Arc::new(view)),
+        let st = State {
+            device,
+            channels: Arc::new(ChannelTable::new(&description)),
+            cable_delays: CableDelay::defaults(&description),
+            dataset_uid: uuid::Uuid::new_v4().to_string(),
             description,
+            probes,
+            probe_keys,
+            cache_seconds: settings.cache.seconds,
+            recording_config,
+            next_index: Arc::new(AtomicU32::new(1)),
+            next_stream: 1,
+            stream: None,
+            recording: None,
+            triggers: BTreeSet::new(),
+            impedance,
+            last_error: None,
+        };
+        let view = StatusView::of(&st);
+        let engine = Arc::new(Engine {
+            state: Mutex::new(st),
+            view: RwLock::new(Arc::new(view)),
             acquisition,
             counters,
             notifier,
@@ -123,9 +147,10 @@ impl Engine {
         &self.counters
     }
 
-    /// What the device is and can do (fixed for the engine's life).
-    pub fn description(&self) -> &Arc<DeviceDescription> {
-        &self.description
+    /// What the open device is and can do (it changes only when the device is reopened:
+    /// a restart into another mode or a new sample rate).
+    pub fn description(&self) -> Arc<DeviceDescription> {
+        Arc::clone(&self.view().device)
     }
 
     /// Starts what `recording.autostart` asks for, as a client would.
@@ -157,7 +182,7 @@ impl Engine {
 
     /// Publishes what status reports from `st`. Call at the end of every transition.
     fn publish(&self, st: &State) {
-        let view = Arc::new(StatusView::of(st, Arc::clone(&self.description)));
+        let view = Arc::new(StatusView::of(st));
         *self.view.write().unwrap_or_else(|p| p.into_inner()) = view;
     }
 
@@ -166,4 +191,13 @@ impl Engine {
         self.notifier.status(&format!("error: {message}"));
         st.last_error = Some(message);
     }
+}
+
+/// Measures impedance once with the device idle, so recordings can say what each electrode
+/// was; a device that cannot, or fails to, gives none.
+fn measure_impedance(device: &mut Device, description: &DeviceDescription) -> Option<Vec<Impedance>> {
+    if !description.can_measure_impedance {
+        return None;
+    }
+    device.control().measure_impedance().map_err(|e| tracing::warn!("impedance not measured: {e}")).ok()
 }

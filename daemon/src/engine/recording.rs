@@ -102,15 +102,15 @@ impl Engine {
                 min_free_mb: cfg.min_free_bytes >> 20,
             });
         }
-        let d = &self.description;
+        let d = Arc::clone(&st.description);
         let meta = RecordingMeta {
             software_version: format!("ephysd {}", crate::VERSION),
             device: d.name.clone(),
             device_serial: d.serial.clone().unwrap_or_default(),
-            chips_json: chips_json(d),
+            chips_json: chips_json(&d),
             config_json: self.config_json.clone(),
             recording_type: cfg.recording_type,
-            channels: channel_rows(d, st.impedance.as_deref()),
+            channels: channel_rows(&d, st.impedance.as_deref()),
             analog_in_channels: d.layout.analog_in_channels,
             digital: d.digital_in_channels + d.digital_out_channels > 0,
             ground_truth: st.device.ground_truth().is_some(),
@@ -203,13 +203,13 @@ impl Engine {
             return Err(EngineError::RecordingOn(Blocked::ChangeRecordingConfig));
         }
         validate_base_name(&cfg.base_name).map_err(|e| EngineError::InvalidArgument {
-            field: "baseFileName",
+            field: "baseFileName".into(),
             value: cfg.base_name.clone(),
             allowed: e.to_string(),
         })?;
         if !cfg.base_path.is_dir() {
             return Err(EngineError::InvalidArgument {
-                field: "baseFilePath",
+                field: "baseFilePath".into(),
                 value: cfg.base_path.display().to_string(),
                 allowed: "an existing directory".into(),
             });

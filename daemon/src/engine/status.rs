@@ -2,11 +2,13 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use ephysd_drivers::DeviceDescription;
 use ephysd_pipeline::{CounterSnapshot, PrimaryCache};
 
-use super::{Engine, RecordingConfig, State};
+use super::{CableDelay, ChannelTable, Engine, RecordingConfig, State};
+use crate::probe_map::ProbeMap;
 use crate::recorder::{RecordingProgress, Trigger};
 
 /// The state a transition leaves behind, published for status to read. Immutable: the next
@@ -18,6 +20,8 @@ pub struct StatusView {
     pub device: Arc<DeviceDescription>,
     /// The running stream's primary cache, if streaming.
     pub cache: Option<Arc<PrimaryCache>>,
+    /// Wall-clock time of the running stream's first frame.
+    pub stream_started_at: Option<SystemTime>,
     /// The running recording's first file and progress, if recording.
     pub recording: Option<(PathBuf, Arc<RecordingProgress>)>,
     /// Triggers enabled.
@@ -26,21 +30,30 @@ pub struct StatusView {
     pub last_error: Option<String>,
     /// The recording config in force.
     pub recording_config: RecordingConfig,
+    /// Channel selection and colour groups.
+    pub channels: Arc<ChannelTable>,
+    /// Probe map per port.
+    pub probes: Arc<Vec<Option<ProbeMap>>>,
+    /// Identifies the open device's channel set.
+    pub dataset_uid: String,
+    /// Cable delay per port.
+    pub cable_delays: Vec<CableDelay>,
 }
 
 impl StatusView {
-    pub(super) fn idle(device: Arc<DeviceDescription>, recording_config: RecordingConfig) -> Self {
-        StatusView { device, cache: None, recording: None, triggers: Vec::new(), last_error: None, recording_config }
-    }
-
-    pub(super) fn of(st: &State, device: Arc<DeviceDescription>) -> Self {
+    pub(super) fn of(st: &State) -> Self {
         StatusView {
-            device,
+            device: Arc::clone(&st.description),
             cache: st.stream.as_ref().map(|s| Arc::clone(&s.cache)),
+            stream_started_at: st.stream.as_ref().map(|s| s.started_at),
             recording: st.recording.as_ref().map(|r| (r.path().to_path_buf(), Arc::clone(r.progress()))),
             triggers: st.triggers.iter().copied().collect(),
             last_error: st.last_error.clone(),
             recording_config: st.recording_config.clone(),
+            channels: Arc::clone(&st.channels),
+            probes: Arc::clone(&st.probes),
+            dataset_uid: st.dataset_uid.clone(),
+            cable_delays: st.cable_delays.clone(),
         }
     }
 }

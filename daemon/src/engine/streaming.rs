@@ -37,7 +37,7 @@ impl Engine {
         if st.stream.is_some() {
             return Ok(());
         }
-        let d = &self.description;
+        let d = Arc::clone(&st.description);
         let source = st.device.start_stream()?;
         let capacity = (f64::from(st.cache_seconds) * d.sample_rate_hz).ceil() as usize;
         let (cache, writer) = PrimaryCache::new(d.layout, capacity, d.sample_rate_hz);
@@ -52,7 +52,7 @@ impl Engine {
         });
         tracing::info!(device = %d.name, "streaming started");
         self.notifier.status(&format!("streaming: {}", d.name));
-        st.stream = Some(Stream { id, cache: Arc::clone(&cache) });
+        st.stream = Some(Stream { id, cache: Arc::clone(&cache), started_at: std::time::SystemTime::now() });
         Ok(())
     }
 

@@ -32,9 +32,15 @@ const NAMES: [(BackboneMode, &str); 23] = [
     (BackboneMode::SmartboxSimGenBroadband, "sim-broadband"),
 ];
 
+/// Every `BackboneMode` with its `device.backbone` name, for those that list or translate
+/// names elsewhere (the command line) without a second copy of the table.
+pub fn names() -> &'static [(BackboneMode, &'static str)] {
+    &NAMES
+}
+
 /// The `BackboneMode` a device's backbone name stands for.
 pub fn mode_of(backbone: &str) -> Option<BackboneMode> {
-    NAMES.iter().find(|(_, name)| *name == backbone).map(|(mode, _)| *mode)
+    names().iter().find(|(_, name)| *name == backbone).map(|(mode, _)| *mode)
 }
 
 #[cfg(test)]

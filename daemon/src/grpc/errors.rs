@@ -28,6 +28,10 @@ fn code_of(e: &EngineError) -> Code {
         EngineError::Recording(e) => recording_code(e),
         EngineError::RecordingEnded(failure) => recording_code(&failure.error),
         EngineError::Spawn { .. } => Code::Internal,
+        EngineError::StreamingOn { .. } | EngineError::NotStreaming { .. } => Code::FailedPrecondition,
+        EngineError::TimeRangeNotHeld { .. } => Code::OutOfRange,
+        EngineError::ReplyTooLarge { .. } => Code::ResourceExhausted,
+        EngineError::DeviceUnavailable { .. } | EngineError::Probes(_) => Code::FailedPrecondition,
     }
 }
 
@@ -90,7 +94,7 @@ mod tests {
     #[test]
     fn each_cause_gets_its_own_code_and_a_message_naming_it() {
         let (c, m) = code(EngineError::InvalidArgument {
-            field: "baseFileName",
+            field: "baseFileName".into(),
             value: "a/b".into(),
             allowed: "no separators".into(),
         });
@@ -98,6 +102,18 @@ mod tests {
         assert!(m.contains("baseFileName") && m.contains("a/b"), "{m}");
 
         assert_eq!(code(EngineError::RecordingOn(Blocked::StopStream)).0, Code::FailedPrecondition);
+        let (c, m) = code(EngineError::StreamingOn { action: "changing the sample rate" });
+        assert_eq!(c, Code::FailedPrecondition);
+        assert!(m.contains("stop streaming before changing the sample rate"), "{m}");
+        assert_eq!(code(EngineError::NotStreaming { needed: "reading signals" }).0, Code::FailedPrecondition);
+        let (c, m) = code(EngineError::TimeRangeNotHeld { asked: "[0, 1) s".into(), held: "[5, 65) s".into() });
+        assert_eq!(c, Code::OutOfRange);
+        assert!(m.contains("[0, 1) s") && m.contains("[5, 65) s"), "{m}");
+        assert_eq!(code(EngineError::ReplyTooLarge { bytes: 2, limit: 1 }).0, Code::ResourceExhausted);
+        let (c, m) =
+            code(EngineError::DeviceUnavailable { backbone: "xdaq-one-rec".into(), reason: "no driver".into() });
+        assert_eq!(c, Code::FailedPrecondition);
+        assert!(m.contains("xdaq-one-rec") && m.contains("left as it was"), "{m}");
 
         let (c, m) = code(EngineError::FileExists { path: "/data/r.h5".into() });
         assert_eq!(c, Code::AlreadyExists);

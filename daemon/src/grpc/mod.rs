@@ -6,17 +6,22 @@
 //! version does not implement answer UNIMPLEMENTED naming the method (see [`unimplemented`]).
 //!
 //! One module per domain, each decoding and validating its own messages: [`status`] (status
-//! and lifecycle), [`streaming`], [`recording`], [`triggers`]. [`service`] only routes each method to its
+//! and lifecycle), [`core_config`] (rate, cable delays, device mode), [`channels`] (metadata,
+//! selection, groups), [`signals`] (primary-cache reads), [`streaming`], [`recording`],
+//! [`triggers`]. [`service`] only routes each method to its
 //! domain; [`errors`] is the one place engine errors become gRPC codes. Calls that can block
 //! (joining threads, finalizing files, device I/O) run off the async workers
 //! ([`off_workers`]).
 
 mod access;
 mod backbone;
+mod channels;
+mod core_config;
 pub mod errors;
 mod recording;
 pub mod security;
 mod service;
+mod signals;
 mod status;
 mod streaming;
 mod triggers;
@@ -139,7 +144,7 @@ pub fn serve(
                     .layer(unimplemented::UnimplementedLayer)
                     .add_service(AllegoCoreServer::new(CoreService { engine: Arc::clone(&engine), core_address }))
                     .add_service(AllegoLifecycleServer::new(LifecycleService))
-                    .add_service(Pcache1Server::new(PcacheService))
+                    .add_service(Pcache1Server::new(PcacheService { engine: Arc::clone(&engine) }))
                     .add_service(Kpi1Server::new(KpiService))
                     .add_service(Neurons1Server::new(NeuronsService))
                     .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)

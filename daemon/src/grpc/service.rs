@@ -1,5 +1,6 @@
 //! The five Allego services as tonic sees them: each method hands its request to the module
-//! of its domain (`status`, `streaming`, `recording`) and nothing else. Methods not listed here
+//! of its domain (`status`, `core_config`, `channels`, `signals`, `streaming`, `recording`,
+//! `triggers`) and nothing else. Methods not listed here
 //! keep tonic's default answer, which the UNIMPLEMENTED guard turns into one naming the method.
 
 use std::sync::Arc;
@@ -8,12 +9,14 @@ use ephysd_proto::allego::allego_core_server::AllegoCore;
 use ephysd_proto::allego::allego_lifecycle_server::AllegoLifecycle;
 use ephysd_proto::allego::{kpi1_server::Kpi1, neurons1_server::Neurons1, pcache1_server::Pcache1};
 use ephysd_proto::allego::{
-    BackboneStatus, ConfigCore, ConfigRecording, OfflineLicenseStatus, ServerVersion, SetRecordRequest,
-    SetStreamRequest, SetTriggerRequest, StandardReply, StandardRequest, TriggerState,
+    BackboneStatus, ConfigCore, ConfigRecording, GetSignalGroupIDsReply, HdSnapshot2, HdSnapshotRequest2,
+    OfflineLicenseStatus, RestartRequest, ServerVersion, SetConfigCoreRequest, SetRecordRequest, SetStreamRequest,
+    SetTriggerRequest, SignalGroup, SignalGroupIdRequest, StandardReply, StandardRequest, TriggerState,
+    UpdateSignalGroupRequest,
 };
 use tonic::{Request, Response, Status};
 
-use super::{recording, status, streaming, triggers};
+use super::{channels, core_config, recording, signals, status, streaming, triggers};
 use crate::engine::Engine;
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -36,7 +39,31 @@ impl AllegoCore for CoreService {
     }
 
     async fn get_config(&self, _: Request<StandardRequest>) -> Reply<ConfigCore> {
-        status::config_core(&self.engine, &self.core_address).map(Response::new)
+        core_config::config_core(&self.engine, &self.core_address).map(Response::new)
+    }
+
+    async fn set_config_core(&self, request: Request<SetConfigCoreRequest>) -> Reply<StandardReply> {
+        core_config::set_config_core(&self.engine, request.get_ref()).await.map(Response::new)
+    }
+
+    async fn restart(&self, request: Request<RestartRequest>) -> Reply<StandardReply> {
+        core_config::restart(&self.engine, request.get_ref()).await.map(Response::new)
+    }
+
+    async fn get_signal_group_i_ds(&self, _: Request<StandardRequest>) -> Reply<GetSignalGroupIDsReply> {
+        Ok(Response::new(channels::signal_group_ids()))
+    }
+
+    async fn get_signal_group(&self, request: Request<SignalGroupIdRequest>) -> Reply<SignalGroup> {
+        channels::signal_group(&self.engine, request.get_ref()).map(Response::new)
+    }
+
+    async fn update_signal_group(&self, request: Request<UpdateSignalGroupRequest>) -> Reply<StandardReply> {
+        channels::update_signal_group(&self.engine, request.get_ref()).await.map(Response::new)
+    }
+
+    async fn scan_ports(&self, _: Request<StandardRequest>) -> Reply<SignalGroup> {
+        channels::scan_ports(&self.engine).await.map(Response::new)
     }
 
     async fn set_stream_state(&self, request: Request<SetStreamRequest>) -> Reply<StandardReply> {
@@ -82,8 +109,10 @@ impl AllegoLifecycle for LifecycleService {
     }
 }
 
-/// Pcache1: primary-cache snapshots (health only so far).
-pub struct PcacheService;
+/// Pcache1: primary-cache snapshots.
+pub struct PcacheService {
+    pub engine: Arc<Engine>,
+}
 /// Kpi1: KPI metrics (health only so far).
 pub struct KpiService;
 /// Neurons1: the spike sorter (health only so far).
@@ -93,6 +122,10 @@ pub struct NeuronsService;
 impl Pcache1 for PcacheService {
     async fn healthcheck(&self, _: Request<StandardRequest>) -> Reply<StandardReply> {
         Ok(Response::new(status::healthy()))
+    }
+
+    async fn get_hd_snapshot2(&self, request: Request<HdSnapshotRequest2>) -> Reply<HdSnapshot2> {
+        signals::hd_snapshot(&self.engine, request.get_ref()).await.map(Response::new)
     }
 }
 

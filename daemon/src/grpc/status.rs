@@ -1,18 +1,13 @@
-//! Status and lifecycle: health checks, version, licence, `GetStatus` and `GetConfig`.
+//! Status and lifecycle: health checks, version, licence and `GetStatus`.
 //!
 //! Everything here answers from the engine's published status and the device description: it
 //! never waits for a transition and never changes state.
 
-use std::collections::HashMap;
-
 use ephysd_proto::allego::{
-    BackboneStatus, CableDelays, ConfigCore, GpioChannelCount, OfflineLicenseStatus, PortChannelCount, RecordMode,
-    RecordingStatus, ServerVersion, StandardReply, StreamMode, StreamingStatus,
+    BackboneStatus, GpioChannelCount, OfflineLicenseStatus, PortChannelCount, RecordMode, RecordingStatus,
+    ServerVersion, StandardReply, StreamMode, StreamingStatus,
 };
 
-use tonic::Status;
-
-use super::backbone;
 use crate::engine::{Engine, EngineStatus};
 
 /// The reply every healthy service gives: no error message.
@@ -44,13 +39,7 @@ fn status_message(s: &EngineStatus) -> BackboneStatus {
             primary_cache_t_range: s.cache_time_range.map_or_else(Vec::new, |(a, b)| vec![a, b]),
             hardware_memory_level: s.cache_fill,
         },
-        recording: RecordingStatus {
-            record_mode: on_off(s.recording),
-            active_file_name: s.active_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
-            duration: s.recording_seconds,
-            error: s.last_error.clone().unwrap_or_default(),
-            ..Default::default()
-        },
+        recording: recording_status(s, on_off(s.recording)),
         ports: d
             .ports
             .iter()
@@ -58,25 +47,37 @@ fn status_message(s: &EngineStatus) -> BackboneStatus {
             .collect(),
         is_connected: true,
         gpio_channel_count: GpioChannelCount {
-            n_aux: d.layout.aux_channels as i32,
+            n_aux: d.layout.analog_in_channels as i32,
             n_din: d.digital_in_channels as i32,
             n_dout: d.digital_out_channels as i32,
         },
     }
 }
 
-/// `GetConfig`: the core configuration, from the device description.
-pub fn config_core(engine: &Engine, core_address: &str) -> Result<ConfigCore, Status> {
-    let d = engine.description();
-    let block_ms = d.layout.frames_per_block as f64 / d.sample_rate_hz * 1000.0;
-    let mode = backbone::mode_of(d.backbone)
-        .ok_or_else(|| Status::internal(format!("device.backbone {:?} has no Allego BackboneMode", d.backbone)))?;
-    Ok(ConfigCore {
-        allego_core_server_port: core_address.to_string(),
-        base_samp_freq: d.sample_rate_hz,
-        stream_loop_dur_ms: block_ms.round().max(1.0) as i32,
-        cable_delays: CableDelays { cable_delays: HashMap::new() },
-        backbone_mode: mode as i32,
-        has_xdaqgpio_expander: false,
-    })
+/// The recording part of status. Every port of the device records into the running
+/// recording (one file, or one per port), so each existing port reports the overall mode;
+/// ports the device does not have are left out (the client reads them as `None`).
+fn recording_status(s: &EngineStatus, mode: i32) -> RecordingStatus {
+    let mut status = RecordingStatus {
+        record_mode: mode,
+        active_file_name: s.active_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+        duration: s.recording_seconds,
+        error: s.last_error.clone().unwrap_or_default(),
+        ..Default::default()
+    };
+    for port in &s.device.ports {
+        let slot = match port.port {
+            0 => &mut status.record_mode_port_a,
+            1 => &mut status.record_mode_port_b,
+            2 => &mut status.record_mode_port_c,
+            3 => &mut status.record_mode_port_d,
+            4 => &mut status.record_mode_port_e,
+            5 => &mut status.record_mode_port_f,
+            6 => &mut status.record_mode_port_g,
+            7 => &mut status.record_mode_port_h,
+            _ => continue,
+        };
+        *slot = Some(mode);
+    }
+    status
 }

@@ -14,7 +14,7 @@ use std::f64::consts::TAU;
 use crate::frame::FrameBlock;
 
 /// ADC code of 0 V on the board analog inputs.
-pub(crate) const ANALOG_MID_SCALE: u16 = 32768;
+pub(crate) const ANALOG_MID_SCALE: u16 = crate::frame::ANALOG_IN_ZERO_CODE;
 /// Peak deviation of the analog-in-0 sine, in codes (2 V at 312.5 µV/code).
 pub(crate) const ANALOG_SINE_CODES: f64 = 6400.0;
 /// Frequency of the analog-in-0 sine.

@@ -76,6 +76,7 @@ impl SimulatedDevice {
             can_stimulate: true,
             can_measure_impedance: true,
             free_running: c.accelerated,
+            simulated: true,
         }
     }
 

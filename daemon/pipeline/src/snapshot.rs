@@ -1,0 +1,371 @@
+//! Snapshots: a span of the primary cache, some channels of it, channel-major, in physical
+//! units, as clients ask for signals ("the last second of channels 3, 7 and 12").
+//!
+//! The cache is frame-major because that is how frames arrive and how recordings store them;
+//! a client plotting or analysing channels wants each channel's samples together. A snapshot
+//! reads a block of frames at a time into a small frame-major scratch buffer (it stays in
+//! the CPU's cache) and scatters the asked-for channels into their rows, so the cost is one
+//! pass over the span whatever the channel count. Each value is a little-endian `f32`, the
+//! layout Allego's `RadixMatrixBytes` carries, written straight into the reply's bytes.
+//!
+//! A snapshot never blocks the writer. A span that reaches back to the oldest frames can be
+//! overwritten while it is read; the read then starts again a little later, and the span the
+//! snapshot reports is the one it actually holds.
+
+use ephysd_drivers::{analog_in_volts, AMPLIFIER_UV_PER_UNIT};
+
+use crate::cache::{CacheSlots, PrimaryCache};
+
+/// Frames read per pass: 512 frames × 1024 channels × 2 bytes = 1 MiB of scratch at most.
+const CHUNK_FRAMES: usize = 512;
+
+/// How many times a read that lost its oldest frames to the writer starts again.
+const MAX_RESTARTS: usize = 4;
+
+/// A span of cache sequence numbers, `[start, end)` (frames since the stream started).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameSpan {
+    /// First frame.
+    pub start: u64,
+    /// One past the last frame.
+    pub end: u64,
+}
+
+impl FrameSpan {
+    /// Frames in the span.
+    pub fn len(&self) -> u64 {
+        self.end.saturating_sub(self.start)
+    }
+
+    /// Whether the span holds no frame.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Which channels to take from each lane, in the order their rows should come (repeats
+/// allowed). Indices must be within the cache's layout.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChannelPick {
+    /// Amplifier channels (rows in µV).
+    pub amplifier: Vec<usize>,
+    /// Board analog inputs (rows in V).
+    pub analog_in: Vec<usize>,
+    /// Digital input lines (rows of 0.0 and 1.0).
+    pub digital_in: Vec<usize>,
+    /// Digital output lines (rows of 0.0 and 1.0).
+    pub digital_out: Vec<usize>,
+}
+
+impl ChannelPick {
+    /// Rows over all lanes.
+    pub fn rows(&self) -> usize {
+        self.amplifier.len() + self.analog_in.len() + self.digital_in.len() + self.digital_out.len()
+    }
+}
+
+/// One lane's rows: `rows × frames` little-endian `f32`, channel-major.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Matrix {
+    /// Rows (channels).
+    pub rows: usize,
+    /// Columns (frames).
+    pub frames: usize,
+    /// `rows * frames * 4` bytes.
+    pub bytes: Vec<u8>,
+}
+
+impl Matrix {
+    fn new(rows: usize, frames: usize) -> Self {
+        Matrix { rows, frames, bytes: vec![0; rows * frames * 4] }
+    }
+
+    /// The value at `row`, `frame`.
+    pub fn value(&self, row: usize, frame: usize) -> f32 {
+        let at = (row * self.frames + frame) * 4;
+        f32::from_le_bytes(self.bytes[at..at + 4].try_into().expect("four bytes"))
+    }
+}
+
+/// What a snapshot holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// The frames served (may be later than asked if the oldest were overwritten meanwhile).
+    pub span: FrameSpan,
+    /// Amplifier rows, µV.
+    pub amplifier: Matrix,
+    /// Analog-input rows, V.
+    pub analog_in: Matrix,
+    /// Digital-input rows, 0/1.
+    pub digital_in: Matrix,
+    /// Digital-output rows, 0/1.
+    pub digital_out: Matrix,
+}
+
+/// A snapshot that cannot be served.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotError {
+    /// Nothing of the span is in the cache.
+    #[error("frames {}..{} are not in the cache, which holds {}..{}", asked.start, asked.end, held.start, held.end)]
+    NotHeld {
+        /// What was asked.
+        asked: FrameSpan,
+        /// What the cache held when asked.
+        held: FrameSpan,
+    },
+    /// The writer kept overwriting the span faster than it could be read.
+    #[error("frames from {start} were overwritten while being read; ask for a more recent span")]
+    Overrun {
+        /// Where the last attempt started.
+        start: u64,
+    },
+}
+
+/// Reads `asked`, clipped to what the cache holds, for the channels `pick` names.
+///
+/// # Panics
+/// If `pick` names a channel outside the cache's layout (callers validate requests first).
+pub fn snapshot(cache: &PrimaryCache, asked: FrameSpan, pick: &ChannelPick) -> Result<Snapshot, SnapshotError> {
+    let layout = cache.layout();
+    assert!(
+        pick.amplifier.iter().all(|&c| c < layout.amplifier_channels)
+            && pick.analog_in.iter().all(|&c| c < layout.analog_in_channels)
+            && pick.digital_in.iter().chain(&pick.digital_out).all(|&c| c < 16),
+        "channel pick {pick:?} outside {layout:?}"
+    );
+    let mut start = asked.start;
+    for _ in 0..=MAX_RESTARTS {
+        let held = FrameSpan { start: cache.oldest(), end: cache.head() };
+        let span = FrameSpan { start: start.max(held.start), end: asked.end.min(held.end) };
+        if span.is_empty() {
+            return Err(SnapshotError::NotHeld { asked, held });
+        }
+        match read_span(cache, span, pick) {
+            Ok(snapshot) => return Ok(snapshot),
+            // Lost to the writer: start again past the frames it is about to overwrite.
+            Err(lost_until) => start = lost_until + (cache.capacity_frames() as u64 / 16),
+        }
+    }
+    Err(SnapshotError::Overrun { start })
+}
+
+/// One attempt: the whole span or, if the writer overwrote part of it, where it got to.
+fn read_span(cache: &PrimaryCache, span: FrameSpan, pick: &ChannelPick) -> Result<Snapshot, u64> {
+    let layout = cache.layout();
+    let frames = span.len() as usize;
+    let mut out = Snapshot {
+        span,
+        amplifier: Matrix::new(pick.amplifier.len(), frames),
+        analog_in: Matrix::new(pick.analog_in.len(), frames),
+        digital_in: Matrix::new(pick.digital_in.len(), frames),
+        digital_out: Matrix::new(pick.digital_out.len(), frames),
+    };
+    let lane_len = |wanted: bool, per_frame: usize| if wanted { CHUNK_FRAMES * per_frame } else { 0 };
+    let mut frame_index = vec![0u64; CHUNK_FRAMES];
+    let mut amplifier = vec![0i16; lane_len(!pick.amplifier.is_empty(), layout.amplifier_channels)];
+    let mut analog_in = vec![0u16; lane_len(!pick.analog_in.is_empty(), layout.analog_in_channels)];
+    let mut digital_in = vec![0u16; lane_len(!pick.digital_in.is_empty(), 1)];
+    let mut digital_out = vec![0u16; lane_len(!pick.digital_out.is_empty(), 1)];
+
+    let mut reader = cache.reader_at(span.start);
+    let mut done = 0usize;
+    while done < frames {
+        let want = (frames - done).min(CHUNK_FRAMES);
+        let got = reader.read_into(
+            cache,
+            CacheSlots {
+                frame_index: &mut frame_index[..want],
+                amplifier: &mut amplifier,
+                analog_in: &mut analog_in,
+                digital_in: &mut digital_in,
+                digital_out: &mut digital_out,
+            },
+        );
+        if got.lost > 0 || got.frames == 0 {
+            return Err(reader.position());
+        }
+        let n = got.frames;
+        scatter(&amplifier, layout.amplifier_channels, &pick.amplifier, &mut out.amplifier, done, n, |v: i16| {
+            (f64::from(v) * AMPLIFIER_UV_PER_UNIT) as f32
+        });
+        scatter(&analog_in, layout.analog_in_channels, &pick.analog_in, &mut out.analog_in, done, n, |v: u16| {
+            analog_in_volts(v) as f32
+        });
+        scatter_bits(&digital_in, &pick.digital_in, &mut out.digital_in, done, n);
+        scatter_bits(&digital_out, &pick.digital_out, &mut out.digital_out, done, n);
+        done += n;
+    }
+    Ok(out)
+}
+
+/// Copies `n` frames of the picked channels from frame-major `scratch` (`stride` values per
+/// frame) into their rows of `out`, from column `at`, converting each value.
+fn scatter<T: Copy>(
+    scratch: &[T],
+    stride: usize,
+    pick: &[usize],
+    out: &mut Matrix,
+    at: usize,
+    n: usize,
+    convert: impl Fn(T) -> f32,
+) {
+    for (row, &channel) in pick.iter().enumerate() {
+        let first = (row * out.frames + at) * 4;
+        let dst = &mut out.bytes[first..first + n * 4];
+        for (i, cell) in dst.chunks_exact_mut(4).enumerate() {
+            cell.copy_from_slice(&convert(scratch[i * stride + channel]).to_le_bytes());
+        }
+    }
+}
+
+/// Like [`scatter`] for digital words: each row is one line (bit) as 0.0 or 1.0.
+fn scatter_bits(words: &[u16], pick: &[usize], out: &mut Matrix, at: usize, n: usize) {
+    for (row, &line) in pick.iter().enumerate() {
+        let first = (row * out.frames + at) * 4;
+        let dst = &mut out.bytes[first..first + n * 4];
+        for (cell, word) in dst.chunks_exact_mut(4).zip(&words[..n]) {
+            let bit = f32::from((word >> line) & 1);
+            cell.copy_from_slice(&bit.to_le_bytes());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ephysd_drivers::{BlockLayout, FrameBlock, ANALOG_IN_ZERO_CODE};
+
+    fn layout() -> BlockLayout {
+        BlockLayout { amplifier_channels: 6, aux_channels: 1, analog_in_channels: 2, frames_per_block: 100 }
+    }
+
+    /// Publishes `blocks` blocks whose amplifier value is `seq * 10 + channel` (mod i16) and
+    /// whose digital-in word is the sequence number.
+    fn filled_cache(capacity: usize, blocks: u64) -> std::sync::Arc<PrimaryCache> {
+        let l = layout();
+        let (cache, mut writer) = PrimaryCache::new(l, capacity, 1000.0);
+        for b in 0..blocks {
+            let mut block = FrameBlock::new(l);
+            block.frames = l.frames_per_block;
+            for i in 0..block.frames {
+                let seq = b * l.frames_per_block as u64 + i as u64;
+                block.frame_index[i] = seq;
+                for c in 0..l.amplifier_channels {
+                    block.amplifier[i * l.amplifier_channels + c] = ((seq * 10 + c as u64) % 30000) as i16;
+                }
+                block.analog_in[i * 2] = ANALOG_IN_ZERO_CODE + 3200; // 1 V
+                block.analog_in[i * 2 + 1] = ANALOG_IN_ZERO_CODE;
+                block.digital_in[i] = seq as u16;
+                block.digital_out[i] = 0b10;
+            }
+            writer.publish(&block);
+        }
+        cache
+    }
+
+    fn uv(seq: u64, channel: usize) -> f32 {
+        (f64::from(((seq * 10 + channel as u64) % 30000) as i16) * AMPLIFIER_UV_PER_UNIT) as f32
+    }
+
+    #[test]
+    fn rows_follow_the_pick_in_order_with_repeats_in_physical_units() {
+        let cache = filled_cache(1000, 5);
+        let pick = ChannelPick {
+            amplifier: vec![4, 0, 4],
+            analog_in: vec![0, 1],
+            digital_in: vec![0, 1],
+            digital_out: vec![1],
+        };
+        let s = snapshot(&cache, FrameSpan { start: 120, end: 420 }, &pick).unwrap();
+        assert_eq!(s.span, FrameSpan { start: 120, end: 420 });
+        assert_eq!((s.amplifier.rows, s.amplifier.frames, s.amplifier.bytes.len()), (3, 300, 3 * 300 * 4));
+        for f in 0..300 {
+            let seq = 120 + f as u64;
+            assert_eq!(s.amplifier.value(0, f), uv(seq, 4));
+            assert_eq!(s.amplifier.value(1, f), uv(seq, 0));
+            assert_eq!(s.amplifier.value(2, f), uv(seq, 4));
+            assert_eq!(s.analog_in.value(0, f), 1.0);
+            assert_eq!(s.analog_in.value(1, f), 0.0);
+            assert_eq!(s.digital_in.value(0, f), (seq & 1) as f32);
+            assert_eq!(s.digital_in.value(1, f), ((seq >> 1) & 1) as f32);
+            assert_eq!(s.digital_out.value(0, f), 1.0);
+        }
+    }
+
+    #[test]
+    fn a_span_is_clipped_to_what_the_cache_holds_and_nothing_held_is_an_error() {
+        // 1000 frames of capacity, 1500 published: 500..1500 held.
+        let cache = filled_cache(1000, 15);
+        let pick = ChannelPick { amplifier: vec![1], ..Default::default() };
+        let s = snapshot(&cache, FrameSpan { start: 0, end: 10_000 }, &pick).unwrap();
+        assert_eq!(s.span, FrameSpan { start: 500, end: 1500 });
+        assert_eq!(s.amplifier.value(0, 0), uv(500, 1));
+        assert_eq!(s.amplifier.value(0, 999), uv(1499, 1));
+        let e = snapshot(&cache, FrameSpan { start: 0, end: 400 }, &pick).unwrap_err();
+        assert_eq!(
+            e,
+            SnapshotError::NotHeld {
+                asked: FrameSpan { start: 0, end: 400 },
+                held: FrameSpan { start: 500, end: 1500 }
+            }
+        );
+        assert!(snapshot(&cache, FrameSpan { start: 1500, end: 1600 }, &pick).is_err());
+    }
+
+    #[test]
+    fn an_empty_pick_serves_the_span_with_empty_matrices() {
+        let cache = filled_cache(1000, 2);
+        let s = snapshot(&cache, FrameSpan { start: 10, end: 20 }, &ChannelPick::default()).unwrap();
+        assert_eq!(s.span.len(), 10);
+        assert!(s.amplifier.bytes.is_empty() && s.digital_out.bytes.is_empty());
+    }
+
+    #[test]
+    fn a_read_racing_the_writer_never_returns_torn_or_misplaced_frames() {
+        let l = layout();
+        let (cache, mut writer) = PrimaryCache::new(l, 400, 1000.0);
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writing = {
+            let stop = std::sync::Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut seq = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let mut block = FrameBlock::new(l);
+                    block.frames = l.frames_per_block;
+                    for i in 0..block.frames {
+                        for c in 0..l.amplifier_channels {
+                            block.amplifier[i * l.amplifier_channels + c] = ((seq * 10 + c as u64) % 30000) as i16;
+                        }
+                        block.frame_index[i] = seq;
+                        seq += 1;
+                    }
+                    writer.publish(&block);
+                    // About a real-time pace: the ring turns over every few hundred µs.
+                    std::thread::sleep(std::time::Duration::from_micros(50));
+                }
+            })
+        };
+        let pick = ChannelPick { amplifier: vec![5, 2], ..Default::default() };
+        while cache.head() < 1000 {
+            std::thread::yield_now();
+        }
+        let mut served = 0;
+        for _ in 0..2000 {
+            let head = cache.head();
+            match snapshot(&cache, FrameSpan { start: head.saturating_sub(400), end: head }, &pick) {
+                Ok(s) => {
+                    for f in 0..s.span.len() as usize {
+                        let seq = s.span.start + f as u64;
+                        assert_eq!(s.amplifier.value(0, f), uv(seq, 5), "frame {seq}");
+                        assert_eq!(s.amplifier.value(1, f), uv(seq, 2), "frame {seq}");
+                    }
+                    served += 1;
+                }
+                Err(SnapshotError::Overrun { .. } | SnapshotError::NotHeld { .. }) => {}
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        writing.join().unwrap();
+        assert!(served > 0, "no snapshot was ever served");
+    }
+}

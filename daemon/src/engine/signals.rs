@@ -1,0 +1,115 @@
+//! Signals from the primary cache: a time range and some channels, as clients ask for them.
+//!
+//! Times are seconds of stream time (frame 0 is the stream's first frame), the same clock
+//! status reports the cache's range on. A range reaching past what the cache holds is
+//! clipped to it, and the reply says what was served; a range with nothing in the cache is
+//! refused with what the cache does hold. Reads never take the state lock, so a client
+//! pulling signals never waits for a recording to finalize, nor delays one.
+
+use std::time::{Duration, SystemTime};
+
+use ephysd_pipeline::{snapshot, ChannelPick, FrameSpan, Snapshot, SnapshotError};
+
+use super::{Engine, EngineError};
+
+/// The largest reply served: well under protobuf's 2 GiB message limit, and about 8 s of
+/// 1024 channels at 30 kHz.
+pub const MAX_REPLY_BYTES: u64 = 1 << 30;
+
+/// Which part of the stream to read, in seconds of stream time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TimeSelection {
+    /// `[start, end)`; either end may be infinite (open).
+    Range { start: f64, end: f64 },
+    /// The last `seconds` up to the newest frame.
+    Lookback { seconds: f64 },
+    /// From `start` up to the newest frame.
+    ToHead { start: f64 },
+}
+
+/// Signals read from the cache, with the span served and the clock it is on.
+#[derive(Debug, Clone)]
+pub struct SignalSnapshot {
+    /// The rows and frames.
+    pub snapshot: Snapshot,
+    /// Frames per second of the stream.
+    pub sample_rate_hz: f64,
+    /// Wall-clock time of the first frame served.
+    pub wall_time: SystemTime,
+}
+
+impl Engine {
+    /// Reads `time` of the channels `pick` names (validated by the caller against the device).
+    pub fn signals(&self, time: TimeSelection, pick: &ChannelPick) -> Result<SignalSnapshot, EngineError> {
+        let view = self.view();
+        let (Some(cache), Some(started_at)) = (view.cache.as_ref(), view.stream_started_at) else {
+            return Err(EngineError::NotStreaming { needed: "reading signals" });
+        };
+        let rate = cache.sample_rate_hz();
+        let head = cache.head();
+        let asked = frames_of(time, head, rate);
+        let served = FrameSpan { start: asked.start.max(cache.oldest()), end: asked.end.min(head) };
+        let bytes = served.len() * pick.rows() as u64 * 4;
+        if bytes > MAX_REPLY_BYTES {
+            return Err(EngineError::ReplyTooLarge { bytes, limit: MAX_REPLY_BYTES });
+        }
+        let seconds = |span: FrameSpan| format!("[{:.6}, {:.6}) s", span.start as f64 / rate, span.end as f64 / rate);
+        let snapshot = snapshot(cache, asked, pick).map_err(|e| match e {
+            SnapshotError::NotHeld { held, .. } => EngineError::TimeRangeNotHeld {
+                asked: describe(time),
+                held: if held.is_empty() { "nothing yet".into() } else { seconds(held) },
+            },
+            SnapshotError::Overrun { .. } => EngineError::TimeRangeNotHeld {
+                asked: describe(time),
+                held: format!("only frames the writer is about to overwrite ({})", e),
+            },
+        })?;
+        let wall_time = started_at + Duration::from_secs_f64(snapshot.span.start as f64 / rate);
+        Ok(SignalSnapshot { snapshot, sample_rate_hz: rate, wall_time })
+    }
+}
+
+/// The frames `time` names when the newest frame is `head - 1` (clipping comes later).
+fn frames_of(time: TimeSelection, head: u64, rate: f64) -> FrameSpan {
+    let frame = |seconds: f64| -> u64 {
+        if seconds <= 0.0 {
+            0
+        } else if seconds.is_infinite() {
+            u64::MAX
+        } else {
+            (seconds * rate).round().min(u64::MAX as f64) as u64
+        }
+    };
+    match time {
+        TimeSelection::Range { start, end } => FrameSpan { start: frame(start), end: frame(end) },
+        TimeSelection::Lookback { seconds } => FrameSpan { start: head.saturating_sub(frame(seconds)), end: head },
+        TimeSelection::ToHead { start } => FrameSpan { start: frame(start), end: head },
+    }
+}
+
+fn describe(time: TimeSelection) -> String {
+    match time {
+        TimeSelection::Range { start, end } => format!("[{start}, {end}) s"),
+        TimeSelection::Lookback { seconds } => format!("the last {seconds} s"),
+        TimeSelection::ToHead { start } => format!("[{start} s, newest frame]"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_become_frames_and_open_ends_reach_the_head() {
+        let rate = 1000.0;
+        let range = |start, end| frames_of(TimeSelection::Range { start, end }, 5000, rate);
+        assert_eq!(range(1.0, 2.5), FrameSpan { start: 1000, end: 2500 });
+        assert_eq!(range(f64::NEG_INFINITY, f64::INFINITY), FrameSpan { start: 0, end: u64::MAX });
+        assert_eq!(
+            frames_of(TimeSelection::Lookback { seconds: 0.5 }, 5000, rate),
+            FrameSpan { start: 4500, end: 5000 }
+        );
+        assert_eq!(frames_of(TimeSelection::Lookback { seconds: 60.0 }, 5000, rate), FrameSpan { start: 0, end: 5000 });
+        assert_eq!(frames_of(TimeSelection::ToHead { start: 4.0 }, 5000, rate), FrameSpan { start: 4000, end: 5000 });
+    }
+}
