@@ -1,9 +1,11 @@
-//! The `ephysd` command line: `run`, `check-config`, `inspect`, `recover`, `--version`.
+//! The `ephysd` command line: `run`, `check-config`, `inspect`, `recover`, `--version`, and
+//! `status`, `stream`, `record`, `config` to drive a running daemon.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use ephysd::cli::remote::{self, config::ConfigAction, record::RecordAction, stream::StreamAction, RemoteOptions};
 use ephysd::config::{self, ConfigSource};
 
 #[derive(Parser)]
@@ -42,6 +44,33 @@ enum Command {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
+    /// Show what the running daemon is doing: device, sample rate, streaming, recording,
+    /// ports. Exits 1 if the daemon answers an error, 3 if it cannot be reached.
+    Status {
+        #[command(flatten)]
+        remote: RemoteOptions,
+    },
+    /// Start or stop streaming on the running daemon.
+    Stream {
+        #[command(subcommand)]
+        action: StreamAction,
+        #[command(flatten)]
+        remote: RemoteOptions,
+    },
+    /// Start or stop recording on the running daemon.
+    Record {
+        #[command(subcommand)]
+        action: RecordAction,
+        #[command(flatten)]
+        remote: RemoteOptions,
+    },
+    /// Read or change the running daemon's recording and core settings.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+        #[command(flatten)]
+        remote: RemoteOptions,
+    },
 }
 
 fn main() -> ExitCode {
@@ -59,6 +88,10 @@ fn main() -> ExitCode {
         }
         Command::Inspect { files, json } => ephysd::cli::inspect::run(&files, json),
         Command::Recover { files } => ephysd::cli::recover::run(&files),
+        Command::Status { remote: options } => remote::status::run(&options),
+        Command::Stream { action, remote: options } => remote::stream::run(&options, action),
+        Command::Record { action, remote: options } => remote::record::run(&options, action),
+        Command::Config { action, remote: options } => remote::config::run(&options, action),
         Command::CheckConfig { config } => match config::load(&ConfigSource::from_process(config)).and_then(|s| {
             ephysd::grpc::security::Credentials::load(&s.server)
                 .map(|_| s)

@@ -58,9 +58,8 @@ fn any_text() -> impl Strategy<Value = String> {
 }
 
 fn time_range() -> impl Strategy<Value = TimeRange> {
-    (prop::collection::vec(any_f64(), 0..4), prop::collection::vec(any::<i64>(), 0..3), any_f64()).prop_map(
-        |(time_range_sec, timestamp, fs)| TimeRange { time_range_sec, timestamp, fs, ..Default::default() },
-    )
+    (prop::collection::vec(any_f64(), 0..4), prop::collection::vec(any::<i64>(), 0..3), any_f64())
+        .prop_map(|(time_range_sec, timestamp, fs)| TimeRange { time_range_sec, timestamp, fs, ..Default::default() })
 }
 
 fn selector() -> impl Strategy<Value = SigSelector> {
@@ -163,7 +162,9 @@ fn every_method_answers_arbitrary_requests_and_the_stream_keeps_running() {
         };
         Box::pin(answered(c.core.set_config_core(msg)))
     });
-    run(&runtime, &mut clients, "Restart", any_index(), |c, mode| Box::pin(answered(c.core.restart(RestartRequest { mode }))));
+    run(&runtime, &mut clients, "Restart", any_index(), |c, mode| {
+        Box::pin(answered(c.core.restart(RestartRequest { mode })))
+    });
     run(&runtime, &mut clients, "GetSignalGroup", any_text(), |c, id| {
         Box::pin(answered(c.core.get_signal_group(SignalGroupIdRequest { stream_group_id: id })))
     });
@@ -185,7 +186,9 @@ fn every_method_answers_arbitrary_requests_and_the_stream_keeps_running() {
         };
         Box::pin(answered(c.core.update_signal_group(msg)))
     });
-    run(&runtime, &mut clients, "ScanPorts", Just(()), |c, ()| Box::pin(answered(c.core.scan_ports(StandardRequest::default()))));
+    run(&runtime, &mut clients, "ScanPorts", Just(()), |c, ()| {
+        Box::pin(answered(c.core.scan_ports(StandardRequest::default())))
+    });
     let trigger = (any_index(), any::<bool>(), any_index());
     run(&runtime, &mut clients, "SetTriggerState", trigger, |c, (channel, enabled, port)| {
         let msg = SetTriggerRequest { channel, enabled, port: Some(port) };

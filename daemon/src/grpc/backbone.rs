@@ -43,6 +43,16 @@ pub fn mode_of(backbone: &str) -> Option<BackboneMode> {
     names().iter().find(|(_, name)| *name == backbone).map(|(mode, _)| *mode)
 }
 
+/// The `device.backbone` name of a `BackboneMode`.
+pub fn name_of(mode: BackboneMode) -> Option<&'static str> {
+    names().iter().find(|(m, _)| *m == mode).map(|(_, name)| *name)
+}
+
+/// Every name, comma-separated, as messages list what is allowed.
+pub fn name_list() -> String {
+    names().iter().map(|(_, name)| *name).collect::<Vec<_>>().join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,6 +67,9 @@ mod tests {
             assert_eq!(names.len(), 1, "{mode:?} has names {names:?}");
             assert_eq!(mode_of(names[0]), Some(mode));
         }
+        assert_eq!(name_of(BackboneMode::SmartboxSimGenSpikes), Some("sim-spikes"));
+        assert_eq!(name_of(BackboneMode::XdaqOneRec), Some("xdaq-one-rec"));
+        assert!(name_list().contains("sim-sine, sim-spikes"), "{}", name_list());
         for name in ephysd_drivers::spec::backbone_names() {
             assert!(mode_of(name).is_some(), "{name} has no BackboneMode");
         }

@@ -89,10 +89,8 @@ pub async fn restart(engine: &Arc<Engine>, request: &RestartRequest) -> Result<S
     let mode = BackboneMode::try_from(request.mode).map_err(|_| {
         Status::invalid_argument(format!("mode = {}: allowed a BackboneMode (0..=9, 13..=25)", request.mode))
     })?;
-    let name =
-        backbone::names().iter().find(|(m, _)| *m == mode).map(|(_, name)| *name).ok_or_else(|| {
-            Status::invalid_argument(format!("mode = {}: no device has this mode", mode.as_str_name()))
-        })?;
+    let name = backbone::name_of(mode)
+        .ok_or_else(|| Status::invalid_argument(format!("mode = {}: no device has this mode", mode.as_str_name())))?;
     off_workers(engine, move |e| e.restart(name)).await?;
     Ok(healthy())
 }

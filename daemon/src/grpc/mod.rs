@@ -14,7 +14,7 @@
 //! ([`off_workers`]).
 
 mod access;
-mod backbone;
+pub(crate) mod backbone;
 mod channels;
 mod core_config;
 pub mod errors;
