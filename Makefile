@@ -35,7 +35,7 @@ test-interop: venv
 	$(PY) -m pytest tests/interop -p no:cacheprovider -v
 
 bench: deps
-	$(CARGO) bench -p ephysd --bench pipeline
+	$(CARGO) bench -p ephysd --bench pipeline --bench allego
 
 # rustfmt and clippy, when the toolchain came without them.
 toolchain:
