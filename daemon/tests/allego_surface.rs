@@ -314,7 +314,8 @@ async fn restart_changes_mode_and_a_mode_without_its_device_leaves_the_daemon_as
 
     let e = rig.core.restart(RestartRequest { mode: BackboneMode::XdaqOneRec as i32 }).await.unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);
-    assert!(e.message().contains("xdaq-one-rec") && e.message().contains("left as it was"), "{}", e.message());
+    assert!(e.message().contains("mode = XDAQ_ONE_REC") && e.message().contains("xdaq-one-rec"), "{}", e.message());
+    assert!(e.message().contains("left as it was"), "{}", e.message());
     let config = rig.core.get_config(StandardRequest::default()).await.unwrap().into_inner();
     assert_eq!(config.backbone_mode, BackboneMode::SmartboxSimGenSpikes as i32);
     assert!(!rig.group().await.channels[0].is_selected, "a failed restart keeps the selection");

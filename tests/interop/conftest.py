@@ -29,11 +29,34 @@ def port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def port_bindable(port: int) -> bool:
+    """Whether a listener could bind the port now. A port can be free of listeners and still
+    not bindable: a client connection that used it as its ephemeral local port (Linux picks
+    those from 32768-60999, which holds the Allego ports) leaves it in TIME_WAIT for 60 s."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def wait_ports_bindable(timeout: float = 75.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not all(port_bindable(p) for p in ALLEGO_PORTS):
+        if time.monotonic() > deadline:
+            busy = [p for p in ALLEGO_PORTS if not port_bindable(p)]
+            raise RuntimeError(f"Allego ports {busy} cannot be bound after {timeout} s")
+        time.sleep(0.2)
+
+
 class Daemon:
     """An ephysd process started for one test, stopped with SIGTERM at the end."""
 
     def __init__(self, env: dict[str, str], log_path: Path):
         self.log_path = log_path
+        wait_ports_bindable()
         self.log = open(log_path, "wb")
         self.proc = subprocess.Popen(
             [str(ephysd_binary()), "run"], env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO

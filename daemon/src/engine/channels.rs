@@ -261,7 +261,7 @@ mod tests {
             )
             .unwrap_err()
             .to_string();
-        assert!(e.contains("ntvChanIdx[1]") && e.contains("\"8\"") && e.contains("0..=7"), "{e}");
+        assert!(e.contains("ntvChanIdx[1] = 8: allowed 0..=7"), "{e}");
         assert_eq!(t, before);
     }
 

@@ -70,7 +70,7 @@ impl Engine {
                 let letters: Vec<String> = st.description.ports.iter().map(|p| p.letter().to_string()).collect();
                 return Err(EngineError::InvalidArgument {
                     field: "cableDelay.port".into(),
-                    value: port_letter(port),
+                    value: format!("{:?}", port_letter(port)),
                     allowed: format!("a port of this device: {}", letters.join(", ")),
                 });
             }

@@ -35,11 +35,11 @@ pub enum EngineError {
     #[error("recording is on: {0}")]
     RecordingOn(Blocked),
     /// A field of the request is out of range.
-    #[error("{field} = {value:?}: {allowed}")]
+    #[error("{field} = {value}: {allowed}")]
     InvalidArgument {
         /// The field, named as the client sent it.
         field: String,
-        /// The value sent.
+        /// The value sent, as it reads in a message (text quoted, numbers bare).
         value: String,
         /// What is allowed.
         allowed: String,

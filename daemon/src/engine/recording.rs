@@ -204,13 +204,13 @@ impl Engine {
         }
         validate_base_name(&cfg.base_name).map_err(|e| EngineError::InvalidArgument {
             field: "baseFileName".into(),
-            value: cfg.base_name.clone(),
+            value: format!("{:?}", cfg.base_name),
             allowed: e.to_string(),
         })?;
         if !cfg.base_path.is_dir() {
             return Err(EngineError::InvalidArgument {
                 field: "baseFilePath".into(),
-                value: cfg.base_path.display().to_string(),
+                value: format!("{:?}", cfg.base_path.display().to_string()),
                 allowed: "an existing directory".into(),
             });
         }

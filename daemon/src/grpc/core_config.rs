@@ -52,8 +52,8 @@ pub async fn set_config_core(engine: &Arc<Engine>, request: &SetConfigCoreReques
     let sample_rate_hz = match request.samp_freq {
         Some(hz) if !hz.is_finite() || hz <= 0.0 => {
             return Err(Status::invalid_argument(format!(
-                "sampFreq = {hz}: allowed one of {} Hz",
-                rate_list(engine.description().sample_rates_hz)
+                "sampFreq = {hz}: allowed: {}",
+                ephysd_drivers::rates::rate_list()
             )))
         }
         other => other,
@@ -91,10 +91,9 @@ pub async fn restart(engine: &Arc<Engine>, request: &RestartRequest) -> Result<S
     })?;
     let name = backbone::name_of(mode)
         .ok_or_else(|| Status::invalid_argument(format!("mode = {}: no device has this mode", mode.as_str_name())))?;
-    off_workers(engine, move |e| e.restart(name)).await?;
+    // The client knows the mode by its enum name, the daemon's messages by its backbone name.
+    off_workers(engine, move |e| e.restart(name))
+        .await
+        .map_err(|s| Status::new(s.code(), format!("mode = {}: {}", mode.as_str_name(), s.message())))?;
     Ok(healthy())
-}
-
-fn rate_list(rates: &[f64]) -> String {
-    rates.iter().map(|r| ephysd_drivers::rates::format_rate(*r)).collect::<Vec<_>>().join(", ")
 }
