@@ -62,5 +62,8 @@ fn generate(fds: prost_types::FileDescriptorSet) -> std::io::Result<()> {
         .build_server(true)
         .build_client(true)
         .generate_default_stubs(true)
+        // Signal matrices are the one large field: as `Bytes`, a reply can hand the server a
+        // buffer it takes back once sent, instead of a fresh allocation per reply.
+        .bytes(".allego.RadixMatrixBytes.data")
         .compile_fds(own_files)
 }

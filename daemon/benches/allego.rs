@@ -18,8 +18,8 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ephysd_drivers::sim::SimConfig;
 use ephysd_drivers::{open, DeviceSpec};
 use ephysd_pipeline::{
-    snapshot, Acquisition, ChannelPick, FrameSpan, Pacing, PipelineCounters, PrimaryCache, StageChain, StreamId,
-    StreamPlan, ThreadPlacement,
+    snapshot, Acquisition, BufferPool, ChannelPick, FrameSpan, Pacing, PipelineCounters, PrimaryCache, StageChain,
+    StreamId, StreamPlan, ThreadPlacement,
 };
 use ephysd_proto::allego::allego_core_client::AllegoCoreClient;
 use ephysd_proto::allego::pcache1_client::Pcache1Client;
@@ -176,10 +176,13 @@ fn snapshot_in_process(c: &mut Criterion) {
     let mut group = c.benchmark_group("allego");
     group.throughput(Throughput::Bytes((CHANNELS as f64 * RATE * 4.0) as u64));
     group.sample_size(20);
+    // As the daemon serves replies: each snapshot's buffers go back to the pool once used.
+    let pool = BufferPool::default();
     group.bench_function("snapshot_1s_1024ch_in_process", |b| {
         b.iter(|| {
             let head = cache.head();
-            snapshot(&cache, FrameSpan { start: head - RATE as u64, end: head }, &pick).expect("held")
+            let s = snapshot(&cache, FrameSpan { start: head - RATE as u64, end: head }, &pick, &pool).expect("held");
+            pool.give(s.amplifier.bytes);
         })
     });
     group.finish();

@@ -345,6 +345,36 @@ impl CacheReader {
     }
 }
 
+impl CacheReader {
+    /// Reads up to `max` of the next frames' amplifier samples four channels at a time, for
+    /// readers that want channels rather than frames (snapshots): `visit(seq, word, packed)`
+    /// gets channels `4 * word .. 4 * word + 4` of frame `seq` as four `i16` lanes, low lane
+    /// first (a missing fifth-and-later channel of the last word reads 0). Words are visited
+    /// word by word over all the frames read, which keeps a reader's writes to each channel's
+    /// row sequential. A visit may be repeated for a later frame if the writer overtook the
+    /// first attempt; the outcome then counts the frames lost. Never blocks.
+    pub fn read_amplifier_words(
+        &mut self,
+        cache: &PrimaryCache,
+        max: usize,
+        words: std::ops::Range<usize>,
+        mut visit: impl FnMut(u64, usize, u64),
+    ) -> ReadOutcome {
+        let lane = &cache.amplifier;
+        assert!(words.end <= lane.words_per_frame, "words {words:?} beyond {} per frame", lane.words_per_frame);
+        let taken = cache.positions.read(&mut self.next, max, |from, n| {
+            for word in words.clone() {
+                for i in 0..n {
+                    let seq = from + i as u64;
+                    let at = cache.positions.slot(seq) * lane.words_per_frame + word;
+                    visit(seq, word, lane.words[at].load(Ordering::Relaxed));
+                }
+            }
+        });
+        ReadOutcome { frames: taken.items, lost: taken.lost }
+    }
+}
+
 /// Where [`CacheReader::read_into`] copies frames: one slice per lane, all sized for the same
 /// number of frames (`frame_index.len()`); an empty slice skips its lane.
 #[derive(Debug)]

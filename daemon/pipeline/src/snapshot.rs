@@ -12,12 +12,15 @@
 //! overwritten while it is read; the read then starts again a little later, and the span the
 //! snapshot reports is the one it actually holds.
 
+use std::sync::Mutex;
+
 use ephysd_drivers::{analog_in_volts, AMPLIFIER_UV_PER_UNIT};
 
 use crate::cache::{CacheSlots, PrimaryCache};
 
-/// Frames read per pass: 512 frames × 1024 channels × 2 bytes = 1 MiB of scratch at most.
-const CHUNK_FRAMES: usize = 512;
+/// Frames read per pass: 64 frames × 1024 channels × 2 bytes = 128 KiB of scratch at most, so
+/// the scratch stays in L2 and the 64 cache lines one channel touches stay in L1 for the next.
+const CHUNK_FRAMES: usize = 64;
 
 /// How many times a read that lost its oldest frames to the writer starts again.
 const MAX_RESTARTS: usize = 4;
@@ -76,8 +79,8 @@ pub struct Matrix {
 }
 
 impl Matrix {
-    fn new(rows: usize, frames: usize) -> Self {
-        Matrix { rows, frames, bytes: vec![0; rows * frames * 4] }
+    fn new(rows: usize, frames: usize, pool: &BufferPool) -> Self {
+        Matrix { rows, frames, bytes: pool.take(rows * frames * 4) }
     }
 
     /// The value at `row`, `frame`.
@@ -100,6 +103,51 @@ pub struct Snapshot {
     pub digital_in: Matrix,
     /// Digital-output rows, 0/1.
     pub digital_out: Matrix,
+}
+
+/// Buffers of earlier snapshots, kept for the next ones.
+///
+/// A second of 1024 channels is 123 MB. Freshly allocated memory of that size comes from the
+/// kernel page by page (30 000 page faults, each zeroing a page), which on a virtual machine
+/// costs more than filling it; a buffer that served a reply before is already mapped. The
+/// pool keeps at most [`BufferPool::MAX_BYTES`] and hands out the smallest buffer that fits.
+#[derive(Debug, Default)]
+pub struct BufferPool {
+    free: Mutex<Vec<Vec<u8>>>,
+}
+
+impl BufferPool {
+    /// The most the pool keeps (about 4 s of 1024 channels).
+    pub const MAX_BYTES: usize = 512 << 20;
+
+    /// A buffer of exactly `len` bytes (contents unspecified: every byte is overwritten).
+    pub fn take(&self, len: usize) -> Vec<u8> {
+        let reused = {
+            let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+            let best = (0..free.len()).filter(|&i| free[i].capacity() >= len).min_by_key(|&i| free[i].capacity());
+            best.map(|i| free.swap_remove(i))
+        };
+        let mut buf = reused.unwrap_or_default();
+        buf.resize(len, 0);
+        buf
+    }
+
+    /// Takes a buffer back, unless the pool is full (then it is freed).
+    pub fn give(&self, buf: Vec<u8>) {
+        if buf.capacity() == 0 {
+            return;
+        }
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        let held: usize = free.iter().map(Vec::capacity).sum();
+        if held + buf.capacity() <= Self::MAX_BYTES {
+            free.push(buf);
+        }
+    }
+
+    /// Bytes the pool holds.
+    pub fn held_bytes(&self) -> usize {
+        self.free.lock().unwrap_or_else(|p| p.into_inner()).iter().map(Vec::capacity).sum()
+    }
 }
 
 /// A snapshot that cannot be served.
@@ -125,7 +173,12 @@ pub enum SnapshotError {
 ///
 /// # Panics
 /// If `pick` names a channel outside the cache's layout (callers validate requests first).
-pub fn snapshot(cache: &PrimaryCache, asked: FrameSpan, pick: &ChannelPick) -> Result<Snapshot, SnapshotError> {
+pub fn snapshot(
+    cache: &PrimaryCache,
+    asked: FrameSpan,
+    pick: &ChannelPick,
+    pool: &BufferPool,
+) -> Result<Snapshot, SnapshotError> {
     let layout = cache.layout();
     assert!(
         pick.amplifier.iter().all(|&c| c < layout.amplifier_channels)
@@ -140,62 +193,134 @@ pub fn snapshot(cache: &PrimaryCache, asked: FrameSpan, pick: &ChannelPick) -> R
         if span.is_empty() {
             return Err(SnapshotError::NotHeld { asked, held });
         }
-        match read_span(cache, span, pick) {
-            Ok(snapshot) => return Ok(snapshot),
+        let mut out = Snapshot {
+            span,
+            amplifier: Matrix::new(pick.amplifier.len(), span.len() as usize, pool),
+            analog_in: Matrix::new(pick.analog_in.len(), span.len() as usize, pool),
+            digital_in: Matrix::new(pick.digital_in.len(), span.len() as usize, pool),
+            digital_out: Matrix::new(pick.digital_out.len(), span.len() as usize, pool),
+        };
+        match read_span(cache, &mut out, pick) {
+            Ok(()) => return Ok(out),
             // Lost to the writer: start again past the frames it is about to overwrite.
-            Err(lost_until) => start = lost_until + (cache.capacity_frames() as u64 / 16),
+            Err(lost_until) => {
+                for m in [out.amplifier, out.analog_in, out.digital_in, out.digital_out] {
+                    pool.give(m.bytes);
+                }
+                start = lost_until + (cache.capacity_frames() as u64 / 16)
+            }
         }
     }
     Err(SnapshotError::Overrun { start })
 }
 
-/// One attempt: the whole span or, if the writer overwrote part of it, where it got to.
-fn read_span(cache: &PrimaryCache, span: FrameSpan, pick: &ChannelPick) -> Result<Snapshot, u64> {
+/// One attempt at filling `out` (sized for its span): `Err` says where the read got to if
+/// the writer overwrote part of the span meanwhile.
+fn read_span(cache: &PrimaryCache, out: &mut Snapshot, pick: &ChannelPick) -> Result<(), u64> {
     let layout = cache.layout();
+    let span = out.span;
     let frames = span.len() as usize;
-    let mut out = Snapshot {
-        span,
-        amplifier: Matrix::new(pick.amplifier.len(), frames),
-        analog_in: Matrix::new(pick.analog_in.len(), frames),
-        digital_in: Matrix::new(pick.digital_in.len(), frames),
-        digital_out: Matrix::new(pick.digital_out.len(), frames),
-    };
     let lane_len = |wanted: bool, per_frame: usize| if wanted { CHUNK_FRAMES * per_frame } else { 0 };
     let mut frame_index = vec![0u64; CHUNK_FRAMES];
-    let mut amplifier = vec![0i16; lane_len(!pick.amplifier.is_empty(), layout.amplifier_channels)];
     let mut analog_in = vec![0u16; lane_len(!pick.analog_in.is_empty(), layout.analog_in_channels)];
     let mut digital_in = vec![0u16; lane_len(!pick.digital_in.is_empty(), 1)];
     let mut digital_out = vec![0u16; lane_len(!pick.digital_out.is_empty(), 1)];
+    let board_lanes = !(analog_in.is_empty() && digital_in.is_empty() && digital_out.is_empty());
+    let amplifier_rows = AmplifierRows::new(&pick.amplifier, layout.amplifier_channels);
 
-    let mut reader = cache.reader_at(span.start);
     let mut done = 0usize;
     while done < frames {
         let want = (frames - done).min(CHUNK_FRAMES);
-        let got = reader.read_into(
-            cache,
-            CacheSlots {
-                frame_index: &mut frame_index[..want],
-                amplifier: &mut amplifier,
-                analog_in: &mut analog_in,
-                digital_in: &mut digital_in,
-                digital_out: &mut digital_out,
-            },
-        );
-        if got.lost > 0 || got.frames == 0 {
-            return Err(reader.position());
+        let first = span.start + done as u64;
+        // Amplifier channels straight from the cache's words into their rows; then the board's
+        // lanes (a few values per frame) through a small frame-major scratch.
+        if !pick.amplifier.is_empty() {
+            let mut reader = cache.reader_at(first);
+            let got = reader.read_amplifier_words(cache, want, amplifier_rows.words.clone(), |seq, word, packed| {
+                amplifier_rows.store(&mut out.amplifier, (seq - span.start) as usize, word, packed)
+            });
+            if got.lost > 0 || got.frames < want {
+                return Err(reader.position());
+            }
         }
-        let n = got.frames;
-        scatter(&amplifier, layout.amplifier_channels, &pick.amplifier, &mut out.amplifier, done, n, |v: i16| {
-            (f64::from(v) * AMPLIFIER_UV_PER_UNIT) as f32
-        });
-        scatter(&analog_in, layout.analog_in_channels, &pick.analog_in, &mut out.analog_in, done, n, |v: u16| {
-            analog_in_volts(v) as f32
-        });
-        scatter_bits(&digital_in, &pick.digital_in, &mut out.digital_in, done, n);
-        scatter_bits(&digital_out, &pick.digital_out, &mut out.digital_out, done, n);
-        done += n;
+        if board_lanes {
+            let mut reader = cache.reader_at(first);
+            let got = reader.read_into(
+                cache,
+                CacheSlots {
+                    frame_index: &mut frame_index[..want],
+                    amplifier: &mut [],
+                    analog_in: &mut analog_in,
+                    digital_in: &mut digital_in,
+                    digital_out: &mut digital_out,
+                },
+            );
+            if got.lost > 0 || got.frames < want {
+                return Err(reader.position());
+            }
+            scatter(
+                &analog_in,
+                layout.analog_in_channels,
+                &pick.analog_in,
+                &mut out.analog_in,
+                done,
+                want,
+                |v: u16| analog_in_volts(v) as f32,
+            );
+            scatter_bits(&digital_in, &pick.digital_in, &mut out.digital_in, done, want);
+            scatter_bits(&digital_out, &pick.digital_out, &mut out.digital_out, done, want);
+        }
+        done += want;
     }
-    Ok(out)
+    amplifier_rows.copy_repeats(&mut out.amplifier);
+    Ok(())
+}
+
+/// Which row each picked amplifier channel fills. A channel picked more than once is read
+/// into its first row and copied into the others at the end.
+struct AmplifierRows {
+    /// First row of each channel, `usize::MAX` if not picked.
+    first_row: Vec<usize>,
+    /// The cache words (four channels each) holding a picked channel.
+    words: std::ops::Range<usize>,
+    /// (row, row it repeats).
+    repeats: Vec<(usize, usize)>,
+}
+
+impl AmplifierRows {
+    fn new(pick: &[usize], channels: usize) -> Self {
+        let mut first_row = vec![usize::MAX; channels.div_ceil(4) * 4];
+        let mut repeats = Vec::new();
+        for (row, &channel) in pick.iter().enumerate() {
+            match first_row[channel] {
+                usize::MAX => first_row[channel] = row,
+                first => repeats.push((row, first)),
+            }
+        }
+        let lowest = pick.iter().min().map_or(0, |c| c / 4);
+        let highest = pick.iter().max().map_or(0, |c| c / 4 + 1);
+        AmplifierRows { first_row, words: lowest..highest, repeats }
+    }
+
+    /// Writes the picked lanes of one packed word into column `column` of their rows.
+    #[inline]
+    fn store(&self, out: &mut Matrix, column: usize, word: usize, packed: u64) {
+        let rows = &self.first_row[word * 4..word * 4 + 4];
+        for (lane, &row) in rows.iter().enumerate() {
+            if row != usize::MAX {
+                let value = f64::from((packed >> (16 * lane)) as u16 as i16) * AMPLIFIER_UV_PER_UNIT;
+                let at = (row * out.frames + column) * 4;
+                out.bytes[at..at + 4].copy_from_slice(&(value as f32).to_le_bytes());
+            }
+        }
+    }
+
+    fn copy_repeats(&self, out: &mut Matrix) {
+        let row_bytes = out.frames * 4;
+        for &(row, first) in &self.repeats {
+            out.bytes.copy_within(first * row_bytes..(first + 1) * row_bytes, row * row_bytes);
+        }
+    }
 }
 
 /// Copies `n` frames of the picked channels from frame-major `scratch` (`stride` values per
@@ -276,7 +401,7 @@ mod tests {
             digital_in: vec![0, 1],
             digital_out: vec![1],
         };
-        let s = snapshot(&cache, FrameSpan { start: 120, end: 420 }, &pick).unwrap();
+        let s = snapshot(&cache, FrameSpan { start: 120, end: 420 }, &pick, &BufferPool::default()).unwrap();
         assert_eq!(s.span, FrameSpan { start: 120, end: 420 });
         assert_eq!((s.amplifier.rows, s.amplifier.frames, s.amplifier.bytes.len()), (3, 300, 3 * 300 * 4));
         for f in 0..300 {
@@ -297,11 +422,11 @@ mod tests {
         // 1000 frames of capacity, 1500 published: 500..1500 held.
         let cache = filled_cache(1000, 15);
         let pick = ChannelPick { amplifier: vec![1], ..Default::default() };
-        let s = snapshot(&cache, FrameSpan { start: 0, end: 10_000 }, &pick).unwrap();
+        let s = snapshot(&cache, FrameSpan { start: 0, end: 10_000 }, &pick, &BufferPool::default()).unwrap();
         assert_eq!(s.span, FrameSpan { start: 500, end: 1500 });
         assert_eq!(s.amplifier.value(0, 0), uv(500, 1));
         assert_eq!(s.amplifier.value(0, 999), uv(1499, 1));
-        let e = snapshot(&cache, FrameSpan { start: 0, end: 400 }, &pick).unwrap_err();
+        let e = snapshot(&cache, FrameSpan { start: 0, end: 400 }, &pick, &BufferPool::default()).unwrap_err();
         assert_eq!(
             e,
             SnapshotError::NotHeld {
@@ -309,13 +434,29 @@ mod tests {
                 held: FrameSpan { start: 500, end: 1500 }
             }
         );
-        assert!(snapshot(&cache, FrameSpan { start: 1500, end: 1600 }, &pick).is_err());
+        assert!(snapshot(&cache, FrameSpan { start: 1500, end: 1600 }, &pick, &BufferPool::default()).is_err());
+    }
+
+    #[test]
+    fn the_pool_reuses_the_smallest_buffer_that_fits_and_keeps_a_bounded_amount() {
+        let pool = BufferPool::default();
+        let mut big = pool.take(1000);
+        big.fill(7);
+        let ptr = big.as_ptr();
+        pool.give(big);
+        pool.give(Vec::with_capacity(100));
+        let again = pool.take(900);
+        assert_eq!((again.as_ptr(), again.len()), (ptr, 900), "the 1000-byte buffer, not the 100-byte one");
+        assert_eq!(pool.held_bytes(), 100);
+        pool.give(Vec::with_capacity(BufferPool::MAX_BYTES));
+        assert_eq!(pool.held_bytes(), 100, "a buffer that would overfill the pool is freed");
     }
 
     #[test]
     fn an_empty_pick_serves_the_span_with_empty_matrices() {
         let cache = filled_cache(1000, 2);
-        let s = snapshot(&cache, FrameSpan { start: 10, end: 20 }, &ChannelPick::default()).unwrap();
+        let s = snapshot(&cache, FrameSpan { start: 10, end: 20 }, &ChannelPick::default(), &BufferPool::default())
+            .unwrap();
         assert_eq!(s.span.len(), 10);
         assert!(s.amplifier.bytes.is_empty() && s.digital_out.bytes.is_empty());
     }
@@ -346,19 +487,21 @@ mod tests {
             })
         };
         let pick = ChannelPick { amplifier: vec![5, 2], ..Default::default() };
+        let pool = BufferPool::default();
         while cache.head() < 1000 {
             std::thread::yield_now();
         }
         let mut served = 0;
         for _ in 0..2000 {
             let head = cache.head();
-            match snapshot(&cache, FrameSpan { start: head.saturating_sub(400), end: head }, &pick) {
+            match snapshot(&cache, FrameSpan { start: head.saturating_sub(400), end: head }, &pick, &pool) {
                 Ok(s) => {
                     for f in 0..s.span.len() as usize {
                         let seq = s.span.start + f as u64;
                         assert_eq!(s.amplifier.value(0, f), uv(seq, 5), "frame {seq}");
                         assert_eq!(s.amplifier.value(1, f), uv(seq, 2), "frame {seq}");
                     }
+                    pool.give(s.amplifier.bytes);
                     served += 1;
                 }
                 Err(SnapshotError::Overrun { .. } | SnapshotError::NotHeld { .. }) => {}

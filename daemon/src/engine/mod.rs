@@ -32,7 +32,7 @@ use std::time::SystemTime;
 
 use crossbeam_channel::{Receiver, Sender};
 use ephysd_drivers::{open, Device, DeviceDescription, DeviceSpec, Impedance};
-use ephysd_pipeline::{Acquisition, PipelineCounters, PrimaryCache, StreamId};
+use ephysd_pipeline::{Acquisition, BufferPool, PipelineCounters, PrimaryCache, StreamId};
 
 use crate::config::{Autostart, ProbeKeys, Settings};
 use crate::notify::Notifier;
@@ -93,6 +93,8 @@ pub struct Engine {
     /// The effective configuration as JSON, written into every recording.
     config_json: String,
     recorder_events: (Sender<RecorderEvent>, Receiver<RecorderEvent>),
+    /// Buffers of signal replies, reused once a reply is sent.
+    snapshot_buffers: Arc<BufferPool>,
 }
 
 impl Engine {
@@ -137,6 +139,7 @@ impl Engine {
             notifier,
             config_json: settings.to_json(),
             recorder_events: crossbeam_channel::unbounded(),
+            snapshot_buffers: Arc::new(BufferPool::default()),
         });
         supervisor::spawn(&engine).map_err(|source| EngineError::Spawn { thread: "supervisor", source })?;
         Ok(engine)

@@ -8,7 +8,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use ephysd_pipeline::{snapshot, ChannelPick, FrameSpan, Snapshot, SnapshotError};
+use std::sync::Arc;
+
+use ephysd_pipeline::{snapshot, BufferPool, ChannelPick, FrameSpan, Snapshot, SnapshotError};
 
 use super::{Engine, EngineError};
 
@@ -39,6 +41,11 @@ pub struct SignalSnapshot {
 }
 
 impl Engine {
+    /// Where signal replies take their buffers from, and give them back to once sent.
+    pub fn snapshot_buffers(&self) -> &Arc<BufferPool> {
+        &self.snapshot_buffers
+    }
+
     /// Reads `time` of the channels `pick` names (validated by the caller against the device).
     pub fn signals(&self, time: TimeSelection, pick: &ChannelPick) -> Result<SignalSnapshot, EngineError> {
         let view = self.view();
@@ -54,7 +61,7 @@ impl Engine {
             return Err(EngineError::ReplyTooLarge { bytes, limit: MAX_REPLY_BYTES });
         }
         let seconds = |span: FrameSpan| format!("[{:.6}, {:.6}) s", span.start as f64 / rate, span.end as f64 / rate);
-        let snapshot = snapshot(cache, asked, pick).map_err(|e| match e {
+        let snapshot = snapshot(cache, asked, pick, &self.snapshot_buffers).map_err(|e| match e {
             SnapshotError::NotHeld { held, .. } => EngineError::TimeRangeNotHeld {
                 asked: describe(time),
                 held: if held.is_empty() { "nothing yet".into() } else { seconds(held) },

@@ -12,8 +12,9 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use ephysd_drivers::DeviceDescription;
-use ephysd_pipeline::{ChannelPick, Matrix};
+use ephysd_pipeline::{BufferPool, ChannelPick, Matrix};
 use ephysd_proto::allego::{
     HdSnapshot2, HdSnapshotRequest2, RadixMatrixBytes, SensorPortSpec, SigSelector, SignalGroup, Signals2, TimeRange,
     TimeRangeSelMode,
@@ -40,6 +41,7 @@ pub async fn hd_snapshot(engine: &Arc<Engine>, request: &HdSnapshotRequest2) -> 
     }
     let time = time_selection(request)?;
     let pick = channel_pick(request.sig_sel.as_ref(), &d)?;
+    let pool = Arc::clone(engine.snapshot_buffers());
     let engine = Arc::clone(engine);
     // Reading and converting a second of 1024 channels takes tens of milliseconds: off the
     // async workers, like every other call that works for a while.
@@ -47,7 +49,7 @@ pub async fn hd_snapshot(engine: &Arc<Engine>, request: &HdSnapshotRequest2) -> 
         .await
         .map_err(|e| Status::internal(format!("signal read failed: {e}")))?
         .map_err(|e| super::errors::status_of(&e))?;
-    Ok(reply(served))
+    Ok(reply(served, &pool))
 }
 
 /// The time selection a request names, checked.
@@ -125,11 +127,32 @@ fn channel_pick(selector: Option<&SigSelector>, d: &DeviceDescription) -> Result
     })
 }
 
-fn reply(served: SignalSnapshot) -> HdSnapshot2 {
+/// A reply buffer on loan from the pool: back to the pool once the reply is sent.
+struct Loaned {
+    buf: Vec<u8>,
+    pool: Arc<BufferPool>,
+}
+
+impl AsRef<[u8]> for Loaned {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Loaned {
+    fn drop(&mut self) {
+        self.pool.give(std::mem::take(&mut self.buf));
+    }
+}
+
+fn reply(served: SignalSnapshot, pool: &Arc<BufferPool>) -> HdSnapshot2 {
     let SignalSnapshot { snapshot, sample_rate_hz: rate, wall_time } = served;
     let span = snapshot.span;
     let wall: chrono::DateTime<chrono::Utc> = wall_time.into();
-    let matrix = |m: Matrix| RadixMatrixBytes { shape: vec![m.rows as i32, m.frames as i32], data: m.bytes };
+    let matrix = |m: Matrix| RadixMatrixBytes {
+        shape: vec![m.rows as i32, m.frames as i32],
+        data: Bytes::from_owner(Loaned { buf: m.bytes, pool: Arc::clone(pool) }),
+    };
     HdSnapshot2 {
         dsource_id: Some(LIVE_SIGNALS.to_string()),
         sigs: Signals2 {
