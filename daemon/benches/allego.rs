@@ -3,7 +3,8 @@
 //! A real daemon (this build's `ephysd` binary) streams and records 1024 channels at 30 kHz
 //! on the Allego ports while the benchmark asks it, through tonic:
 //! - `GetStatus` over and over (criterion's mean, then p50/p99/max of 5000 sustained calls);
-//! - `GetHDSnapshot2` for the last second of all 1024 channels (123 MB of `f32`).
+//! - `GetHDSnapshot2` for the last second of all 1024 channels (123 MB of `f32`), with
+//!   tonic's default client and with one tuned for large replies (large windows and frames).
 //!
 //! Beside them, in the same run: the snapshot alone in process (no gRPC), and the same second
 //! read the two ways a Python user would: radiens-core's `AllegoClient.get_signals` from the
@@ -27,7 +28,7 @@ use ephysd_proto::allego::{
     HdSnapshotRequest2, RecordMode, SetRecordRequest, SetStreamRequest, SigSelector, StandardRequest, TimeRange,
     TimeRangeSelMode,
 };
-use tonic::transport::Channel;
+use tonic::transport::{Channel, Endpoint};
 
 const CHANNELS: usize = 1024;
 const RATE: f64 = 30_000.0;
@@ -91,11 +92,22 @@ fn allego(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let daemon = start_daemon();
     let endpoint = |offset: u16| format!("http://127.0.0.1:{}", BASE_PORT + offset);
-    let (mut core, mut pcache): (AllegoCoreClient<Channel>, Pcache1Client<Channel>) = runtime.block_on(async {
+    let (mut core, mut pcache, mut tuned) = runtime.block_on(async {
         let core = AllegoCoreClient::connect(endpoint(0)).await.expect("core port");
         let pcache =
             Pcache1Client::connect(endpoint(1)).await.expect("pcache port").max_decoding_message_size(usize::MAX);
-        (core, pcache)
+        // A client tuned for large replies, as gRPC's C core tunes itself: large flow-control
+        // windows and frames.
+        let tuned = Endpoint::from_shared(endpoint(1))
+            .expect("endpoint")
+            .initial_stream_window_size(64 << 20)
+            .initial_connection_window_size(64 << 20)
+            .max_frame_size(1 << 20)
+            .connect()
+            .await
+            .expect("pcache port");
+        let tuned: Pcache1Client<Channel> = Pcache1Client::new(tuned).max_decoding_message_size(usize::MAX);
+        (core, pcache, tuned)
     });
     runtime.block_on(async {
         core.set_stream_state(SetStreamRequest { mode: 1 }).await.expect("streaming starts");
@@ -132,6 +144,12 @@ fn allego(c: &mut Criterion) {
     group.bench_function("get_signals_last_1s_1024ch_grpc", |b| {
         b.iter(|| {
             let reply = runtime.block_on(pcache.get_hd_snapshot2(last_second_request())).expect("signals").into_inner();
+            assert_eq!(reply.sigs.amp.expect("amp").data.len() as u64, bytes);
+        })
+    });
+    group.bench_function("get_signals_last_1s_1024ch_grpc_tuned_client", |b| {
+        b.iter(|| {
+            let reply = runtime.block_on(tuned.get_hd_snapshot2(last_second_request())).expect("signals").into_inner();
             assert_eq!(reply.sigs.amp.expect("amp").data.len() as u64, bytes);
         })
     });

@@ -38,6 +38,6 @@ pub use cache::{CacheReader, CacheSlots, CacheWriter, PrimaryCache, ReadOutcome}
 pub use counters::{CounterSnapshot, PipelineCounters};
 pub use events::{Event, EventReader, EventRing, EventWriter, EventsRead};
 pub use placement::{available_cores, PlacementOutcome, ThreadPlacement};
-pub use snapshot::{snapshot, BufferPool, ChannelPick, FrameSpan, Matrix, Snapshot, SnapshotError};
+pub use snapshot::{amplifier_rows, snapshot, BufferPool, ChannelPick, FrameSpan, Matrix, Snapshot, SnapshotError};
 pub use stage::{SignalBlock, Stage, StageBlock, StageChain};
 pub use watchdog::{Liveness, WatchdogGate};

@@ -214,6 +214,42 @@ pub fn snapshot(
     Err(SnapshotError::Overrun { start })
 }
 
+/// Reads the amplifier rows of `channels` (repeats allowed) for exactly `span`, as one
+/// matrix: the piece a streamed reply sends while it reads the next. Unlike [`snapshot`] it
+/// does not move the span: frames the cache no longer (or not yet) holds are an error.
+pub fn amplifier_rows(
+    cache: &PrimaryCache,
+    span: FrameSpan,
+    channels: &[usize],
+    pool: &BufferPool,
+) -> Result<Matrix, SnapshotError> {
+    let layout = cache.layout();
+    assert!(channels.iter().all(|&c| c < layout.amplifier_channels), "channels {channels:?} outside {layout:?}");
+    let frames = span.len() as usize;
+    let mut out = Matrix::new(channels.len(), frames, pool);
+    let rows = AmplifierRows::new(channels, layout.amplifier_channels);
+    let mut done = 0usize;
+    while done < frames && !channels.is_empty() {
+        let want = (frames - done).min(CHUNK_FRAMES);
+        let mut reader = cache.reader_at(span.start + done as u64);
+        let got = reader.read_amplifier_words(cache, want, rows.words.clone(), |seq, word, packed| {
+            rows.store(&mut out, (seq - span.start) as usize, word, packed)
+        });
+        if got.lost > 0 || got.frames < want {
+            pool.give(out.bytes);
+            let held = FrameSpan { start: cache.oldest(), end: cache.head() };
+            return Err(if got.lost > 0 {
+                SnapshotError::Overrun { start: span.start }
+            } else {
+                SnapshotError::NotHeld { asked: span, held }
+            });
+        }
+        done += want;
+    }
+    rows.copy_repeats(&mut out);
+    Ok(out)
+}
+
 /// One attempt at filling `out` (sized for its span): `Err` says where the read got to if
 /// the writer overwrote part of the span meanwhile.
 fn read_span(cache: &PrimaryCache, out: &mut Snapshot, pick: &ChannelPick) -> Result<(), u64> {
@@ -450,6 +486,26 @@ mod tests {
         assert_eq!(pool.held_bytes(), 100);
         pool.give(Vec::with_capacity(BufferPool::MAX_BYTES));
         assert_eq!(pool.held_bytes(), 100, "a buffer that would overfill the pool is freed");
+    }
+
+    #[test]
+    fn amplifier_rows_read_exactly_the_span_or_fail() {
+        let cache = filled_cache(1000, 15); // 500..1500 held
+        let pool = BufferPool::default();
+        let m = amplifier_rows(&cache, FrameSpan { start: 600, end: 900 }, &[3, 1, 3], &pool).unwrap();
+        assert_eq!((m.rows, m.frames), (3, 300));
+        for f in 0..300 {
+            let seq = 600 + f as u64;
+            assert_eq!((m.value(0, f), m.value(1, f), m.value(2, f)), (uv(seq, 3), uv(seq, 1), uv(seq, 3)));
+        }
+        assert!(matches!(
+            amplifier_rows(&cache, FrameSpan { start: 400, end: 900 }, &[1], &pool),
+            Err(SnapshotError::Overrun { .. })
+        ));
+        assert!(matches!(
+            amplifier_rows(&cache, FrameSpan { start: 1400, end: 1600 }, &[1], &pool),
+            Err(SnapshotError::NotHeld { .. })
+        ));
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub use channels::{ChannelTable, ChannelUpdate, SignalKind, NO_GROUP};
 pub use core_config::{CableDelay, CoreUpdate, MAX_CABLE_DELAY};
 pub use error::{Blocked, EngineError};
 pub use recording::RecordingConfig;
-pub use signals::{SignalSnapshot, TimeSelection, MAX_REPLY_BYTES};
+pub use signals::{SignalRead, TimeSelection, MAX_REPLY_BYTES};
 pub use status::{EngineStatus, StatusView};
 
 /// A running stream, as the control plane keeps it.

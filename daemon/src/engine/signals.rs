@@ -10,7 +10,9 @@ use std::time::{Duration, SystemTime};
 
 use std::sync::Arc;
 
-use ephysd_pipeline::{snapshot, BufferPool, ChannelPick, FrameSpan, Snapshot, SnapshotError};
+use ephysd_pipeline::{
+    amplifier_rows, snapshot, BufferPool, ChannelPick, FrameSpan, Matrix, PrimaryCache, Snapshot, SnapshotError,
+};
 
 use super::{Engine, EngineError};
 
@@ -29,15 +31,33 @@ pub enum TimeSelection {
     ToHead { start: f64 },
 }
 
-/// Signals read from the cache, with the span served and the clock it is on.
-#[derive(Debug, Clone)]
-pub struct SignalSnapshot {
-    /// The rows and frames.
-    pub snapshot: Snapshot,
+/// A signal read under way: the span served (fixed once planned), the board's lanes already
+/// read, and what the amplifier rows are read from, block by block, while earlier blocks are
+/// sent.
+#[derive(Debug)]
+pub struct SignalRead {
+    /// The cache the rows come from.
+    pub cache: Arc<PrimaryCache>,
+    /// The frames served.
+    pub span: FrameSpan,
     /// Frames per second of the stream.
     pub sample_rate_hz: f64,
     /// Wall-clock time of the first frame served.
     pub wall_time: SystemTime,
+    /// Analog-input and digital rows (small: read at once). Its amplifier matrix is empty.
+    pub board: Snapshot,
+    /// Where the rows' buffers come from and go back to.
+    pub pool: Arc<BufferPool>,
+}
+
+impl SignalRead {
+    /// Reads the amplifier rows of `channels` for the span (see [`amplifier_rows`]).
+    pub fn amplifier_rows(&self, channels: &[usize]) -> Result<Matrix, EngineError> {
+        amplifier_rows(&self.cache, self.span, channels, &self.pool).map_err(|e| EngineError::TimeRangeNotHeld {
+            asked: seconds(self.span, self.sample_rate_hz),
+            held: format!("less, by the time it was read ({e})"),
+        })
+    }
 }
 
 impl Engine {
@@ -46,8 +66,15 @@ impl Engine {
         &self.snapshot_buffers
     }
 
-    /// Reads `time` of the channels `pick` names (validated by the caller against the device).
-    pub fn signals(&self, time: TimeSelection, pick: &ChannelPick) -> Result<SignalSnapshot, EngineError> {
+    /// Plans a read of `time` for `amplifier_rows` amplifier rows plus the board channels of
+    /// `board` (validated by the caller against the device): fixes the span served, checks
+    /// the reply's size, reads the board's lanes. Never takes the state lock.
+    pub fn signal_read(
+        &self,
+        time: TimeSelection,
+        amplifier_rows: usize,
+        board: &ChannelPick,
+    ) -> Result<SignalRead, EngineError> {
         let view = self.view();
         let (Some(cache), Some(started_at)) = (view.cache.as_ref(), view.stream_started_at) else {
             return Err(EngineError::NotStreaming { needed: "reading signals" });
@@ -56,24 +83,34 @@ impl Engine {
         let head = cache.head();
         let asked = frames_of(time, head, rate);
         let served = FrameSpan { start: asked.start.max(cache.oldest()), end: asked.end.min(head) };
-        let bytes = served.len() * pick.rows() as u64 * 4;
+        let bytes = served.len() * (amplifier_rows + board.rows()) as u64 * 4;
         if bytes > MAX_REPLY_BYTES {
             return Err(EngineError::ReplyTooLarge { bytes, limit: MAX_REPLY_BYTES });
         }
-        let seconds = |span: FrameSpan| format!("[{:.6}, {:.6}) s", span.start as f64 / rate, span.end as f64 / rate);
-        let snapshot = snapshot(cache, asked, pick, &self.snapshot_buffers).map_err(|e| match e {
+        let board_only = ChannelPick { amplifier: Vec::new(), ..board.clone() };
+        let board = snapshot(cache, asked, &board_only, &self.snapshot_buffers).map_err(|e| match e {
             SnapshotError::NotHeld { held, .. } => EngineError::TimeRangeNotHeld {
                 asked: describe(time),
-                held: if held.is_empty() { "nothing yet".into() } else { seconds(held) },
+                held: if held.is_empty() { "nothing yet".into() } else { seconds(held, rate) },
             },
             SnapshotError::Overrun { .. } => EngineError::TimeRangeNotHeld {
                 asked: describe(time),
-                held: format!("only frames the writer is about to overwrite ({})", e),
+                held: format!("only frames the writer is about to overwrite ({e})"),
             },
         })?;
-        let wall_time = started_at + Duration::from_secs_f64(snapshot.span.start as f64 / rate);
-        Ok(SignalSnapshot { snapshot, sample_rate_hz: rate, wall_time })
+        Ok(SignalRead {
+            cache: Arc::clone(cache),
+            span: board.span,
+            sample_rate_hz: rate,
+            wall_time: started_at + Duration::from_secs_f64(board.span.start as f64 / rate),
+            board,
+            pool: Arc::clone(&self.snapshot_buffers),
+        })
     }
+}
+
+fn seconds(span: FrameSpan, rate: f64) -> String {
+    format!("[{:.6}, {:.6}) s", span.start as f64 / rate, span.end as f64 / rate)
 }
 
 /// The frames `time` names when the newest frame is `head - 1` (clipping comes later).

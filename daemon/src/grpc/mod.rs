@@ -7,7 +7,8 @@
 //!
 //! One module per domain, each decoding and validating its own messages: [`status`] (status
 //! and lifecycle), [`core_config`] (rate, cable delays, device mode), [`channels`] (metadata,
-//! selection, groups), [`signals`] (primary-cache reads), [`streaming`], [`recording`],
+//! selection, groups), [`signals`] and [`signal_stream`] (primary-cache reads, sent while
+//! read), [`streaming`], [`recording`],
 //! [`triggers`]. [`service`] only routes each method to its
 //! domain; [`errors`] is the one place engine errors become gRPC codes. Calls that can block
 //! (joining threads, finalizing files, device I/O) run off the async workers
@@ -21,6 +22,7 @@ pub mod errors;
 mod recording;
 pub mod security;
 mod service;
+mod signal_stream;
 mod signals;
 mod status;
 mod streaming;
@@ -34,14 +36,13 @@ use ephysd_proto::allego::allego_core_server::AllegoCoreServer;
 use ephysd_proto::allego::allego_lifecycle_server::AllegoLifecycleServer;
 use ephysd_proto::allego::kpi1_server::Kpi1Server;
 use ephysd_proto::allego::neurons1_server::Neurons1Server;
-use ephysd_proto::allego::pcache1_server::Pcache1Server;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::config::ServerSettings;
 use crate::engine::{Engine, EngineError};
 use security::Credentials;
-use service::{CoreService, KpiService, LifecycleService, NeuronsService, PcacheService};
+use service::{CoreService, KpiService, LifecycleService, NeuronsService};
 
 /// Names of the five ports, in port order from `server.base_port`.
 pub const PORT_ROLES: [&str; 5] = ["AllegoCore", "Pcache1", "Kpi1", "Neurons1", "AllegoLifecycle"];
@@ -144,7 +145,7 @@ pub fn serve(
                     .layer(unimplemented::UnimplementedLayer)
                     .add_service(AllegoCoreServer::new(CoreService { engine: Arc::clone(&engine), core_address }))
                     .add_service(AllegoLifecycleServer::new(LifecycleService))
-                    .add_service(Pcache1Server::new(PcacheService { engine: Arc::clone(&engine) }))
+                    .add_service(signal_stream::PcacheRoutes::new(Arc::clone(&engine)))
                     .add_service(Kpi1Server::new(KpiService))
                     .add_service(Neurons1Server::new(NeuronsService))
                     .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)

@@ -1,6 +1,6 @@
 //! The five Allego services as tonic sees them: each method hands its request to the module
-//! of its domain (`status`, `core_config`, `channels`, `signals`, `streaming`, `recording`,
-//! `triggers`) and nothing else. Methods not listed here
+//! of its domain (`status`, `core_config`, `channels`, `streaming`, `recording`, `triggers`)
+//! and nothing else; `GetHDSnapshot2` has its own route (`signal_stream`). Methods not listed here
 //! keep tonic's default answer, which the UNIMPLEMENTED guard turns into one naming the method.
 
 use std::sync::Arc;
@@ -9,14 +9,13 @@ use ephysd_proto::allego::allego_core_server::AllegoCore;
 use ephysd_proto::allego::allego_lifecycle_server::AllegoLifecycle;
 use ephysd_proto::allego::{kpi1_server::Kpi1, neurons1_server::Neurons1, pcache1_server::Pcache1};
 use ephysd_proto::allego::{
-    BackboneStatus, ConfigCore, ConfigRecording, GetSignalGroupIDsReply, HdSnapshot2, HdSnapshotRequest2,
-    OfflineLicenseStatus, RestartRequest, ServerVersion, SetConfigCoreRequest, SetRecordRequest, SetStreamRequest,
-    SetTriggerRequest, SignalGroup, SignalGroupIdRequest, StandardReply, StandardRequest, TriggerState,
-    UpdateSignalGroupRequest,
+    BackboneStatus, ConfigCore, ConfigRecording, GetSignalGroupIDsReply, OfflineLicenseStatus, RestartRequest,
+    ServerVersion, SetConfigCoreRequest, SetRecordRequest, SetStreamRequest, SetTriggerRequest, SignalGroup,
+    SignalGroupIdRequest, StandardReply, StandardRequest, TriggerState, UpdateSignalGroupRequest,
 };
 use tonic::{Request, Response, Status};
 
-use super::{channels, core_config, recording, signals, status, streaming, triggers};
+use super::{channels, core_config, recording, status, streaming, triggers};
 use crate::engine::Engine;
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -109,10 +108,10 @@ impl AllegoLifecycle for LifecycleService {
     }
 }
 
-/// Pcache1: primary-cache snapshots.
-pub struct PcacheService {
-    pub engine: Arc<Engine>,
-}
+/// Pcache1: primary-cache snapshots. `GetHDSnapshot2` is routed around it, to a reply sent
+/// while it is read (`signal_stream`).
+#[derive(Debug, Clone, Copy)]
+pub struct PcacheService;
 /// Kpi1: KPI metrics (health only so far).
 pub struct KpiService;
 /// Neurons1: the spike sorter (health only so far).
@@ -122,10 +121,6 @@ pub struct NeuronsService;
 impl Pcache1 for PcacheService {
     async fn healthcheck(&self, _: Request<StandardRequest>) -> Reply<StandardReply> {
         Ok(Response::new(status::healthy()))
-    }
-
-    async fn get_hd_snapshot2(&self, request: Request<HdSnapshotRequest2>) -> Reply<HdSnapshot2> {
-        signals::hd_snapshot(&self.engine, request.get_ref()).await.map(Response::new)
     }
 }
 

@@ -6,26 +6,30 @@
 //! served, `[start, end)` in seconds of stream time and in frames (`timestamp`), which is
 //! shorter than asked where the cache no longer (or not yet) holds part of it.
 //!
-//! radiens-core sends the whole request in one call and takes the reply as one message of
-//! any size, so a reply is not split; it is refused with RESOURCE_EXHAUSTED above
-//! [`MAX_REPLY_BYTES`](crate::engine::MAX_REPLY_BYTES).
+//! This module checks a request and plans the read; [`super::signal_stream`] sends the reply,
+//! reading the amplifier rows block by block while the previous blocks travel.
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use ephysd_drivers::DeviceDescription;
-use ephysd_pipeline::{BufferPool, ChannelPick, Matrix};
-use ephysd_proto::allego::{
-    HdSnapshot2, HdSnapshotRequest2, RadixMatrixBytes, SensorPortSpec, SigSelector, SignalGroup, Signals2, TimeRange,
-    TimeRangeSelMode,
-};
+use ephysd_pipeline::ChannelPick;
+use ephysd_proto::allego::{HdSnapshotRequest2, SigSelector, TimeRangeSelMode};
 use tonic::Status;
 
-use super::channels::{check_group_id, LIVE_SIGNALS};
-use crate::engine::{Engine, SignalKind, SignalSnapshot, TimeSelection};
+use super::channels::check_group_id;
+use crate::engine::{Engine, SignalKind, SignalRead, TimeSelection};
 
-/// `GetHDSnapshot2`.
-pub async fn hd_snapshot(engine: &Arc<Engine>, request: &HdSnapshotRequest2) -> Result<HdSnapshot2, Status> {
+/// A checked `GetHDSnapshot2`: the read planned, and the amplifier channels of its rows.
+pub struct PlannedRead {
+    /// The span, the board's rows, and the cache the amplifier rows come from.
+    pub read: SignalRead,
+    /// Amplifier channel of each amplifier row, in order.
+    pub amplifier: Vec<usize>,
+}
+
+/// Checks a `GetHDSnapshot2` request and plans its read (fixing the span served and reading
+/// the board's lanes). Every refusal names the field and what is allowed.
+pub async fn plan(engine: &Arc<Engine>, request: &HdSnapshotRequest2) -> Result<PlannedRead, Status> {
     check_group_id("dsourceID", &request.dsource_id)?;
     if request.apply_ds_pstage2 == Some(true) {
         return Err(Status::unimplemented(
@@ -40,16 +44,15 @@ pub async fn hd_snapshot(engine: &Arc<Engine>, request: &HdSnapshotRequest2) -> 
         )));
     }
     let time = time_selection(request)?;
-    let pick = channel_pick(request.sig_sel.as_ref(), &d)?;
-    let pool = Arc::clone(engine.snapshot_buffers());
+    let mut pick = channel_pick(request.sig_sel.as_ref(), &d)?;
+    let amplifier = std::mem::take(&mut pick.amplifier);
+    let rows = amplifier.len();
     let engine = Arc::clone(engine);
-    // Reading and converting a second of 1024 channels takes tens of milliseconds: off the
-    // async workers, like every other call that works for a while.
-    let served = tokio::task::spawn_blocking(move || engine.signals(time, &pick))
+    let read = tokio::task::spawn_blocking(move || engine.signal_read(time, rows, &pick))
         .await
         .map_err(|e| Status::internal(format!("signal read failed: {e}")))?
         .map_err(|e| super::errors::status_of(&e))?;
-    Ok(reply(served, &pool))
+    Ok(PlannedRead { read, amplifier })
 }
 
 /// The time selection a request names, checked.
@@ -127,58 +130,15 @@ fn channel_pick(selector: Option<&SigSelector>, d: &DeviceDescription) -> Result
     })
 }
 
-/// A reply buffer on loan from the pool: back to the pool once the reply is sent.
-struct Loaned {
-    buf: Vec<u8>,
-    pool: Arc<BufferPool>,
-}
-
-impl AsRef<[u8]> for Loaned {
-    fn as_ref(&self) -> &[u8] {
-        &self.buf
-    }
-}
-
-impl Drop for Loaned {
-    fn drop(&mut self) {
-        self.pool.give(std::mem::take(&mut self.buf));
-    }
-}
-
-fn reply(served: SignalSnapshot, pool: &Arc<BufferPool>) -> HdSnapshot2 {
-    let SignalSnapshot { snapshot, sample_rate_hz: rate, wall_time } = served;
-    let span = snapshot.span;
-    let wall: chrono::DateTime<chrono::Utc> = wall_time.into();
-    let matrix = |m: Matrix| RadixMatrixBytes {
-        shape: vec![m.rows as i32, m.frames as i32],
-        data: Bytes::from_owner(Loaned { buf: m.bytes, pool: Arc::clone(pool) }),
-    };
-    HdSnapshot2 {
-        dsource_id: Some(LIVE_SIGNALS.to_string()),
-        sigs: Signals2 {
-            s_g: SignalGroup { sensor_port_spec: SensorPortSpec::default(), ..Default::default() },
-            t_r: TimeRange {
-                time_range_sec: vec![span.start as f64 / rate, span.end as f64 / rate],
-                timestamp: vec![span.start as i64, span.end as i64],
-                fs: rate,
-                wall_time_start: Some(wall.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
-                wall_time: None,
-            },
-            amp: Some(matrix(snapshot.amplifier)),
-            ain: Some(matrix(snapshot.analog_in)),
-            din: Some(matrix(snapshot.digital_in)),
-            dout: Some(matrix(snapshot.digital_out)),
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use ephysd_proto::allego::TimeRange;
+
     fn request(range: Vec<f64>, mode: TimeRangeSelMode) -> HdSnapshotRequest2 {
         HdSnapshotRequest2 {
-            dsource_id: LIVE_SIGNALS.into(),
+            dsource_id: super::super::channels::LIVE_SIGNALS.into(),
             t_r: TimeRange { time_range_sec: range, fs: 30000.0, ..Default::default() },
             sel_mode: Some(mode as i32),
             sig_sel: None,
