@@ -2,11 +2,13 @@
 //! units, as clients ask for signals ("the last second of channels 3, 7 and 12").
 //!
 //! The cache is frame-major because that is how frames arrive and how recordings store them;
-//! a client plotting or analysing channels wants each channel's samples together. A snapshot
-//! reads a block of frames at a time into a small frame-major scratch buffer (it stays in
-//! the CPU's cache) and scatters the asked-for channels into their rows, so the cost is one
-//! pass over the span whatever the channel count. Each value is a little-endian `f32`, the
-//! layout Allego's `RadixMatrixBytes` carries, written straight into the reply's bytes.
+//! a client plotting or analysing channels wants each channel's samples together. Amplifier
+//! rows are read straight from the cache's packed words (four channels each), a block of
+//! frames at a time, word by word, so every row is written sequentially and each cache line
+//! is read once whatever the channel count ([`amplifier_rows`]); the board's lanes, a few
+//! values per frame, go through a small frame-major scratch. Each value is a little-endian
+//! `f32`, the layout Allego's `RadixMatrixBytes` carries, written straight into the reply's
+//! bytes, which come from a [`BufferPool`].
 //!
 //! A snapshot never blocks the writer. A span that reaches back to the oldest frames can be
 //! overwritten while it is read; the read then starts again a little later, and the span the
@@ -195,16 +197,18 @@ pub fn snapshot(
         }
         let mut out = Snapshot {
             span,
-            amplifier: Matrix::new(pick.amplifier.len(), span.len() as usize, pool),
+            amplifier: Matrix::default(),
             analog_in: Matrix::new(pick.analog_in.len(), span.len() as usize, pool),
             digital_in: Matrix::new(pick.digital_in.len(), span.len() as usize, pool),
             digital_out: Matrix::new(pick.digital_out.len(), span.len() as usize, pool),
         };
-        match read_span(cache, &mut out, pick) {
-            Ok(()) => return Ok(out),
+        let read = read_board_lanes(cache, &mut out, pick)
+            .and_then(|()| amplifier_rows(cache, span, &pick.amplifier, pool).map_err(|_| cache.oldest()));
+        match read {
+            Ok(amplifier) => return Ok(Snapshot { amplifier, ..out }),
             // Lost to the writer: start again past the frames it is about to overwrite.
             Err(lost_until) => {
-                for m in [out.amplifier, out.analog_in, out.digital_in, out.digital_out] {
+                for m in [out.analog_in, out.digital_in, out.digital_out] {
                     pool.give(m.bytes);
                 }
                 start = lost_until + (cache.capacity_frames() as u64 / 16)
@@ -250,9 +254,10 @@ pub fn amplifier_rows(
     Ok(out)
 }
 
-/// One attempt at filling `out` (sized for its span): `Err` says where the read got to if
+/// One attempt at filling the board's lanes of `out` (sized for its span), through a small
+/// frame-major scratch (they are a few values per frame): `Err` says where the read got to if
 /// the writer overwrote part of the span meanwhile.
-fn read_span(cache: &PrimaryCache, out: &mut Snapshot, pick: &ChannelPick) -> Result<(), u64> {
+fn read_board_lanes(cache: &PrimaryCache, out: &mut Snapshot, pick: &ChannelPick) -> Result<(), u64> {
     let layout = cache.layout();
     let span = out.span;
     let frames = span.len() as usize;
@@ -261,54 +266,33 @@ fn read_span(cache: &PrimaryCache, out: &mut Snapshot, pick: &ChannelPick) -> Re
     let mut analog_in = vec![0u16; lane_len(!pick.analog_in.is_empty(), layout.analog_in_channels)];
     let mut digital_in = vec![0u16; lane_len(!pick.digital_in.is_empty(), 1)];
     let mut digital_out = vec![0u16; lane_len(!pick.digital_out.is_empty(), 1)];
-    let board_lanes = !(analog_in.is_empty() && digital_in.is_empty() && digital_out.is_empty());
-    let amplifier_rows = AmplifierRows::new(&pick.amplifier, layout.amplifier_channels);
-
+    if analog_in.is_empty() && digital_in.is_empty() && digital_out.is_empty() {
+        return Ok(());
+    }
     let mut done = 0usize;
     while done < frames {
         let want = (frames - done).min(CHUNK_FRAMES);
-        let first = span.start + done as u64;
-        // Amplifier channels straight from the cache's words into their rows; then the board's
-        // lanes (a few values per frame) through a small frame-major scratch.
-        if !pick.amplifier.is_empty() {
-            let mut reader = cache.reader_at(first);
-            let got = reader.read_amplifier_words(cache, want, amplifier_rows.words.clone(), |seq, word, packed| {
-                amplifier_rows.store(&mut out.amplifier, (seq - span.start) as usize, word, packed)
-            });
-            if got.lost > 0 || got.frames < want {
-                return Err(reader.position());
-            }
+        let mut reader = cache.reader_at(span.start + done as u64);
+        let got = reader.read_into(
+            cache,
+            CacheSlots {
+                frame_index: &mut frame_index[..want],
+                amplifier: &mut [],
+                analog_in: &mut analog_in,
+                digital_in: &mut digital_in,
+                digital_out: &mut digital_out,
+            },
+        );
+        if got.lost > 0 || got.frames < want {
+            return Err(reader.position());
         }
-        if board_lanes {
-            let mut reader = cache.reader_at(first);
-            let got = reader.read_into(
-                cache,
-                CacheSlots {
-                    frame_index: &mut frame_index[..want],
-                    amplifier: &mut [],
-                    analog_in: &mut analog_in,
-                    digital_in: &mut digital_in,
-                    digital_out: &mut digital_out,
-                },
-            );
-            if got.lost > 0 || got.frames < want {
-                return Err(reader.position());
-            }
-            scatter(
-                &analog_in,
-                layout.analog_in_channels,
-                &pick.analog_in,
-                &mut out.analog_in,
-                done,
-                want,
-                |v: u16| analog_in_volts(v) as f32,
-            );
-            scatter_bits(&digital_in, &pick.digital_in, &mut out.digital_in, done, want);
-            scatter_bits(&digital_out, &pick.digital_out, &mut out.digital_out, done, want);
-        }
+        scatter(&analog_in, layout.analog_in_channels, &pick.analog_in, &mut out.analog_in, done, want, |v: u16| {
+            analog_in_volts(v) as f32
+        });
+        scatter_bits(&digital_in, &pick.digital_in, &mut out.digital_in, done, want);
+        scatter_bits(&digital_out, &pick.digital_out, &mut out.digital_out, done, want);
         done += want;
     }
-    amplifier_rows.copy_repeats(&mut out.amplifier);
     Ok(())
 }
 

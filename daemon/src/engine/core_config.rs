@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use ephysd_drivers::{open, DeviceDescription, DeviceSpec};
 
-use super::channels::{resolve_probes, ChannelTable};
+use super::channels::{resolve_probes, ChannelTable, SignalKind};
 use super::{Engine, EngineError, State};
 
 /// The longest cable delay a Rhythm board can be set to, in sample-clock steps (a 4-bit
@@ -137,7 +137,8 @@ impl Engine {
         if fresh || description.ports != st.description.ports {
             st.cable_delays = CableDelay::defaults(&description);
         }
-        if fresh || ChannelTable::new(&description) != ChannelTable::new(&st.description) {
+        let same_channels = SignalKind::ALL.iter().all(|k| k.count(&description) == k.count(&st.description));
+        if fresh || !same_channels {
             st.channels = Arc::new(ChannelTable::new(&description));
         }
         st.probes = Arc::new(probes);
