@@ -232,6 +232,9 @@ async fn signals_come_back_in_physical_units_in_the_order_asked_and_clipped_to_t
     // Bad requests are named.
     let e = rig.snapshot([0.0, f64::NAN], TimeRangeSelMode::TrsFromHead, amp(&[1])).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
+    // A request larger than any real one is refused before it is buffered whole.
+    let e = rig.snapshot([1.0, f64::NAN], TimeRangeSelMode::TrsFromHead, amp(&vec![1; 3_000_000])).await.unwrap_err();
+    assert!(e.code() == Code::InvalidArgument && e.message().contains("allowed up to"), "{e:?}");
     let e = rig.snapshot([1.0, f64::NAN], TimeRangeSelMode::TrsFromHead, amp(&[16])).await.unwrap_err();
     assert!(e.code() == Code::InvalidArgument && e.message().contains("sigSel.ampNtvIdxs[0] = 16"), "{e:?}");
     rig.stop();

@@ -108,8 +108,13 @@ async fn answer(engine: &Arc<Engine>, request: http::Request<Body>) -> Result<ht
 
 /// The one gRPC message of a unary request, decoded.
 async fn read_request(body: Body) -> Result<HdSnapshotRequest2, Status> {
-    let bytes =
-        body.collect().await.map_err(|e| Status::new(Code::Unavailable, format!("request body: {e}")))?.to_bytes();
+    // Read no more than a request can hold, so a client cannot make the daemon buffer an
+    // endless body.
+    let bytes = http_body_util::Limited::new(body, 5 + MAX_REQUEST_BYTES)
+        .collect()
+        .await
+        .map_err(|e| Status::invalid_argument(format!("request body: {e} (allowed up to {MAX_REQUEST_BYTES} bytes)")))?
+        .to_bytes();
     if bytes.len() < 5 {
         return Err(Status::invalid_argument("the request is not a gRPC message (shorter than its 5-byte header)"));
     }
