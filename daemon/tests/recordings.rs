@@ -166,6 +166,11 @@ fn rollover_by_duration_and_size_keeps_the_frame_numbering_continuous_across_fil
             assert!(info.closed_cleanly, "{path:?}");
             assert_eq!(info.file_sequence as usize, i + 1, "{path:?}");
             let index = r.read_frame_index(0, info.frames as usize).unwrap();
+            if index.is_empty() {
+                // The stop can come just after a rollover opened the next file.
+                assert_eq!(i + 1, files.len(), "an empty file before the last one: {path:?}");
+                continue;
+            }
             assert!(index.windows(2).all(|w| w[1] == w[0] + 1), "{path:?} has a gap");
             if let Some(expected) = next_frame {
                 assert_eq!(index[0], expected, "frames lost or repeated at the seam before {path:?}");
@@ -350,6 +355,12 @@ fn a_file_size_limit_rolls_the_recording_over_without_losing_a_frame() {
         let r = RecordingReader::open(path).unwrap();
         assert!(r.info().closed_cleanly, "{path:?}");
         let index = r.read_frame_index(0, r.frames() as usize).unwrap();
+        if index.is_empty() {
+            // The stop can come just after a rollover opened the next file: only the last
+            // file may be empty.
+            assert_eq!(Some(path), files.last(), "an empty file before the last one");
+            continue;
+        }
         assert!(index.windows(2).all(|w| w[1] == w[0] + 1), "{path:?}");
         if let Some(expected) = next {
             assert_eq!(index[0], expected, "frames lost or repeated before {path:?}");
