@@ -31,7 +31,7 @@ test-rust:
 
 # The interop tests dial the fixed Allego ports 50051-50055, so they run one at a time.
 test-interop: venv
-	$(CARGO) build -p ephysd -p ephysd-proto -p ephysd-hdf5 --bins --examples
+	$(CARGO) build -p ephysd -p ephysd-proto -p ephysd-hdf5 -p ephysd-pipeline --bins --examples
 	$(PY) -m pytest tests/interop -p no:cacheprovider -v
 
 bench: deps

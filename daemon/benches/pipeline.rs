@@ -66,6 +66,7 @@ fn record_through_pipeline(acquisition: &Acquisition, dir: &std::path::Path, n: 
         rollover: Rollover::default(),
         flush_interval: Duration::from_secs(1),
         ground_truth: device.ground_truth(),
+        spikes: None,
         pace_acquisition: true,
         counters: Arc::new(PipelineCounters::default()),
         events,

@@ -30,6 +30,7 @@ pub struct Settings {
     pub probes: ProbeKeys,
     pub cache: CacheSettings,
     pub realtime: RealtimeSettings,
+    pub processing: ProcessingSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -278,6 +279,55 @@ pub struct CacheSettings {
     pub seconds: u32,
 }
 
+/// The `[processing]` keys: filters and spike detection on the acquisition thread.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessingSettings {
+    /// Run the stages and the detector while streaming.
+    pub detection: bool,
+    /// Highpass cutoff of the spike band, Hz.
+    pub spike_band_hz: f64,
+    /// Butterworth order of that highpass.
+    pub spike_band_order: u32,
+    /// Default threshold, multiples of the noise estimate.
+    pub threshold_sd: f64,
+    /// Spikes the spike ring holds.
+    pub spike_ring: usize,
+    /// Seconds of filtered signal kept for `get_signals(apply_dsp=True)`.
+    pub filtered_cache_seconds: u32,
+}
+
+impl ProcessingSettings {
+    /// What can be checked before the device (and so its sample rate) is known.
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.spike_band_hz.is_finite() && self.spike_band_hz > 0.0) {
+            return Err(invalid(
+                "processing.spike_band_hz",
+                self.spike_band_hz,
+                "allowed: above 0 and below half the sample rate",
+            ));
+        }
+        if !(1..=8).contains(&self.spike_band_order) {
+            return Err(invalid("processing.spike_band_order", self.spike_band_order, "allowed: 1..=8"));
+        }
+        if !(self.threshold_sd.is_finite() && (2.0..=50.0).contains(&self.threshold_sd)) {
+            return Err(invalid("processing.threshold_sd", self.threshold_sd, "allowed: 2..=50"));
+        }
+        if !(1024..=4_194_304).contains(&self.spike_ring) {
+            return Err(invalid("processing.spike_ring", self.spike_ring, "allowed: 1024..=4194304"));
+        }
+        if !(1..=600).contains(&self.filtered_cache_seconds) {
+            return Err(invalid("processing.filtered_cache_seconds", self.filtered_cache_seconds, "allowed: 1..=600"));
+        }
+        Ok(())
+    }
+
+    /// Seconds the filtered cache holds: never more than the primary cache.
+    pub fn filtered_seconds(&self, cache_seconds: u32) -> u32 {
+        self.filtered_cache_seconds.min(cache_seconds)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RealtimeSettings {
@@ -474,6 +524,7 @@ impl Settings {
         if !(1..=600).contains(&self.cache.seconds) {
             return Err(invalid("cache.seconds", self.cache.seconds, "allowed 1..=600"));
         }
+        self.processing.validate()?;
         let cores = available_cores() as i64;
         if let Some(core) = self.realtime.core.0 {
             if !(0..cores).contains(&core) {

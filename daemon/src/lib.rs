@@ -11,9 +11,11 @@ pub mod daemon;
 pub mod engine;
 pub mod grpc;
 pub mod hardware_id;
+pub mod kpi;
 pub mod logging;
 pub mod notify;
 pub mod probe_map;
+pub mod processing;
 pub mod recorder;
 pub mod signals;
 

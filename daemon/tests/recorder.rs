@@ -60,6 +60,7 @@ fn lost_and_dropped_frames_become_gaps_and_every_kept_row_is_whole() {
         rollover: Rollover::default(),
         flush_interval: Duration::from_millis(200),
         ground_truth: None,
+        spikes: None,
         pace_acquisition: false,
         counters: Arc::clone(&counters),
         events,

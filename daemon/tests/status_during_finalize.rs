@@ -23,6 +23,9 @@ fn get_status_answers_within_milliseconds_while_a_minute_of_1024_channels_is_fin
         // Ten seconds of cache the accelerated device runs ahead into, so the stop has up to
         // ten seconds of 1024-channel signal (600 MB) to drain before the file is closed.
         .env("EPHYSD_CACHE__SECONDS", "10")
+        // The raw stream alone, so the device runs far ahead of the disk and the stop has
+        // seconds of signal to drain (with detection on, the stages pace the device).
+        .env("EPHYSD_PROCESSING__DETECTION", "false")
         .spawn()
         .unwrap();
     common::wait_for_port(d.base_port + 4, &mut child, Duration::from_secs(20));

@@ -636,21 +636,6 @@ def test_get_signals_without_a_stream_says_streaming_is_off(client):
     assert "streaming is off" in server_error(err, "FAILED_PRECONDITION")
 
 
-def test_apply_dsp_is_refused_as_not_available(sine_client):
-    stream(sine_client, 0.3)
-    with pytest.raises(RadiensError) as err:
-        sine_client.get_signals(TimeRangeSpec.lookback(0.2), [0], apply_dsp=True)
-    assert type(err.value) is ServerCommunicationError
-    msg = str(err.value)
-    assert "applyDSPstage2" in msg and "not available" in msg, msg
-    # The same read without DSP works.
-    assert sine_client.get_signals(TimeRangeSpec.lookback(0.2), [0]).amp.shape == (1, 6_000)
-
-
-# --------------------------------------------------------------------------------------------
-# core configuration
-
-
 def test_core_config_reports_rate_mode_loop_and_automatic_cable_delay(client):
     cfg = client.get_core_config()
     assert cfg.base_samp_freq == RATE

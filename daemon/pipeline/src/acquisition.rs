@@ -212,7 +212,7 @@ fn acquire_block(running: &mut Running, counters: &PipelineCounters) -> Result<(
     if block.frames > 0 {
         *last_index = Some(block.frame_index[block.frames - 1]);
     }
-    plan.stages.run(block);
+    plan.stages.run_block(block);
     plan.cache.publish(block);
     PipelineCounters::add(&counters.frames_acquired, block.frames as u64);
     PipelineCounters::add(&counters.blocks_acquired, 1);

@@ -50,6 +50,10 @@ counters! {
     frames_recorded,
     /// Recording write failures.
     recording_write_errors,
+    /// Spikes written to recordings' `/spikes`.
+    spikes_recorded,
+    /// Spikes the recorder wanted but found already overwritten in the spike ring.
+    recorder_spikes_lost,
 }
 
 impl PipelineCounters {

@@ -26,11 +26,14 @@
 pub mod acquisition;
 pub mod cache;
 pub mod counters;
+pub mod detect;
+pub mod dsp;
 pub mod events;
 pub mod placement;
 mod ring;
 pub mod snapshot;
 pub mod stage;
+pub mod tap;
 pub mod watchdog;
 
 pub use acquisition::{Acquisition, Pacing, StreamEnded, StreamId, StreamPlan};
@@ -40,4 +43,5 @@ pub use events::{Event, EventReader, EventRing, EventWriter, EventsRead};
 pub use placement::{available_cores, PlacementOutcome, ThreadPlacement};
 pub use snapshot::{amplifier_rows, snapshot, BufferPool, ChannelPick, FrameSpan, Matrix, Snapshot, SnapshotError};
 pub use stage::{SignalBlock, Stage, StageBlock, StageChain};
+pub use tap::FilteredTap;
 pub use watchdog::{Liveness, WatchdogGate};

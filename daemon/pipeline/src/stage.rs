@@ -9,10 +9,17 @@
 //! changes reach a running stage through whatever lock-free channel the stage owns, and take
 //! effect at the next block boundary.
 //!
-//! Stages see the block twice over: `raw`, the device's samples exactly as they are published
-//! and recorded, and `signal`, a float copy of the amplifier channels in µV that filter stages
-//! transform in place and detectors read. Recording raw data and processing a copy is what
-//! lets a lab re-filter a recording offline and still trust every sample in the file.
+//! Stages see the block twice over: `raw`, the device's samples, and `signal`, a float copy of
+//! the amplifier channels in µV that filter stages transform in place and detectors read.
+//! Stages only ever change the copy. What is published and recorded is the raw block, unless
+//! the chain is told to write the signal back after one of its stages
+//! ([`StageChain::with_write_back`]): that is how Allego's hardware and stage-1 filters end up
+//! in the recorded samples while stage 2 and the detector's own filtering never do. With no
+//! filter before that point the write-back is exact: the recorded samples are the device's,
+//! bit for bit.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use ephysd_drivers::{BlockLayout, FrameBlock, AMPLIFIER_UV_PER_UNIT};
 
@@ -73,6 +80,21 @@ impl SignalBlock {
         &mut self.samples[..self.frames * self.channels]
     }
 
+    /// Writes the samples back into `raw`'s amplifier samples, rounded to the amplifier's
+    /// unit; returns how many were beyond the 16-bit range (stored at its end).
+    fn store_into(&self, raw: &mut FrameBlock) -> u64 {
+        let units_per_uv = (1.0 / AMPLIFIER_UV_PER_UNIT) as f32;
+        let (lo, hi) = (f32::from(i16::MIN), f32::from(i16::MAX));
+        let mut saturated = 0u64;
+        let n = self.frames * self.channels;
+        for (out, &uv) in raw.amplifier[..n].iter_mut().zip(&self.samples[..n]) {
+            let units = (uv * units_per_uv).round();
+            saturated += u64::from(!(lo..=hi).contains(&units));
+            *out = units as i16;
+        }
+        saturated
+    }
+
     /// Replaces the contents with `raw`'s amplifier samples converted to µV.
     fn fill_from(&mut self, raw: &FrameBlock) {
         self.frames = raw.frames;
@@ -96,6 +118,15 @@ pub struct StageBlock<'a> {
 pub struct StageChain {
     stages: Vec<Box<dyn Stage>>,
     signal: SignalBlock,
+    write_back: Option<WriteBack>,
+}
+
+/// Where the chain writes its signal back into the published block.
+struct WriteBack {
+    /// Stages run before the write-back.
+    after: usize,
+    /// Samples beyond the 16-bit range, stored at its end.
+    saturated: Arc<AtomicU64>,
 }
 
 impl StageChain {
@@ -107,7 +138,17 @@ impl StageChain {
         } else {
             SignalBlock::new(layout)
         };
-        StageChain { stages, signal }
+        StageChain { stages, signal, write_back: None }
+    }
+
+    /// Writes the signal as the first `after` stages leave it back into the block's amplifier
+    /// samples (rounded to the amplifier's unit), so it is what gets published and recorded.
+    /// Values beyond the 16-bit range are stored at its end and counted in `saturated`.
+    pub fn with_write_back(mut self, after: usize, saturated: Arc<AtomicU64>) -> Self {
+        if !self.stages.is_empty() {
+            self.write_back = Some(WriteBack { after: after.min(self.stages.len()), saturated });
+        }
+        self
     }
 
     /// Names of the stages, in the order they run.
@@ -120,7 +161,9 @@ impl StageChain {
         self.stages.is_empty()
     }
 
-    /// Runs every stage over `raw`, in order. Does nothing for an empty chain.
+    /// Runs every stage over `raw`, in order, leaving `raw` as it is (a chain made
+    /// [`with_write_back`](Self::with_write_back) writes back only through
+    /// [`run_block`](Self::run_block)). Does nothing for an empty chain.
     pub fn run(&mut self, raw: &FrameBlock) {
         if self.stages.is_empty() {
             return;
@@ -128,6 +171,27 @@ impl StageChain {
         self.signal.fill_from(raw);
         for stage in &mut self.stages {
             stage.process(&mut StageBlock { raw, signal: &mut self.signal });
+        }
+    }
+
+    /// Runs every stage over `block`, writing the signal back into it where the chain says
+    /// (see [`with_write_back`](Self::with_write_back)). What the acquisition thread calls.
+    pub fn run_block(&mut self, block: &mut FrameBlock) {
+        let Some(after) = self.write_back.as_ref().map(|w| w.after) else {
+            return self.run(block);
+        };
+        self.signal.fill_from(block);
+        for stage in &mut self.stages[..after] {
+            stage.process(&mut StageBlock { raw: block, signal: &mut self.signal });
+        }
+        let saturated = self.signal.store_into(block);
+        if saturated > 0 {
+            if let Some(w) = &self.write_back {
+                w.saturated.fetch_add(saturated, Ordering::Relaxed);
+            }
+        }
+        for stage in &mut self.stages[after..] {
+            stage.process(&mut StageBlock { raw: block, signal: &mut self.signal });
         }
     }
 }
@@ -175,5 +239,27 @@ mod tests {
         let expected: Vec<f32> = [10, -10, 20, -20, 0, 1000].iter().map(|&v| v as f32 * 0.195 + 1.0).collect();
         assert_eq!(*seen.lock().unwrap(), expected);
         assert_eq!(raw, before);
+    }
+
+    #[test]
+    fn a_write_back_publishes_the_signal_after_its_stages_and_is_exact_without_filters() {
+        let layout = BlockLayout { amplifier_channels: 2, aux_channels: 0, analog_in_channels: 0, frames_per_block: 4 };
+        let mut raw = FrameBlock::new(layout);
+        raw.frames = 4;
+        raw.amplifier.copy_from_slice(&[10, -10, 32767, -32768, 0, 1, 12345, -7]);
+        let untouched = raw.clone();
+        let saturated = Arc::new(AtomicU64::new(0));
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        // Nothing before the write-back: the block comes out bit for bit as it went in.
+        let mut chain = StageChain::new(layout, vec![Box::new(Offset(1.0)), Box::new(Probe(seen.clone()))])
+            .with_write_back(0, Arc::clone(&saturated));
+        chain.run_block(&mut raw);
+        assert_eq!(raw, untouched);
+        // An offset of 0.195 µV before it: one unit more, the top sample saturating.
+        let mut chain =
+            StageChain::new(layout, vec![Box::new(Offset(0.195))]).with_write_back(1, Arc::clone(&saturated));
+        chain.run_block(&mut raw);
+        assert_eq!(raw.amplifier, [11, -9, 32767, -32767, 1, 2, 12346, -6]);
+        assert_eq!(saturated.load(Ordering::Relaxed), 1);
     }
 }

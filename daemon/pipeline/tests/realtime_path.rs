@@ -9,12 +9,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Crossing, CrossingDetector};
 use ephysd_drivers::sim::{SimConfig, SimMode};
 use ephysd_drivers::{open, DeviceSpec, FrameBlock, StimPhase, StimPulse};
+use ephysd_pipeline::detect::{DetectParams, DetectorStage, Spike};
+use ephysd_pipeline::dsp::{design, FilterFamily, FilterKind, FilterPlan, FilterSpec, FilterStage};
 use ephysd_pipeline::{
-    Acquisition, EventRing, Liveness, Pacing, PipelineCounters, PrimaryCache, Stage, StageBlock, StageChain, StreamId,
-    StreamPlan, ThreadPlacement, WatchdogGate,
+    Acquisition, EventRing, FilteredTap, Liveness, Pacing, PipelineCounters, PrimaryCache, Stage, StageBlock,
+    StageChain, StreamId, StreamPlan, ThreadPlacement, WatchdogGate,
 };
 
 /// Counts allocations made by the current thread, so other threads cannot disturb it.
@@ -74,6 +75,14 @@ fn wait_for_blocks(blocks: &AtomicU64, n: u64) {
     }
 }
 
+/// A Butterworth highpass over every channel.
+fn highpass(channels: usize, cutoff_hz: f64) -> FilterPlan {
+    let spec = FilterSpec { kind: FilterKind::Highpass { cutoff_hz }, family: FilterFamily::Butterworth, order: 2 };
+    let mut plan = FilterPlan::new(channels);
+    plan.filter(&(0..channels).collect::<Vec<_>>(), &design(&spec, 30_000.0).unwrap()).unwrap();
+    plan
+}
+
 #[test]
 fn the_acquisition_loop_with_stages_events_and_device_outputs_allocates_nothing_per_block() {
     let counters = Arc::new(PipelineCounters::default());
@@ -88,17 +97,27 @@ fn the_acquisition_loop_with_stages_events_and_device_outputs_allocates_nothing_
         let mut device = open(&spec).unwrap();
         let layout = device.description().layout;
         let (cache, writer) = PrimaryCache::new(layout, 20_000, 30_000.0);
-        let (events, ring) = EventRing::<Crossing>::new(4096);
         let (allocations, blocks) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        // The production chain: a recorded stage-1 filter, the filtered tap, the spike band,
+        // the detector; the probe last, so it sees everything the others did.
+        let (stage1, stage1_control) = FilterStage::new("stage-1 filter", highpass(256, 1.0));
+        let (tap, filtered, _) = FilteredTap::new(layout, 20_000, 30_000.0);
+        let (spike_band, band_control) = FilterStage::new("spike band", highpass(256, 300.0));
+        let (spike_writer, ring) = EventRing::<Spike>::new(4096);
+        let (detector, detector_control) =
+            DetectorStage::new(256, 30_000.0, vec![DetectParams::default(); 256], spike_writer).unwrap();
         let stages: Vec<Box<dyn Stage>> = vec![
-            Box::new(CrossingDetector::new(256, -20.0, events)),
+            Box::new(stage1),
+            Box::new(tap),
+            Box::new(spike_band),
+            Box::new(detector),
             Box::new(AllocationProbe { allocations: Arc::clone(&allocations), blocks: Arc::clone(&blocks) }),
         ];
         acquisition.start(StreamPlan {
             id: StreamId(n as u64),
             source: device.start_stream().unwrap(),
             cache: writer,
-            stages: StageChain::new(layout, stages),
+            stages: StageChain::new(layout, stages).with_write_back(1, Arc::new(AtomicU64::new(0))),
             pacing: Pacing::Device,
         });
         // Warm up, then measure about 2.6 s of signal (600 blocks of 128 frames), with cache
@@ -113,6 +132,15 @@ fn the_acquisition_loop_with_stages_events_and_device_outputs_allocates_nothing_
         for word in 0..20u16 {
             device.control().stimulate(&pulse).unwrap();
             device.control().set_digital_out(word).unwrap();
+            // Live changes: new filter plans and detection parameters, swapped in at block
+            // boundaries (built and freed on this thread, never on the acquisition thread).
+            if word % 5 == 0 {
+                stage1_control.replace(highpass(256, 1.0 + f64::from(word))).unwrap();
+                band_control.replace(highpass(256, 300.0 + f64::from(word))).unwrap();
+                let shadow =
+                    DetectParams { shadow_s: 0.001 + f64::from(word) as f32 * 1e-5, ..DetectParams::default() };
+                detector_control.update((0..256).map(|c| (c, shadow.clone())).collect()).unwrap();
+            }
             std::thread::sleep(Duration::from_millis(2));
         }
         wait_for_blocks(&blocks, 620);
@@ -120,7 +148,10 @@ fn the_acquisition_loop_with_stages_events_and_device_outputs_allocates_nothing_
         acquisition.stop();
         assert_eq!(after - before, 0, "{mode:?}: the acquisition thread allocated");
         assert!(cache.head() >= 620 * 128);
-        assert!(ring.head() > 0, "{mode:?}: the detector stage emitted nothing");
+        assert!(filtered.head() >= 620 * 128);
+        if mode == SimMode::Spikes {
+            assert!(ring.head() > 0, "{mode:?}: the detector emitted nothing");
+        }
     }
     assert_eq!(counters.snapshot().source_errors, 0);
 }

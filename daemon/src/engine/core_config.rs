@@ -142,6 +142,9 @@ impl Engine {
             st.channels = Arc::new(ChannelTable::new(&description));
         }
         st.probes = Arc::new(probes);
+        for dropped in st.processing.device_changed(&description) {
+            tracing::warn!("filter dropped with the device change: {dropped}");
+        }
         st.device = device;
         st.description = description;
         st.dataset_uid = uuid::Uuid::new_v4().to_string();

@@ -16,6 +16,9 @@ pub enum Blocked {
     StopStream,
     /// Changing the recording configuration.
     ChangeRecordingConfig,
+    /// Changing the hardware or stage-1 filters (what a recording's spikes were detected
+    /// through must not change under it; stage 2 may).
+    ChangeFilters,
 }
 
 impl std::fmt::Display for Blocked {
@@ -23,6 +26,7 @@ impl std::fmt::Display for Blocked {
         f.write_str(match self {
             Blocked::StopStream => "stop recording before stopping the stream",
             Blocked::ChangeRecordingConfig => "the recording config cannot change during a recording",
+            Blocked::ChangeFilters => "the hardware and stage-1 filters cannot change during a recording (stage 2 can)",
         })
     }
 }
@@ -132,4 +136,7 @@ pub enum EngineError {
     /// The recording could not be created, written or finalized.
     #[error(transparent)]
     Recording(#[from] RecordingError),
+    /// A filter, detection parameter or sorter command that cannot be carried out.
+    #[error(transparent)]
+    Processing(#[from] crate::processing::ProcessingError),
 }

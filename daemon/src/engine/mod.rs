@@ -18,6 +18,7 @@
 mod channels;
 mod core_config;
 mod error;
+mod processing;
 mod recording;
 mod signals;
 mod status;
@@ -35,13 +36,16 @@ use ephysd_drivers::{open, Device, DeviceDescription, DeviceSpec, Impedance};
 use ephysd_pipeline::{Acquisition, BufferPool, PipelineCounters, PrimaryCache, StreamId};
 
 use crate::config::{Autostart, ProbeKeys, Settings};
+use crate::kpi::{KpiHandle, KpiSettings, KpiWorker};
 use crate::notify::Notifier;
 use crate::probe_map::ProbeMap;
+use crate::processing::Processing;
 use crate::recorder::{ActiveRecording, RecorderEvent, Trigger};
 
 pub use channels::{ChannelTable, ChannelUpdate, SignalKind, NO_GROUP};
 pub use core_config::{CableDelay, CoreUpdate, MAX_CABLE_DELAY};
 pub use error::{Blocked, EngineError};
+pub use processing::SorterView;
 pub use recording::RecordingConfig;
 pub use signals::{SignalRead, TimeSelection, MAX_REPLY_BYTES};
 pub use status::{EngineStatus, StatusView};
@@ -80,6 +84,8 @@ struct State {
     triggers: BTreeSet<Trigger>,
     /// The last impedance measurement, written into each recording's `/channels`.
     impedance: Option<Vec<Impedance>>,
+    /// Filters, detection parameters and the sorter, and the running stream's handles.
+    processing: Processing,
     last_error: Option<String>,
 }
 
@@ -95,6 +101,8 @@ pub struct Engine {
     recorder_events: (Sender<RecorderEvent>, Receiver<RecorderEvent>),
     /// Buffers of signal replies, reused once a reply is sent.
     snapshot_buffers: Arc<BufferPool>,
+    /// The KPI worker, following the running stream's (filtered) cache and spikes.
+    kpi: KpiHandle,
 }
 
 impl Engine {
@@ -117,10 +125,10 @@ impl Engine {
             channels: Arc::new(ChannelTable::new(&description)),
             cable_delays: CableDelay::defaults(&description),
             dataset_uid: uuid::Uuid::new_v4().to_string(),
-            description,
             probes,
             probe_keys,
             cache_seconds: settings.cache.seconds,
+            processing: Processing::new(&settings.processing, settings.cache.seconds, &description),
             recording_config,
             next_index: Arc::new(AtomicU32::new(1)),
             next_stream: 1,
@@ -129,8 +137,11 @@ impl Engine {
             triggers: BTreeSet::new(),
             impedance,
             last_error: None,
+            description,
         };
         let view = StatusView::of(&st);
+        let kpi = KpiWorker::idle(KpiSettings::default())
+            .map_err(|e| EngineError::Spawn { thread: "kpi", source: std::io::Error::other(e.to_string()) })?;
         let engine = Arc::new(Engine {
             state: Mutex::new(st),
             view: RwLock::new(Arc::new(view)),
@@ -140,6 +151,7 @@ impl Engine {
             config_json: settings.to_json(),
             recorder_events: crossbeam_channel::unbounded(),
             snapshot_buffers: Arc::new(BufferPool::default()),
+            kpi,
         });
         supervisor::spawn(&engine).map_err(|source| EngineError::Spawn { thread: "supervisor", source })?;
         Ok(engine)
@@ -173,8 +185,15 @@ impl Engine {
         let mut st = self.lock();
         if st.stream.take().is_some() {
             self.acquisition.stop();
+            st.processing.stream_stopped();
+            self.kpi.detach();
         }
         self.publish(&st);
+    }
+
+    /// The KPI worker.
+    pub fn kpi(&self) -> &KpiHandle {
+        &self.kpi
     }
 
     /// Takes the state lock for a transition.

@@ -9,7 +9,7 @@ use ephysd_hdf5::{free_space, ChannelRow, Compression, RecordingMeta, RecordingS
 
 use super::{Blocked, Engine, EngineError, State};
 use crate::config::{validate_base_name, RecordingSettings};
-use crate::recorder::{ActiveRecording, FilePlan, OutputPlan, RecordingPlan, Rollover, StopAt};
+use crate::recorder::{ActiveRecording, FilePlan, OutputPlan, RecordingPlan, Rollover, SpikeFeed, StopAt};
 
 /// The recording settings in force: what clients read and change (Allego's "recording
 /// config") and the `recording.*` keys that shape files.
@@ -141,6 +141,12 @@ impl Engine {
             rollover: cfg.rollover_at(d.sample_rate_hz),
             flush_interval: cfg.flush_interval,
             ground_truth: st.device.ground_truth(),
+            spikes: st.processing.outputs().map(|o| SpikeFeed {
+                ring: o.spikes,
+                // The snippet reaches 2 ms past the crossing; the detector pushes the spike
+                // with the block that completes it.
+                settle_frames: (0.002 * d.sample_rate_hz).ceil() as u64 + 2 * d.layout.frames_per_block as u64,
+            }),
             pace_acquisition: d.free_running,
             counters: Arc::clone(&self.counters),
             events: self.recorder_events.0.clone(),

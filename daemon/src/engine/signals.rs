@@ -68,12 +68,15 @@ impl Engine {
 
     /// Plans a read of `time` for `amplifier_rows` amplifier rows plus the board channels of
     /// `board` (validated by the caller against the device): fixes the span served, checks
-    /// the reply's size, reads the board's lanes. Never takes the state lock.
+    /// the reply's size, reads the board's lanes. With `filtered`, the amplifier rows come
+    /// from the filtered cache (the signal after stage 2), whose frames are numbered as the
+    /// primary cache's, and the span is what both hold. Never takes the state lock.
     pub fn signal_read(
         &self,
         time: TimeSelection,
         amplifier_rows: usize,
         board: &ChannelPick,
+        filtered: bool,
     ) -> Result<SignalRead, EngineError> {
         let view = self.view();
         let (Some(cache), Some(started_at)) = (view.cache.as_ref(), view.stream_started_at) else {
@@ -81,7 +84,27 @@ impl Engine {
         };
         let rate = cache.sample_rate_hz();
         let head = cache.head();
-        let asked = frames_of(time, head, rate);
+        let mut asked = frames_of(time, head, rate);
+        let mut rows_from = Arc::clone(cache);
+        if filtered {
+            let Some(outputs) = view.processing.as_ref() else {
+                return Err(EngineError::Processing(crate::processing::ProcessingError::Off));
+            };
+            let f = &outputs.filtered;
+            let clipped = FrameSpan { start: asked.start.max(f.oldest()), end: asked.end.min(f.head()) };
+            if clipped.is_empty() {
+                let held = FrameSpan { start: f.oldest(), end: f.head() };
+                return Err(EngineError::TimeRangeNotHeld {
+                    asked: describe(time),
+                    held: format!(
+                        "{} of filtered signal (the filtered cache; processing.filtered_cache_seconds sets its length)",
+                        if held.is_empty() { "nothing yet".into() } else { seconds(held, rate) }
+                    ),
+                });
+            }
+            asked = clipped;
+            rows_from = Arc::clone(f);
+        }
         let served = FrameSpan { start: asked.start.max(cache.oldest()), end: asked.end.min(head) };
         let bytes = served.len() * (amplifier_rows + board.rows()) as u64 * 4;
         if bytes > MAX_REPLY_BYTES {
@@ -99,7 +122,7 @@ impl Engine {
             },
         })?;
         Ok(SignalRead {
-            cache: Arc::clone(cache),
+            cache: rows_from,
             span: board.span,
             sample_rate_hz: rate,
             wall_time: started_at + Duration::from_secs_f64(board.span.start as f64 / rate),

@@ -9,6 +9,7 @@ use ephysd_pipeline::{CounterSnapshot, PrimaryCache};
 
 use super::{CableDelay, ChannelTable, Engine, RecordingConfig, State};
 use crate::probe_map::ProbeMap;
+use crate::processing::ProcessingOutputs;
 use crate::recorder::{RecordingProgress, Trigger};
 
 /// The state a transition leaves behind, published for status to read. Immutable: the next
@@ -38,6 +39,8 @@ pub struct StatusView {
     pub dataset_uid: String,
     /// Cable delay per port.
     pub cable_delays: Vec<CableDelay>,
+    /// The running stream's spike ring, filtered cache and detector read-outs.
+    pub processing: Option<ProcessingOutputs>,
 }
 
 impl StatusView {
@@ -54,6 +57,7 @@ impl StatusView {
             probes: Arc::clone(&st.probes),
             dataset_uid: st.dataset_uid.clone(),
             cable_delays: st.cable_delays.clone(),
+            processing: st.processing.outputs(),
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use ephysd_pipeline::{Pacing, PrimaryCache, StageChain, StreamId, StreamPlan};
+use ephysd_pipeline::{Pacing, PrimaryCache, StreamId, StreamPlan};
 
 use super::{Blocked, Engine, EngineError, State, Stream};
 use crate::recorder::StopAt;
@@ -25,6 +25,8 @@ impl Engine {
         }
         if st.stream.take().is_some() {
             self.acquisition.stop();
+            st.processing.stream_stopped();
+            self.kpi.detach();
             tracing::info!("streaming stopped");
             self.notifier.status("idle: streaming off");
         }
@@ -38,6 +40,7 @@ impl Engine {
             return Ok(());
         }
         let d = Arc::clone(&st.description);
+        let stages = st.processing.chain_for_stream(&d)?;
         let source = st.device.start_stream()?;
         let capacity = (f64::from(st.cache_seconds) * d.sample_rate_hz).ceil() as usize;
         let (cache, writer) = PrimaryCache::new(d.layout, capacity, d.sample_rate_hz);
@@ -47,9 +50,13 @@ impl Engine {
             id,
             source,
             cache: writer,
-            stages: StageChain::new(d.layout, Vec::new()),
+            stages,
             pacing: if d.free_running { Pacing::Consumer } else { Pacing::Device },
         });
+        match st.processing.outputs() {
+            Some(o) => self.kpi.attach(o.filtered, Some(o.spikes)),
+            None => self.kpi.attach(Arc::clone(&cache), None),
+        }
         tracing::info!(device = %d.name, "streaming started");
         self.notifier.status(&format!("streaming: {}", d.name));
         st.stream = Some(Stream { id, cache: Arc::clone(&cache), started_at: std::time::SystemTime::now() });
@@ -65,6 +72,8 @@ impl Engine {
         }
         tracing::error!("stream ended: {reason}");
         let head = st.stream.take().map_or(0, |s| s.cache.head());
+        st.processing.stream_stopped();
+        self.kpi.detach();
         self.set_error(&mut st, format!("stream ended: {reason}"));
         // Whatever the stream delivered before it ended is recorded, then the file is closed.
         if let Err(e) = self.finish_recording_locked(&mut st, StopAt::Frame(head)) {

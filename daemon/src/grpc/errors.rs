@@ -10,6 +10,7 @@ use ephysd_hdf5::RecordingError;
 use tonic::{Code, Status};
 
 use crate::engine::EngineError;
+use crate::processing::ProcessingError;
 
 /// The gRPC status a client gets for `e`.
 pub fn status_of(e: &EngineError) -> Status {
@@ -32,6 +33,18 @@ fn code_of(e: &EngineError) -> Code {
         EngineError::TimeRangeNotHeld { .. } => Code::OutOfRange,
         EngineError::ReplyTooLarge { .. } => Code::ResourceExhausted,
         EngineError::DeviceUnavailable { .. } | EngineError::Probes(_) => Code::FailedPrecondition,
+        EngineError::Processing(e) => processing_code(e),
+    }
+}
+
+fn processing_code(e: &ProcessingError) -> Code {
+    match e {
+        ProcessingError::Dsp(_) | ProcessingError::Param(_) | ProcessingError::NoSuchChannel { .. } => {
+            Code::InvalidArgument
+        }
+        ProcessingError::Detector(_) => Code::InvalidArgument,
+        ProcessingError::NotApplied { .. } => Code::Unavailable,
+        ProcessingError::Off => Code::FailedPrecondition,
     }
 }
 
@@ -122,6 +135,11 @@ mod tests {
             code(EngineError::Recording(RecordingError::AlreadyExists { path: "/data/r.h5".into() })).0,
             Code::AlreadyExists
         );
+
+        let (c, m) = code(EngineError::Processing(ProcessingError::NoSuchChannel { channel: 2000, last: 1023 }));
+        assert_eq!(c, Code::InvalidArgument);
+        assert!(m.contains("ntvChanIdx 2000") && m.contains("0..=1023"), "{m}");
+        assert_eq!(code(EngineError::Processing(ProcessingError::Off)).0, Code::FailedPrecondition);
 
         let (c, m) = code(io_recording(ENOSPC));
         assert_eq!(c, Code::ResourceExhausted, "disk full: {m}");

@@ -18,12 +18,15 @@ mod access;
 pub(crate) mod backbone;
 mod channels;
 mod core_config;
+mod dsp;
 pub mod errors;
+mod kpi;
 mod recording;
 pub mod security;
 mod service;
 mod signal_stream;
 mod signals;
+mod sorter;
 mod status;
 mod streaming;
 mod triggers;
@@ -146,8 +149,8 @@ pub fn serve(
                     .add_service(AllegoCoreServer::new(CoreService { engine: Arc::clone(&engine), core_address }))
                     .add_service(AllegoLifecycleServer::new(LifecycleService))
                     .add_service(signal_stream::PcacheRoutes::new(Arc::clone(&engine)))
-                    .add_service(Kpi1Server::new(KpiService))
-                    .add_service(Neurons1Server::new(NeuronsService))
+                    .add_service(Kpi1Server::new(KpiService { engine: Arc::clone(&engine) }))
+                    .add_service(Neurons1Server::new(NeuronsService { engine: Arc::clone(&engine) }))
                     .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
                     .await;
                 if let Err(e) = result {

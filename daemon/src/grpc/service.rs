@@ -9,14 +9,18 @@ use ephysd_proto::allego::allego_core_server::AllegoCore;
 use ephysd_proto::allego::allego_lifecycle_server::AllegoLifecycle;
 use ephysd_proto::allego::{kpi1_server::Kpi1, neurons1_server::Neurons1, pcache1_server::Pcache1};
 use ephysd_proto::allego::{
-    BackboneStatus, ConfigCore, ConfigRecording, GetSignalGroupIDsReply, OfflineLicenseStatus, RestartRequest,
-    ServerVersion, SetConfigCoreRequest, SetRecordRequest, SetStreamRequest, SetTriggerRequest, SignalGroup,
-    SignalGroupIdRequest, StandardReply, StandardRequest, TriggerState, UpdateSignalGroupRequest,
+    BackboneStatus, ConfigCore, ConfigRecording, DspGroup, GetKpiStatusRequest, GetSignalGroupIDsReply,
+    GetSpikeSorterIDsReply, GetSpikeSorterParamCommandReply, KpiMetricsReq, KpiStatusReply, OfflineLicenseStatus,
+    RestartRequest, ServerVersion, SetConfigCoreRequest, SetDspGroupRequest, SetKpiParamRequest, SetRecordRequest,
+    SetStreamRequest, SetTriggerRequest, SignalGroup, SignalGroupIdRequest, SignalMetricsPacketReply,
+    SpikeSorterCommandRequest, SpikeSorterDashboardReply, SpikeSorterDashboardRequest, SpikeSorterIsAnyActiveReply,
+    SpikeSorterIsAnyActiveRequest, SpikeSorterSetParamRequest, SpikeSorterSetParamsRequest, SpikeSorterStandardRequest,
+    SpikeSorterState, StandardReply, StandardRequest, TriggerState, UpdateSignalGroupRequest,
 };
 use tonic::{Request, Response, Status};
 
-use super::{channels, core_config, recording, status, streaming, triggers};
-use crate::engine::Engine;
+use super::{channels, core_config, dsp, kpi, recording, sorter, status, streaming, triggers};
+use crate::engine::{Engine, SignalKind};
 
 type Reply<T> = Result<Response<T>, Status>;
 
@@ -88,6 +92,18 @@ impl AllegoCore for CoreService {
     async fn get_trigger_state(&self, _: Request<StandardRequest>) -> Reply<TriggerState> {
         Ok(Response::new(triggers::trigger_state(&self.engine)))
     }
+
+    async fn get_dsp_group(&self, request: Request<SignalGroupIdRequest>) -> Reply<DspGroup> {
+        dsp::get_dsp_group(&self.engine, request.get_ref()).map(Response::new)
+    }
+
+    async fn set_dsp_group(&self, request: Request<SetDspGroupRequest>) -> Reply<StandardReply> {
+        dsp::set_dsp_group(&self.engine, request.get_ref()).await.map(Response::new)
+    }
+
+    async fn get_spike_sorter_i_ds(&self, _: Request<StandardRequest>) -> Reply<GetSpikeSorterIDsReply> {
+        Ok(Response::new(sorter::sorter_ids()))
+    }
 }
 
 /// AllegoLifecycle: liveness, version and the server identity clients authenticate with.
@@ -112,10 +128,14 @@ impl AllegoLifecycle for LifecycleService {
 /// while it is read (`signal_stream`).
 #[derive(Debug, Clone, Copy)]
 pub struct PcacheService;
-/// Kpi1: KPI metrics (health only so far).
-pub struct KpiService;
-/// Neurons1: the spike sorter (health only so far).
-pub struct NeuronsService;
+/// Kpi1: KPI metrics of the running stream.
+pub struct KpiService {
+    pub engine: Arc<Engine>,
+}
+/// Neurons1: the live sorter and its detection parameters.
+pub struct NeuronsService {
+    pub engine: Arc<Engine>,
+}
 
 #[tonic::async_trait]
 impl Pcache1 for PcacheService {
@@ -129,11 +149,69 @@ impl Kpi1 for KpiService {
     async fn healthcheck(&self, _: Request<StandardRequest>) -> Reply<StandardReply> {
         Ok(Response::new(status::healthy()))
     }
+
+    async fn kpi_get_metrics(&self, request: Request<KpiMetricsReq>) -> Reply<SignalMetricsPacketReply> {
+        let (table, _, _) = self.engine.channels();
+        let selected = table.selected(SignalKind::Amplifier);
+        kpi::metrics_reply(self.engine.kpi(), request.get_ref(), &selected, self.engine.stream_started_at())
+            .map(Response::new)
+    }
+
+    async fn get_kpi_status(&self, request: Request<GetKpiStatusRequest>) -> Reply<KpiStatusReply> {
+        let (_, _, dataset_uid) = self.engine.channels();
+        kpi::status_reply(self.engine.kpi(), request.get_ref(), &dataset_uid, self.engine.stream_started_at())
+            .map(Response::new)
+    }
+
+    async fn set_kpi_packet_dur(&self, request: Request<SetKpiParamRequest>) -> Reply<StandardReply> {
+        kpi::set_packet_dur(self.engine.kpi(), request.get_ref()).map(Response::new)
+    }
+
+    async fn set_kpi_update_period(&self, request: Request<SetKpiParamRequest>) -> Reply<StandardReply> {
+        kpi::set_update_period(self.engine.kpi(), request.get_ref()).map(Response::new)
+    }
 }
 
 #[tonic::async_trait]
 impl Neurons1 for NeuronsService {
     async fn healthcheck(&self, _: Request<StandardRequest>) -> Reply<StandardReply> {
         Ok(Response::new(status::healthy()))
+    }
+
+    async fn spike_sorter_command(&self, request: Request<SpikeSorterCommandRequest>) -> Reply<StandardReply> {
+        sorter::command(&self.engine, request.get_ref()).await.map(Response::new)
+    }
+
+    async fn spike_sorter_set_param(&self, request: Request<SpikeSorterSetParamRequest>) -> Reply<StandardReply> {
+        sorter::set_param(&self.engine, request.get_ref()).await.map(Response::new)
+    }
+
+    async fn spike_sorter_set_params(&self, request: Request<SpikeSorterSetParamsRequest>) -> Reply<StandardReply> {
+        sorter::set_params(&self.engine, request.get_ref()).await.map(Response::new)
+    }
+
+    async fn spike_sorter_get_param(
+        &self,
+        request: Request<SpikeSorterStandardRequest>,
+    ) -> Reply<GetSpikeSorterParamCommandReply> {
+        sorter::get_params(&self.engine, request.get_ref()).map(Response::new)
+    }
+
+    async fn spike_sorter_is_any_active(
+        &self,
+        request: Request<SpikeSorterIsAnyActiveRequest>,
+    ) -> Reply<SpikeSorterIsAnyActiveReply> {
+        Ok(Response::new(sorter::is_any_active(&self.engine, request.get_ref())))
+    }
+
+    async fn spike_sorter_get_state(&self, request: Request<SpikeSorterStandardRequest>) -> Reply<SpikeSorterState> {
+        sorter::state(&self.engine, request.get_ref()).map(Response::new)
+    }
+
+    async fn spike_sorter_get_dashboard(
+        &self,
+        request: Request<SpikeSorterDashboardRequest>,
+    ) -> Reply<SpikeSorterDashboardReply> {
+        sorter::dashboard(&self.engine, request.get_ref()).map(Response::new)
     }
 }

@@ -31,11 +31,6 @@ pub struct PlannedRead {
 /// the board's lanes). Every refusal names the field and what is allowed.
 pub async fn plan(engine: &Arc<Engine>, request: &HdSnapshotRequest2) -> Result<PlannedRead, Status> {
     check_group_id("dsourceID", &request.dsource_id)?;
-    if request.apply_ds_pstage2 == Some(true) {
-        return Err(Status::unimplemented(
-            "applyDSPstage2 = true: the DSP stages are not available in this version; ask for raw signals (false)",
-        ));
-    }
     let d = engine.description();
     if request.t_r.fs != 0.0 && (request.t_r.fs - d.sample_rate_hz).abs() > 1e-6 {
         return Err(Status::failed_precondition(format!(
@@ -47,8 +42,9 @@ pub async fn plan(engine: &Arc<Engine>, request: &HdSnapshotRequest2) -> Result<
     let mut pick = channel_pick(request.sig_sel.as_ref(), &d)?;
     let amplifier = std::mem::take(&mut pick.amplifier);
     let rows = amplifier.len();
+    let filtered = request.apply_ds_pstage2 == Some(true);
     let engine = Arc::clone(engine);
-    let read = tokio::task::spawn_blocking(move || engine.signal_read(time, rows, &pick))
+    let read = tokio::task::spawn_blocking(move || engine.signal_read(time, rows, &pick, filtered))
         .await
         .map_err(|e| Status::internal(format!("signal read failed: {e}")))?
         .map_err(|e| super::errors::status_of(&e))?;

@@ -14,6 +14,7 @@
 
 mod files;
 mod session;
+mod spikes;
 pub mod trigger;
 
 use std::path::{Path, PathBuf};
@@ -28,6 +29,7 @@ use ephysd_hdf5::{RecordingError, RecordingSummary};
 use ephysd_pipeline::{PipelineCounters, PrimaryCache};
 
 pub use files::{FilePlan, OutputPlan};
+pub use spikes::SpikeFeed;
 pub use trigger::{DigitalLine, Trigger};
 
 /// Where a recording stops.
@@ -186,6 +188,8 @@ pub struct RecordingPlan {
     pub flush_interval: Duration,
     /// The device's ground truth, kept in `/ground_truth` (simulated device).
     pub ground_truth: Option<Arc<dyn GroundTruth>>,
+    /// The detector's spikes, kept in `/spikes` (none: processing is off).
+    pub spikes: Option<SpikeFeed>,
     /// Hold a consumer-paced stream to the recorder's pace (accelerated tests, benchmarks).
     pub pace_acquisition: bool,
     /// The pipeline's counters (frames recorded, overruns, write errors).

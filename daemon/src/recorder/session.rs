@@ -12,6 +12,7 @@ use ephysd_hdf5::{RecordingError, RecordingSummary, RecordingWriter};
 use ephysd_pipeline::{CacheReader, CacheSlots, PipelineCounters, PrimaryCache};
 
 use super::files::FilePlan;
+use super::spikes::SpikeQueue;
 use super::trigger::{open_runs, Gate, Run};
 use super::{CloseReason, RecorderEvent, RecordingFailure, RecordingPlan, RecordingProgress, Rollover};
 
@@ -23,6 +24,9 @@ const READ_FRAMES: usize = 1024;
 /// How far below a file's size limit the recorder starts the next file: more than one write
 /// batch and one read, so the limit is never reached.
 const SIZE_LIMIT_HEADROOM: u64 = 8 << 20;
+/// Longest a file's closing waits for the detector to pass its last frame (the stream may
+/// have stopped, and then no later spike can come).
+const SPIKE_SETTLE_WAIT: Duration = Duration::from_millis(250);
 
 /// One file slot: the whole device, or one port.
 struct Output {
@@ -38,6 +42,9 @@ struct Output {
     /// Device frames written since ground truth was last added (one contiguous run). Truth is
     /// asked for once per run at the flush: asking costs the same for a block as for a second.
     truth_span: Option<Range<u64>>,
+    /// Device frame of the current file's first frame, once it has one: spikes before it
+    /// belong to an earlier file.
+    file_first_frame: Option<u64>,
 }
 
 /// Frames read from the cache, when they are split between files or gated by triggers.
@@ -86,6 +93,12 @@ pub(super) struct Session {
     /// The recording's first file has been named.
     named_first: bool,
     first_path: PathBuf,
+    /// Spikes waiting for their frames to be written.
+    spikes: Option<SpikeQueue>,
+    /// The last device frame read from the cache (written, or passed over by a gate).
+    written_through: Option<u64>,
+    /// The recording's first device frame.
+    first_frame: Option<u64>,
 }
 
 /// `'A'` → port 0.
@@ -113,6 +126,7 @@ impl Session {
                 files: 0,
                 gaps_reported: 0,
                 truth_span: None,
+                file_first_frame: None,
             })
             .collect();
         let direct = outputs.len() == 1 && outputs[0].gate.is_none();
@@ -127,6 +141,7 @@ impl Session {
         };
         let first_path = plan.files.directory.join(&plan.files.base_name);
         let reader = plan.cache.reader_at_head();
+        let spikes = plan.spikes.map(SpikeQueue::new);
         let mut session = Session {
             cache: plan.cache,
             files: plan.files,
@@ -146,6 +161,9 @@ impl Session {
             runs: Vec::new(),
             named_first: false,
             first_path,
+            spikes,
+            written_through: None,
+            first_frame: None,
         };
         let ungated: Vec<usize> = (0..session.outputs.len()).filter(|&o| session.outputs[o].gate.is_none()).collect();
         if !ungated.is_empty() {
@@ -213,6 +231,7 @@ impl Session {
                 std::thread::sleep(IDLE_WAIT);
                 continue;
             }
+            self.place_spikes()?;
             PipelineCounters::add(&self.counters.frames_recorded, frames as u64);
             self.progress.frames.fetch_add(frames as u64, Ordering::Relaxed);
             self.report_gaps(lost);
@@ -251,6 +270,8 @@ impl Session {
         }
         writer.commit_slots(n)?;
         if let Some((first, last)) = span {
+            self.outputs[0].file_first_frame.get_or_insert(first);
+            self.frames_read(first, last);
             self.note_truth(0, first..last + 1)?;
         }
         Ok((n, outcome.lost))
@@ -272,6 +293,10 @@ impl Session {
             },
         );
         let n = outcome.frames.min(limit);
+        if n > 0 {
+            let (first, last) = (self.staging.index[0], self.staging.index[n - 1]);
+            self.frames_read(first, last);
+        }
         if outcome.lost > 0 {
             for w in self.outputs.iter_mut().filter_map(|o| o.writer.as_mut()) {
                 w.note_overrun(outcome.lost);
@@ -341,6 +366,7 @@ impl Session {
             done += k;
         }
         let frames = st.index[rows.start]..st.index[rows.end - 1] + 1;
+        self.outputs[o].file_first_frame.get_or_insert(frames.start);
         Ok(self.note_truth(o, frames)?)
     }
 
@@ -391,6 +417,7 @@ impl Session {
             out.writer = Some(writer);
             out.files = sequence;
             out.gaps_reported = 0;
+            out.file_first_frame = None;
         }
         self.publish_files();
         Ok(())
@@ -398,6 +425,8 @@ impl Session {
 
     /// Closes output `o`'s file while the recording goes on.
     fn close_file(&mut self, o: usize, reason: CloseReason) -> Result<(), Stop> {
+        self.settle_spikes();
+        self.place_spikes()?;
         self.add_truth(o)?;
         let Some(writer) = self.outputs[o].writer.take() else { return Ok(()) };
         let summary = writer.finish()?;
@@ -457,6 +486,59 @@ impl Session {
         }
     }
 
+    /// Notes that device frames `first..=last` were read from the cache.
+    fn frames_read(&mut self, first: u64, last: u64) {
+        self.first_frame.get_or_insert(first);
+        self.written_through = Some(last);
+    }
+
+    /// Hands every spike whose frame has been written to the file holding it (each output
+    /// whose channels include the spike's). A spike whose file was already closed, or that
+    /// the ring overwrote before it was read, is counted and logged.
+    fn place_spikes(&mut self) -> Result<(), RecordingError> {
+        let Some(queue) = self.spikes.as_mut() else { return Ok(()) };
+        let mut lost = queue.pull();
+        let Some(through) = self.written_through else { return Ok(()) };
+        let first = self.first_frame;
+        let outputs = &mut self.outputs;
+        let (mut result, mut placed) = (Ok(()), 0u64);
+        queue.take_through(through, |s| {
+            let channel = usize::from(s.channel);
+            for out in outputs.iter_mut().filter(|o| o.columns.contains(&channel)) {
+                match (out.writer.as_mut(), out.file_first_frame) {
+                    (Some(w), Some(start)) if s.frame >= start => {
+                        if result.is_ok() {
+                            let column = (channel - out.columns.start) as u16;
+                            result = w.add_spike(s.frame, column, &s.samples, s.unit);
+                            placed += u64::from(w.meta().recording_type.keeps_spikes());
+                        }
+                    }
+                    // A gated file that is closed records nothing, spikes included; frames
+                    // before the recording began are not its to keep.
+                    _ if out.gate.is_some() || first.is_none_or(|f| s.frame < f) => {}
+                    _ => lost += 1,
+                }
+            }
+        });
+        PipelineCounters::add(&self.counters.spikes_recorded, placed);
+        if lost > 0 {
+            PipelineCounters::add(&self.counters.recorder_spikes_lost, lost);
+            tracing::warn!(lost_spikes = lost, "spikes not recorded: the recorder fell behind the spike ring");
+        }
+        result
+    }
+
+    /// Waits (briefly) until every spike of the frames read so far can have been pushed: the
+    /// cache has moved [`SpikeQueue::settle_frames`] past them.
+    fn settle_spikes(&self) {
+        let Some(queue) = &self.spikes else { return };
+        let target = self.reader.position() + queue.settle_frames();
+        let deadline = Instant::now() + SPIKE_SETTLE_WAIT;
+        while self.cache.head() < target && Instant::now() < deadline {
+            std::thread::sleep(IDLE_WAIT);
+        }
+    }
+
     fn publish_files(&self) {
         let files = self.outputs.iter().filter_map(|o| o.writer.as_ref().map(|w| w.path().to_path_buf())).collect();
         self.progress.set_files(files);
@@ -466,6 +548,10 @@ impl Session {
     fn close_all(&mut self) -> Result<Vec<RecordingSummary>, RecordingFailure> {
         let mut summaries = Vec::new();
         let mut first_error = None;
+        self.settle_spikes();
+        if let Err(e) = self.place_spikes() {
+            first_error = Some(e);
+        }
         for o in 0..self.outputs.len() {
             if let Err(e) = self.add_truth(o) {
                 first_error = first_error.or(Some(e));

@@ -1,0 +1,168 @@
+//! The filter stage on the acquisition thread, and its handle on the control plane.
+//!
+//! Plans are built and compiled on the control plane and handed over whole through a bounded
+//! channel; at a block boundary the stage only sets the new plan's starting state (no
+//! allocation) and swaps it in. The plan it replaces goes back through a second channel, so
+//! its memory is freed on the control plane too: freeing can take the allocator's locks,
+//! which the acquisition thread must never wait on.
+//!
+//! Only the newest plan matters: if a plan is still waiting when another is handed over, the
+//! waiting one is withdrawn and dropped unapplied (it is superseded, not an error).
+
+use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError, TrySendError};
+
+use super::plan::FilterPlan;
+use crate::stage::{Stage, StageBlock};
+
+/// Old plans that may be in flight back to the control plane at once. Each
+/// [`FilterControl::replace`] first collects those already returned, so at most two can
+/// arrive before the next collection; the rest is margin.
+const RETURNED_CAPACITY: usize = 4;
+
+/// Why a plan was not handed to the stage.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplaceError {
+    /// The plan is for a different number of channels than the stream's.
+    #[error("the plan has {got} channels but the stream has {expected}")]
+    ChannelCount {
+        /// The stream's amplifier channels.
+        expected: usize,
+        /// The plan's.
+        got: usize,
+    },
+    /// The stage no longer exists (its stream ended).
+    #[error("the filter stage has ended with its stream")]
+    StageGone,
+}
+
+/// Runs a [`FilterPlan`] over each block's signal, in place.
+///
+/// Starts from zero state, as scipy's `sosfilt`. A replacement plan takes over at the next
+/// block boundary from the steady state of each channel's last input (unchanged cascades keep
+/// their state exactly), so changing a filter does not make the signal ring. A block whose
+/// channel count differs from the plan's passes unchanged; [`FilterControl`] only accepts
+/// plans for the stream's channel count, so that happens only if the stage was built for the
+/// wrong stream.
+pub struct FilterStage {
+    name: String,
+    plan: FilterPlan,
+    /// The stage's input in the last frame it processed, for priming a replacement.
+    last_frame: Vec<f32>,
+    seen_a_frame: bool,
+    incoming: Receiver<FilterPlan>,
+    returned: Sender<FilterPlan>,
+    /// An old plan the control plane could not take back yet; while it is here, no new plan
+    /// is taken.
+    retired: Option<FilterPlan>,
+}
+
+/// The control plane's handle on a running [`FilterStage`]: replaces its plan. Old plans come
+/// back through it and are dropped here, on the next call or when the handle is dropped.
+pub struct FilterControl {
+    channels: usize,
+    to_stage: Sender<FilterPlan>,
+    /// The stage's end of `to_stage`, to withdraw a plan that is still waiting.
+    waiting: Receiver<FilterPlan>,
+    returned: Receiver<FilterPlan>,
+}
+
+impl FilterStage {
+    /// A stage named `name` (for logs and status, e.g. `"stage-1 filter"`) running `plan`,
+    /// and the handle that replaces its plan.
+    pub fn new(name: &str, plan: FilterPlan) -> (FilterStage, FilterControl) {
+        let (to_stage, incoming) = bounded(1);
+        let (returned_tx, returned) = bounded(RETURNED_CAPACITY);
+        let channels = plan.channels();
+        let stage = FilterStage {
+            name: name.to_owned(),
+            plan,
+            last_frame: vec![0.0; channels],
+            seen_a_frame: false,
+            incoming: incoming.clone(),
+            returned: returned_tx,
+            retired: None,
+        };
+        (stage, FilterControl { channels, to_stage, waiting: incoming, returned })
+    }
+
+    /// Swaps in a plan the control plane handed over, if any. Never blocks.
+    fn take_new_plan(&mut self) {
+        if let Some(old) = self.retired.take() {
+            if let Err(e) = self.returned.try_send(old) {
+                self.retired = Some(e.into_inner());
+                return;
+            }
+        }
+        let Ok(mut plan) = self.incoming.try_recv() else { return };
+        if self.seen_a_frame {
+            plan.prime(&self.plan, &self.last_frame);
+        }
+        let old = std::mem::replace(&mut self.plan, plan);
+        if let Err(e) = self.returned.try_send(old) {
+            self.retired = Some(e.into_inner());
+        }
+    }
+}
+
+impl Stage for FilterStage {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn process(&mut self, block: &mut StageBlock<'_>) {
+        self.take_new_plan();
+        let channels = self.plan.channels();
+        if block.signal.channels() != channels || block.signal.frames() == 0 || channels == 0 {
+            return;
+        }
+        let samples = block.signal.samples_mut();
+        self.last_frame.copy_from_slice(&samples[samples.len() - channels..]);
+        self.seen_a_frame = true;
+        self.plan.process(samples);
+    }
+}
+
+impl FilterControl {
+    /// Hands `plan` to the stage, which swaps it in at its next block boundary. Never blocks.
+    /// A plan handed over earlier and not yet taken is superseded: withdrawn and dropped.
+    pub fn replace(&self, mut plan: FilterPlan) -> Result<(), ReplaceError> {
+        if plan.channels() != self.channels {
+            return Err(ReplaceError::ChannelCount { expected: self.channels, got: plan.channels() });
+        }
+        if !self.collect() {
+            return Err(ReplaceError::StageGone);
+        }
+        loop {
+            while self.waiting.try_recv().is_ok() {}
+            match self.to_stage.try_send(plan) {
+                Ok(()) => return Ok(()),
+                // Another thread handed over a plan meanwhile; this one is newer.
+                Err(TrySendError::Full(p)) => plan = p,
+                // Cannot happen: this handle holds a receiver.
+                Err(TrySendError::Disconnected(_)) => return Err(ReplaceError::StageGone),
+            }
+        }
+    }
+
+    /// Drops the old plans the stage has handed back. Returns whether the stage still exists.
+    pub fn collect(&self) -> bool {
+        loop {
+            match self.returned.try_recv() {
+                Ok(old) => drop(old),
+                Err(TryRecvError::Empty) => return true,
+                Err(TryRecvError::Disconnected) => return false,
+            }
+        }
+    }
+
+    /// Amplifier channels of the stream the stage filters.
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+}
+
+impl Drop for FilterControl {
+    fn drop(&mut self) {
+        self.collect();
+    }
+}
