@@ -418,3 +418,35 @@ fn the_handle_can_be_shared_by_the_grpc_tasks() {
     fn shared<T: Send + Sync + 'static>() {}
     shared::<KpiHandle>();
 }
+
+#[test]
+fn with_a_detector_noise_and_snr_are_the_detectors_estimate() {
+    use ephysd_pipeline::detect::{DetectParams, DetectorStage};
+    use ephysd_pipeline::StageChain;
+
+    // A detector that has seen 2 s of the stream's noise, so every channel has an estimate.
+    let mut stream = Stream::new(3, 40_000);
+    let (spikes, ring) = EventRing::new(64);
+    let (detector, control) = DetectorStage::new(3, RATE, vec![DetectParams::default(); 3], spikes).unwrap();
+    let mut chain = StageChain::new(stream.cache.layout(), vec![Box::new(detector)]);
+    for _ in 0..20 {
+        stream.publish(1000, 40);
+        let (cache, mut block) = (Arc::clone(&stream.cache), FrameBlock::new(stream.cache.layout()));
+        let mut reader = cache.reader_at(cache.head() - 1000);
+        while reader.read(&cache, &mut block).frames > 0 {
+            chain.run(&block);
+        }
+    }
+    let shared = control.shared();
+    assert!((0..3).all(|c| shared.noise_uv(c).is_some()), "the detector has estimates");
+    let settings = KpiSettings { packet_dur_s: 0.05, update_period_s: 0.02, lookback_s: 0.02 };
+    let handle = KpiWorker::idle(settings).unwrap();
+    handle.attach_with_detector(Arc::clone(&stream.cache), Some(Arc::clone(&ring)), Some(Arc::clone(&shared)));
+    stream.publish(1000, 40);
+    wait_for_packets(&handle, 1);
+    let table = handle.metrics(&[0, 1, 2], &[KpiMetric::NoiseUv], false).unwrap();
+    for c in 0..3 {
+        let expected = f64::from(shared.noise_uv(c).unwrap());
+        assert_eq!(table.value(c, KpiMetric::NoiseUv), Some(expected), "channel {c}");
+    }
+}

@@ -54,7 +54,7 @@ impl Engine {
             pacing: if d.free_running { Pacing::Consumer } else { Pacing::Device },
         });
         match st.processing.outputs() {
-            Some(o) => self.kpi.attach(o.filtered, Some(o.spikes)),
+            Some(o) => self.kpi.attach_with_detector(o.filtered, Some(o.spikes), Some(o.detector)),
             None => self.kpi.attach(Arc::clone(&cache), None),
         }
         tracing::info!(device = %d.name, "streaming started");

@@ -20,6 +20,7 @@ use tonic::Status;
 
 use super::{off_workers, status::healthy};
 use crate::engine::{Engine, SorterView};
+use crate::kpi::KpiMetric;
 use crate::processing::{ChannelDetect, DetectUpdate, ParamCommand, SorterCommand, SorterPhase as Phase, SORTER_ID};
 
 /// `GetSpikeSorterIDs`: the one live sorter.
@@ -192,6 +193,12 @@ pub fn dashboard(engine: &Engine, request: &SpikeSorterDashboardRequest) -> Resu
     let rate = |c: usize| view.spikes.get(c).map_or(0.0, |&n| n as f64 / seconds);
     let noise = |c: usize| view.noise_uv.get(c).copied().flatten().map_or(0.0, f64::from);
     let channels = view.enabled.len();
+    // SNR per site: the KPI worker's, over its averaging window (0 where it has none).
+    let all: Vec<usize> = (0..channels).collect();
+    let snr_table = engine.kpi().metrics(&all, &[KpiMetric::Snr], true).ok();
+    let snr = |c: usize| {
+        snr_table.as_ref().and_then(|t| t.value(c, KpiMetric::Snr)).filter(|v| v.is_finite()).unwrap_or(0.0)
+    };
     let active = (0..channels).filter(|&c| view.spikes.get(c).is_some_and(|&n| n > 0)).count();
     let enabled_sites = view.enabled.iter().filter(|&&e| e).count();
     let ports: Vec<_> = description.ports.iter().filter(|p| p.channels > 0).collect();
@@ -222,7 +229,7 @@ pub fn dashboard(engine: &Engine, request: &SpikeSorterDashboardRequest) -> Resu
     }
     if wants(DashElement::SiteStats) {
         reply.site_stats = Some(IndicoDashboardSiteStats {
-            snr: vec![0.0; channels],
+            snr: (0..channels).map(snr).collect(),
             noise: (0..channels).map(noise).collect(),
             neuron_yield: vec![0.0; channels],
             num_neurons: 0,
@@ -236,7 +243,7 @@ pub fn dashboard(engine: &Engine, request: &SpikeSorterDashboardRequest) -> Resu
                 reply.port_stats.insert(
                     letter.clone(),
                     IndicoDashboardPortStats {
-                        snr: vec![0.0; cs.len()],
+                        snr: cs.iter().map(|&c| snr(c)).collect(),
                         noise: cs.iter().map(|&c| noise(c)).collect(),
                         neuron_yield: vec![0.0; cs.len()],
                         sort_efficiency: 0.0,
@@ -250,7 +257,7 @@ pub fn dashboard(engine: &Engine, request: &SpikeSorterDashboardRequest) -> Resu
                     letter,
                     IndicoDashboardSiteIndicators {
                         ntv_chan_idx: cs.iter().map(|&c| c as i32).collect(),
-                        snr: vec![0.0; cs.len()],
+                        snr: cs.iter().map(|&c| snr(c)).collect(),
                         noise: cs.iter().map(|&c| noise(c)).collect(),
                         neuron_yield: vec![0.0; cs.len()],
                         sort_efficiency: vec![0.0; cs.len()],

@@ -31,7 +31,9 @@ pub enum KpiMetric {
     Sd,
     /// Root mean square.
     Rms,
-    /// Robust noise: median absolute deviation from the mean, divided by 0.6745.
+    /// The spike detector's noise estimate (the median absolute value of the spike band over
+    /// about a second, divided by 0.6745); without a detector, the packet's median absolute
+    /// deviation from its mean, divided by 0.6745.
     NoiseUv,
     /// `EVENT_MEAN_MAX_ABS / NOISE_UV`; NaN without events or with zero noise.
     Snr,

@@ -47,6 +47,11 @@ pub struct Samples<'a> {
     pub channels: usize,
     /// Frames per second.
     pub sample_rate_hz: f64,
+    /// The spike detector's noise estimate per channel (µV; NaN where it has none yet). When
+    /// given, `NOISE_UV` and `SNR` use it, as radiens-core defines them ("the spike
+    /// detector's noise estimate, which its thresholds are scaled by"); without it the packet's
+    /// own median absolute deviation stands in.
+    pub detector_noise_uv: Option<&'a [f64]>,
 }
 
 /// Reusable space for [`measure`]: one channel's deviations (for the median).
@@ -99,9 +104,14 @@ pub fn measure(samples: Samples<'_>, spikes: &[SpikeSummary], scratch: &mut Scra
         // n·Σx² − (Σx)² is exact in 128 bits; the variance is that over n².
         let spread = (i128::from(s2) * frames as i128 - i128::from(s1) * i128::from(s1)) as f64;
         let (min, max) = (f64::from(signal.min[ch]) * k, f64::from(signal.max[ch]) * k);
-        scratch.column.clear();
-        scratch.column.extend(amplifier.iter().skip(ch).step_by(c).map(|&v| (f64::from(v) * k - mean).abs()));
-        let noise = median(&mut scratch.column) / MAD_TO_SD;
+        let noise = match samples.detector_noise_uv.and_then(|n| n.get(ch)) {
+            Some(&noise) => noise,
+            None => {
+                scratch.column.clear();
+                scratch.column.extend(amplifier.iter().skip(ch).step_by(c).map(|&v| (f64::from(v) * k - mean).abs()));
+                median(&mut scratch.column) / MAD_TO_SD
+            }
+        };
         let set = |row: &mut [f64], m: KpiMetric, v: f64| row[m.column()] = v;
         set(row, KpiMetric::NumPts, n);
         set(row, KpiMetric::NumPtsIsi, n);
@@ -226,7 +236,7 @@ mod tests {
             SpikeSummary { frame: 9, channel: 7, peak_uv: 20.0, peak_to_peak_uv: 30.0 },
         ];
         let mut out = Vec::new();
-        let samples = Samples { amplifier: &amplifier, channels: 2, sample_rate_hz: 1000.0 };
+        let samples = Samples { amplifier: &amplifier, channels: 2, sample_rate_hz: 1000.0, detector_noise_uv: None };
         measure(samples, &spikes, &mut Scratch::default(), &mut out);
         let k = AMPLIFIER_UV_PER_UNIT;
         assert_eq!(col(&out, 0, KpiMetric::NumPts), 100.0);
@@ -257,7 +267,7 @@ mod tests {
     fn nothing_measured_reads_zero_counts_and_nan() {
         let mut out = Vec::new();
         measure(
-            Samples { amplifier: &[], channels: 3, sample_rate_hz: 1000.0 },
+            Samples { amplifier: &[], channels: 3, sample_rate_hz: 1000.0, detector_noise_uv: None },
             &[],
             &mut Scratch::default(),
             &mut out,

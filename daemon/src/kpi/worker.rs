@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use ephysd_pipeline::detect::Spike;
+use ephysd_pipeline::detect::{DetectorShared, Spike};
 use ephysd_pipeline::{CacheSlots, EventReader, EventRing, FrameSpan, PrimaryCache};
 
 use super::blend::Averager;
@@ -160,10 +160,21 @@ impl KpiHandle {
     /// stream's metrics. The packet duration is not checked against this cache: a packet
     /// longer than the cache measures what the cache holds.
     pub fn attach(&self, cache: Arc<PrimaryCache>, spikes: Option<Arc<EventRing<Spike>>>) {
+        self.attach_with_detector(cache, spikes, None);
+    }
+
+    /// As [`attach`](Self::attach), with the spike detector whose noise estimate `NOISE_UV`
+    /// and `SNR` report.
+    pub fn attach_with_detector(
+        &self,
+        cache: Arc<PrimaryCache>,
+        spikes: Option<Arc<EventRing<Spike>>>,
+        detector: Option<Arc<DetectorShared>>,
+    ) {
         let mut state = self.lock();
         tracing::debug!(channels = cache.layout().amplifier_channels, spikes = spikes.is_some(), "KPI attached");
         state.generation += 1;
-        state.source = Some(Source { cache, spikes });
+        state.source = Some(Source { cache, spikes, detector });
         state.published = Published::default();
     }
 
@@ -308,6 +319,7 @@ struct State {
 struct Source {
     cache: Arc<PrimaryCache>,
     spikes: Option<Arc<EventRing<Spike>>>,
+    detector: Option<Arc<DetectorShared>>,
 }
 
 /// Results of the attached stream.
@@ -378,6 +390,8 @@ struct Worker {
     amplifier: Vec<i16>,
     scratch: Scratch,
     packet: Vec<f64>,
+    /// The detector's noise estimate per channel at this packet.
+    noise: Vec<f64>,
     averager: Averager,
     /// First stream frame of the first packet.
     started: Option<u64>,
@@ -397,10 +411,16 @@ impl Worker {
         let Some((span, frames_lost)) = self.copy_packet(&source.cache, settings.packet_dur_s) else { return };
         let events_lost = self.take_spikes(source.spikes.as_deref(), span);
         let cache = &source.cache;
+        let channels = cache.layout().amplifier_channels;
+        if let Some(d) = &source.detector {
+            self.noise.clear();
+            self.noise.extend((0..channels).map(|c| d.noise_uv(c).map_or(f64::NAN, f64::from)));
+        }
         let samples = Samples {
-            amplifier: &self.amplifier[..span.frames.len() as usize * cache.layout().amplifier_channels],
-            channels: cache.layout().amplifier_channels,
+            amplifier: &self.amplifier[..span.frames.len() as usize * channels],
+            channels,
             sample_rate_hz: cache.sample_rate_hz(),
+            detector_noise_uv: source.detector.as_ref().map(|_| self.noise.as_slice()),
         };
         measure(samples, &self.in_packet, &mut self.scratch, &mut self.packet);
         // Read now rather than with the packet duration: a window set before these frames
