@@ -136,6 +136,33 @@ def test_apply_dsp_returns_the_stage_two_signal_as_scipy_filters_it(sine_client)
     assert np.sqrt(np.mean(raw.amp[2] ** 2)) > 60, "the raw 4 Hz sine is still there"
 
 
+def test_analog_inputs_take_their_own_filters(sine_client):
+    """Analog input 0 carries a 1 Hz, ±2 V sine: a 10 Hz highpass on it leaves ~1 % of it,
+    as scipy computes on the raw input, while the amplifier channels are untouched."""
+    c = sine_client
+    sos = scipy.signal.butter(2, 10.0, btype="highpass", output="sos", fs=RATE)
+    ain = DSPParams(type=DSPType.HIGHPASS, stage=FilterStage.STAGE2, freq=10.0, is_aux=True, aux_chan_idx=0, port="A")
+    c.set_dsp_group(stage=FilterStage.STAGE2, params=[ain])
+    got = c.get_dsp_group().software_stage2
+    assert len(got) == 1 and got[0].is_aux and got[0].aux_chan_idx == 0
+    with pytest.raises(RadiensError) as err:
+        c.set_dsp_group(stage=FilterStage.STAGE2, params=[ain.model_copy(update={"aux_chan_idx": 99})])
+    assert "auxChanIdx 99" in server_error(err), server_error(err)
+    c.start_streaming()
+    wait_until(lambda: cache_seconds(c) >= 3.0, what="3 s in the cache")
+    newest = c.get_status().streaming.primary_cache_t_range[1]
+    span = [newest - 2.5, newest - 0.2]
+    spec = {"amp": [0], "ain": [0]}
+    raw = c.get_signals(span, spec)
+    filtered = c.get_signals(span, spec, apply_dsp=True)
+    c.stop_streaming()
+    expected = scipy.signal.sosfilt(sos, raw.gpio_ain[0].astype(np.float64))
+    settled = slice(int(1.0 * RATE), None)
+    np.testing.assert_allclose(filtered.gpio_ain[0][settled], expected[settled], atol=1e-3)
+    assert np.abs(raw.gpio_ain[0]).max() > 1.5 and np.abs(filtered.gpio_ain[0][settled]).max() < 0.1
+    np.testing.assert_allclose(filtered.amp, raw.amp, atol=0.1)
+
+
 def test_apply_dsp_outside_the_filtered_cache_names_what_it_holds(sine_client):
     c = sine_client
     c.start_streaming()

@@ -237,7 +237,11 @@ pub fn amplifier_rows(
         let want = (frames - done).min(CHUNK_FRAMES);
         let mut reader = cache.reader_at(span.start + done as u64);
         let got = reader.read_amplifier_words(cache, want, rows.words.clone(), |seq, word, packed| {
-            rows.store(&mut out, (seq - span.start) as usize, word, packed)
+            // After the writer overtakes the read, the ring restarts it further on, possibly
+            // past the span: those frames are not stored (the read reports the loss anyway).
+            if seq < span.end {
+                rows.store(&mut out, (seq - span.start) as usize, word, packed)
+            }
         });
         if got.lost > 0 || got.frames < want {
             pool.give(out.bytes);

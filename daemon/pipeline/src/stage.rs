@@ -21,7 +21,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use ephysd_drivers::{BlockLayout, FrameBlock, AMPLIFIER_UV_PER_UNIT};
+use ephysd_drivers::{BlockLayout, FrameBlock, AMPLIFIER_UV_PER_UNIT, ANALOG_IN_VOLTS_PER_CODE, ANALOG_IN_ZERO_CODE};
 
 /// One step of the real-time processing chain.
 pub trait Stage: Send {
@@ -33,15 +33,18 @@ pub trait Stage: Send {
     fn process(&mut self, block: &mut StageBlock<'_>);
 }
 
-/// The amplifier channels of one block as floats in µV, frame-major like [`FrameBlock`].
+/// The amplifier channels of one block as floats in µV, and its analog inputs in V, both
+/// frame-major like [`FrameBlock`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct SignalBlock {
     channels: usize,
+    analog_in_channels: usize,
     /// Frames filled, `<= frames_per_block`.
     frames: usize,
     /// Device frame index of the first filled frame.
     first_frame_index: u64,
     samples: Vec<f32>,
+    analog_in: Vec<f32>,
 }
 
 impl SignalBlock {
@@ -49,9 +52,11 @@ impl SignalBlock {
     pub fn new(layout: BlockLayout) -> Self {
         SignalBlock {
             channels: layout.amplifier_channels,
+            analog_in_channels: layout.analog_in_channels,
             frames: 0,
             first_frame_index: 0,
             samples: vec![0.0; layout.frames_per_block * layout.amplifier_channels],
+            analog_in: vec![0.0; layout.frames_per_block * layout.analog_in_channels],
         }
     }
 
@@ -80,6 +85,21 @@ impl SignalBlock {
         &mut self.samples[..self.frames * self.channels]
     }
 
+    /// Board analog inputs per frame.
+    pub fn analog_in_channels(&self) -> usize {
+        self.analog_in_channels
+    }
+
+    /// The filled analog inputs, frame-major, V.
+    pub fn analog_in(&self) -> &[f32] {
+        &self.analog_in[..self.frames * self.analog_in_channels]
+    }
+
+    /// The filled analog inputs, frame-major, V, for stages that transform them in place.
+    pub fn analog_in_mut(&mut self) -> &mut [f32] {
+        &mut self.analog_in[..self.frames * self.analog_in_channels]
+    }
+
     /// Writes the samples back into `raw`'s amplifier samples, rounded to the amplifier's
     /// unit; returns how many were beyond the 16-bit range (stored at its end).
     fn store_into(&self, raw: &mut FrameBlock) -> u64 {
@@ -92,6 +112,12 @@ impl SignalBlock {
             saturated += u64::from(!(lo..=hi).contains(&units));
             *out = units as i16;
         }
+        let n = self.frames * self.analog_in_channels;
+        for (out, &volts) in raw.analog_in[..n].iter_mut().zip(&self.analog_in[..n]) {
+            let (code, clipped) = volts_to_code(volts);
+            saturated += u64::from(clipped);
+            *out = code;
+        }
         saturated
     }
 
@@ -103,7 +129,26 @@ impl SignalBlock {
         for (out, &v) in self.samples.iter_mut().zip(raw.amplifier_filled()) {
             *out = f32::from(v) * scale;
         }
+        let n = raw.frames * self.analog_in_channels;
+        for (out, &code) in self.analog_in.iter_mut().zip(&raw.analog_in[..n]) {
+            *out = code_to_volts(code);
+        }
     }
+}
+
+/// An analog-input code in volts, as the stages see it.
+#[inline]
+pub(crate) fn code_to_volts(code: u16) -> f32 {
+    (i32::from(code) - i32::from(ANALOG_IN_ZERO_CODE)) as f32 * ANALOG_IN_VOLTS_PER_CODE as f32
+}
+
+/// Volts as the nearest analog-input code, and whether it was beyond the code range (then
+/// stored at its end). Exact for every value [`code_to_volts`] gives.
+#[inline]
+pub(crate) fn volts_to_code(volts: f32) -> (u16, bool) {
+    let code = (volts / ANALOG_IN_VOLTS_PER_CODE as f32).round() + f32::from(ANALOG_IN_ZERO_CODE);
+    let clipped = !(0.0..=f32::from(u16::MAX)).contains(&code);
+    (code as u16, clipped)
 }
 
 /// What a stage gets for one block.
@@ -239,6 +284,15 @@ mod tests {
         let expected: Vec<f32> = [10, -10, 20, -20, 0, 1000].iter().map(|&v| v as f32 * 0.195 + 1.0).collect();
         assert_eq!(*seen.lock().unwrap(), expected);
         assert_eq!(raw, before);
+    }
+
+    #[test]
+    fn analog_input_codes_survive_the_trip_through_volts() {
+        for code in 0..=u16::MAX {
+            assert_eq!(volts_to_code(code_to_volts(code)), (code, false), "code {code}");
+        }
+        assert_eq!(volts_to_code(11.0), (u16::MAX, true));
+        assert_eq!(volts_to_code(-11.0), (0, true));
     }
 
     #[test]

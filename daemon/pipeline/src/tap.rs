@@ -2,10 +2,11 @@
 //! cache of its own, so readers can ask for filtered data (Allego's `apply_dsp`) over any
 //! range the cache still holds, the way they ask the primary cache for raw data.
 //!
-//! The filtered cache holds amplifier channels only (no aux or analog inputs, which no stage
-//! touches), in the primary cache's units ([`AMPLIFIER_UV_PER_UNIT`] µV per unit), rounded to
-//! the nearest unit. A filtered value beyond the 16-bit range (±6.39 mV, far outside any
-//! filtered neural signal) is stored at the range's end and counted.
+//! The filtered cache holds the amplifier channels and the board's analog inputs (no aux
+//! inputs, which no stage touches), with the digital lines alongside, in the primary cache's
+//! units ([`AMPLIFIER_UV_PER_UNIT`] µV per unit, analog-input codes), rounded to the nearest
+//! unit. A filtered value beyond the 16-bit range (±6.39 mV, far outside any filtered neural
+//! signal) is stored at the range's end and counted.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use std::sync::Arc;
 use ephysd_drivers::{BlockLayout, FrameBlock, AMPLIFIER_UV_PER_UNIT};
 
 use crate::cache::{CacheWriter, PrimaryCache};
-use crate::stage::{Stage, StageBlock};
+use crate::stage::{volts_to_code, Stage, StageBlock};
 
 /// Publishes the stage signal into a filtered cache.
 pub struct FilteredTap {
@@ -30,10 +31,10 @@ impl FilteredTap {
         capacity_frames: usize,
         sample_rate_hz: f64,
     ) -> (FilteredTap, Arc<PrimaryCache>, Arc<AtomicU64>) {
-        let amplifier_only = BlockLayout { aux_channels: 0, analog_in_channels: 0, ..layout };
-        let (cache, writer) = PrimaryCache::new(amplifier_only, capacity_frames, sample_rate_hz);
+        let filtered_layout = BlockLayout { aux_channels: 0, ..layout };
+        let (cache, writer) = PrimaryCache::new(filtered_layout, capacity_frames, sample_rate_hz);
         let saturated = Arc::new(AtomicU64::new(0));
-        let tap = FilteredTap { writer, block: FrameBlock::new(amplifier_only), saturated: Arc::clone(&saturated) };
+        let tap = FilteredTap { writer, block: FrameBlock::new(filtered_layout), saturated: Arc::clone(&saturated) };
         (tap, cache, saturated)
     }
 }
@@ -58,6 +59,12 @@ impl Stage for FilteredTap {
             saturated += u64::from(!(lo..=hi).contains(&units));
             // `as` saturates (and maps NaN to 0): the count above is what makes it visible.
             *o = units as i16;
+        }
+        let n = frames * out.layout().analog_in_channels;
+        for (o, &volts) in out.analog_in[..n].iter_mut().zip(block.signal.analog_in()) {
+            let (code, clipped) = volts_to_code(volts);
+            saturated += u64::from(clipped);
+            *o = code;
         }
         if saturated > 0 {
             self.saturated.fetch_add(saturated, Ordering::Relaxed);

@@ -68,9 +68,10 @@ impl Engine {
 
     /// Plans a read of `time` for `amplifier_rows` amplifier rows plus the board channels of
     /// `board` (validated by the caller against the device): fixes the span served, checks
-    /// the reply's size, reads the board's lanes. With `filtered`, the amplifier rows come
-    /// from the filtered cache (the signal after stage 2), whose frames are numbered as the
-    /// primary cache's, and the span is what both hold. Never takes the state lock.
+    /// the reply's size, reads the board's lanes. With `filtered`, the amplifier rows and the
+    /// analog inputs come from the filtered cache (the signal after stage 2), whose frames are
+    /// numbered as the primary cache's, and the span is what both hold. Never takes the state
+    /// lock.
     pub fn signal_read(
         &self,
         time: TimeSelection,
@@ -111,7 +112,7 @@ impl Engine {
             return Err(EngineError::ReplyTooLarge { bytes, limit: MAX_REPLY_BYTES });
         }
         let board_only = ChannelPick { amplifier: Vec::new(), ..board.clone() };
-        let board = snapshot(cache, asked, &board_only, &self.snapshot_buffers).map_err(|e| match e {
+        let board = snapshot(&rows_from, asked, &board_only, &self.snapshot_buffers).map_err(|e| match e {
             SnapshotError::NotHeld { held, .. } => EngineError::TimeRangeNotHeld {
                 asked: describe(time),
                 held: if held.is_empty() { "nothing yet".into() } else { seconds(held, rate) },

@@ -4,8 +4,8 @@
 //! is checked field by field before anything changes: the type's frequency field (and only a
 //! finite one), the notch bandwidth, the order (1 to 8; 2 when not given), the family and its
 //! ripple (0.05 dB when not given, as the client documents), the reference channels against
-//! the entry's port. Zero-phase filtering needs the future and is refused, as is filtering an
-//! analog input, which the stages do not carry.
+//! the entry's port. An entry with `isAux` filters the analog input `auxChanIdx` instead of a
+//! port (filters only, no references). Zero-phase filtering needs the future and is refused.
 
 use std::sync::Arc;
 
@@ -84,11 +84,12 @@ fn finite_positive(entry: usize, field: &str, v: f64) -> Result<f64, Status> {
 /// One request entry as a stage entry; the design itself is checked against the device's
 /// rate by the engine.
 fn from_proto(i: usize, p: &DspParams) -> Result<DspEntry, Status> {
-    if p.is_aux {
-        return Err(Status::unimplemented(format!(
-            "dspParams[{i}].isAux = true: filters on analog inputs are not supported; the stages filter amplifier ports"
-        )));
-    }
+    let analog_in = match (p.is_aux, p.aux_chan_idx) {
+        (false, _) => None,
+        (true, Some(c)) if c >= 0 => Some(c as usize),
+        (true, Some(c)) => return Err(invalid(i, "auxChanIdx", c, "an analog input's native index, 0 or more")),
+        (true, None) => return Err(missing(i, "auxChanIdx", "an analog-input filter (isAux) needs its channel")),
+    };
     if p.zero_phase == Some(true) {
         return Err(invalid(
             i,
@@ -97,7 +98,11 @@ fn from_proto(i: usize, p: &DspParams) -> Result<DspEntry, Status> {
             "false: zero-phase filtering needs future samples a live stream does not have",
         ));
     }
-    let port = Port::try_from(p.port).map_err(|_| invalid(i, "port", p.port, "A (0) to H (7)"))? as usize;
+    let port = match analog_in {
+        // The client documents the port as ignored for an analog input.
+        Some(_) => Port::try_from(p.port).map_or(0, |p| p as usize),
+        None => Port::try_from(p.port).map_err(|_| invalid(i, "port", p.port, "A (0) to H (7)"))? as usize,
+    };
     let dsp_type = DspType::try_from(p.r#type).map_err(|_| {
         invalid(
             i,
@@ -189,7 +194,7 @@ fn from_proto(i: usize, p: &DspParams) -> Result<DspEntry, Status> {
             DspOp::PairedReference { reference, target }
         }
     };
-    Ok(DspEntry { op, port, label: p.user_label.clone() })
+    Ok(DspEntry { op, port, analog_in, label: p.user_label.clone() })
 }
 
 /// A stage entry as Allego reports it.
@@ -204,7 +209,8 @@ fn to_proto(e: &DspEntry, stage: DspStage) -> DspParams {
         stage: stage as i32,
         port: e.port as i32,
         user_label: e.label.clone(),
-        is_aux: false,
+        is_aux: e.analog_in.is_some(),
+        aux_chan_idx: e.analog_in.map(|c| c as i32),
         zero_phase: Some(false),
         force_sos: Some(true),
         ..Default::default()
@@ -317,6 +323,11 @@ mod tests {
             assert!(e.message().contains(expected), "{} lacks {expected}", e.message());
         }
         let aux = from_proto(0, &DspParams { is_aux: true, ..params(DspType::Car, None) }).unwrap_err();
-        assert_eq!(aux.code(), tonic::Code::Unimplemented);
+        assert!(aux.message().contains("auxChanIdx is missing"), "{}", aux.message());
+        let ain =
+            DspParams { is_aux: true, aux_chan_idx: Some(2), ..params(DspType::Lowpass, Some(FreqSpec::Freq(50.0))) };
+        let entry = from_proto(0, &ain).unwrap();
+        assert_eq!(entry.analog_in, Some(2));
+        assert_eq!(from_proto(0, &to_proto(&entry, DspStage::Stage2)).unwrap(), entry);
     }
 }

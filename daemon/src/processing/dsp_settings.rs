@@ -4,8 +4,9 @@
 //! Allego sets filters per stage (hardware, stage 1, stage 2, spike sorter) as a list of
 //! entries, each for one port's channels: a filter (lowpass, highpass, bandpass, bandstop,
 //! notch), a common average over the port, or a reference subtracted from the port's channels
-//! (virtual) or from one channel (paired). A stage's list replaces the stage as a whole on every
-//! port, as the client documents.
+//! (virtual) or from one channel (paired); or a filter for one analog input. A stage's list
+//! replaces the stage as a whole on every port, as the client documents. Each stage compiles to
+//! two plans: one over the amplifier channels, one over the analog inputs.
 
 use std::ops::Range;
 
@@ -66,10 +67,20 @@ pub enum DspOp {
 pub struct DspEntry {
     /// What it does.
     pub op: DspOp,
-    /// The port (0 = A) whose channels it applies to.
+    /// The port (0 = A) whose channels it applies to (ignored for an analog input).
     pub port: usize,
+    /// The analog input it applies to instead of a port's channels (a filter only).
+    pub analog_in: Option<usize>,
     /// The user's label, kept and reported back.
     pub label: String,
+}
+
+/// The plans of one stage: over the amplifier channels and over the analog inputs.
+pub struct StagePlans {
+    /// Over the amplifier channels.
+    pub amplifier: FilterPlan,
+    /// Over the board's analog inputs.
+    pub analog_in: FilterPlan,
 }
 
 /// An entry that cannot be built for the open device.
@@ -92,6 +103,12 @@ pub enum DspError {
     /// A filter the design refuses (cutoff above Nyquist, order out of range, ...).
     #[error("{stage} entry {entry}: {reason}")]
     Design { stage: &'static str, entry: usize, reason: String },
+    /// An analog input the device does not have.
+    #[error("{stage} entry {entry}: auxChanIdx {channel} is not an analog input of this device (allowed 0..={last})")]
+    NoSuchAnalogIn { stage: &'static str, entry: usize, channel: usize, last: usize },
+    /// Analog inputs take filters only.
+    #[error("{stage} entry {entry}: an analog input takes filters only, not {what}")]
+    AnalogInNotFilter { stage: &'static str, entry: usize, what: &'static str },
     /// The hardware stage takes only the chips' band: lowpass, highpass or bandpass.
     #[error("hardware entry {entry}: the chips' analog band is a lowpass, highpass or bandpass, not {what}")]
     NotAnalogBand { entry: usize, what: &'static str },
@@ -118,6 +135,7 @@ impl DspSettings {
                     order,
                 }),
                 port: p.port,
+                analog_in: None,
                 label: "spike band".into(),
             })
             .collect();
@@ -142,8 +160,8 @@ impl DspSettings {
         Ok(())
     }
 
-    /// The plan the acquisition thread runs for `stage`.
-    pub fn plan(&self, stage: DspStage, description: &DeviceDescription) -> Result<FilterPlan, DspError> {
+    /// The plans the acquisition thread runs for `stage`.
+    pub fn plans(&self, stage: DspStage, description: &DeviceDescription) -> Result<StagePlans, DspError> {
         compile(stage, self.stage(stage), description)
     }
 
@@ -167,15 +185,44 @@ impl DspSettings {
     }
 }
 
-/// Builds the plan of one stage, checking every entry against the device.
-fn compile(stage: DspStage, entries: &[DspEntry], description: &DeviceDescription) -> Result<FilterPlan, DspError> {
+/// Builds the plans of one stage, checking every entry against the device.
+fn compile(stage: DspStage, entries: &[DspEntry], description: &DeviceDescription) -> Result<StagePlans, DspError> {
     let mut plan = FilterPlan::new(description.layout.amplifier_channels);
+    let analog_in_channels = description.layout.analog_in_channels;
+    let mut analog_plan = FilterPlan::new(analog_in_channels);
     for (i, entry) in entries.iter().enumerate() {
         let plan_error = |e: ephysd_pipeline::dsp::PlanError| DspError::Design {
             stage: stage.name(),
             entry: i,
             reason: e.to_string(),
         };
+        if let Some(channel) = entry.analog_in {
+            let DspOp::Filter(spec) = &entry.op else {
+                let what = match entry.op {
+                    DspOp::CommonAverage => "a common average",
+                    _ => "a reference",
+                };
+                return Err(DspError::AnalogInNotFilter { stage: stage.name(), entry: i, what });
+            };
+            if channel >= analog_in_channels {
+                return Err(DspError::NoSuchAnalogIn {
+                    stage: stage.name(),
+                    entry: i,
+                    channel,
+                    last: analog_in_channels.saturating_sub(1),
+                });
+            }
+            if stage == DspStage::Hardware {
+                check_analog_band(i, spec)?;
+            }
+            let sos = design(spec, description.sample_rate_hz).map_err(|e| DspError::Design {
+                stage: stage.name(),
+                entry: i,
+                reason: e.to_string(),
+            })?;
+            analog_plan.filter(&[channel], &sos).map_err(plan_error)?;
+            continue;
+        }
         let channels = port_channels(stage, i, entry.port, description)?;
         let all: Vec<usize> = channels.clone().collect();
         let inside = |field: &'static str, channel: usize| {
@@ -220,7 +267,7 @@ fn compile(stage: DspStage, entries: &[DspEntry], description: &DeviceDescriptio
             }
         }
     }
-    Ok(plan)
+    Ok(StagePlans { amplifier: plan, analog_in: analog_plan })
 }
 
 fn check_analog_band(entry: usize, spec: &FilterSpec) -> Result<(), DspError> {

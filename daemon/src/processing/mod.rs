@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use ephysd_drivers::DeviceDescription;
 use ephysd_pipeline::detect::{DetectorControl, DetectorShared, DetectorStage, Spike};
-use ephysd_pipeline::dsp::{FilterControl, FilterStage};
+use ephysd_pipeline::dsp::{FilterControl, FilterStage, Lane, ReplaceError};
 use ephysd_pipeline::{EventRing, FilteredTap, PrimaryCache, Stage, StageChain};
 
 use crate::config::ProcessingSettings;
@@ -73,9 +73,9 @@ pub struct DetectUpdate {
 
 /// The handles of one running stream's processing.
 struct Running {
-    /// One per software stage, in [`DspStage::ALL`] order (the hardware stage too, on the
-    /// simulated device).
-    filters: Vec<(DspStage, FilterControl)>,
+    /// Per stage (the hardware stage too, on the simulated device): the amplifier channels'
+    /// filter and, where the device has analog inputs, theirs.
+    filters: Vec<(DspStage, FilterControl, Option<FilterControl>)>,
     detector: DetectorControl,
     spikes: Arc<EventRing<Spike>>,
     filtered: Arc<PrimaryCache>,
@@ -158,10 +158,16 @@ impl Processing {
         let mut stages: Vec<Box<dyn Stage>> = Vec::new();
         let mut filters = Vec::new();
         let mut add_filter = |stage: DspStage, stages: &mut Vec<Box<dyn Stage>>| -> Result<(), ProcessingError> {
-            let plan = self.dsp.plan(stage, description)?;
-            let (filter, control) = FilterStage::new(&format!("{} filter", stage.name()), plan);
+            let plans = self.dsp.plans(stage, description)?;
+            let (filter, control) = FilterStage::new(&format!("{} filter", stage.name()), plans.amplifier);
             stages.push(Box::new(filter));
-            filters.push((stage, control));
+            let analog = (layout.analog_in_channels > 0).then(|| {
+                let name = format!("{} analog-input filter", stage.name());
+                let (filter, control) = FilterStage::on_lane(&name, Lane::AnalogIn, plans.analog_in);
+                stages.push(Box::new(filter));
+                control
+            });
+            filters.push((stage, control, analog));
             Ok(())
         };
         if description.simulated {
@@ -222,11 +228,16 @@ impl Processing {
     ) -> Result<(), ProcessingError> {
         let mut next = self.dsp.clone();
         next.replace(stage, entries, description)?;
-        if let Some(control) = self.running.as_ref().and_then(|r| r.filters.iter().find(|(s, _)| *s == stage)) {
-            control
-                .1
-                .replace(next.plan(stage, description)?)
-                .map_err(|e| ProcessingError::NotApplied { stage: stage.name(), reason: e.to_string() })?;
+        if let Some((_, amplifier, analog)) =
+            self.running.as_ref().and_then(|r| r.filters.iter().find(|(s, _, _)| *s == stage))
+        {
+            let plans = next.plans(stage, description)?;
+            let not_applied =
+                |e: ReplaceError| ProcessingError::NotApplied { stage: stage.name(), reason: e.to_string() };
+            amplifier.replace(plans.amplifier).map_err(not_applied)?;
+            if let Some(analog) = analog {
+                analog.replace(plans.analog_in).map_err(not_applied)?;
+            }
         }
         self.dsp = next;
         Ok(())

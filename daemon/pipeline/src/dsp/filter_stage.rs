@@ -35,6 +35,15 @@ pub enum ReplaceError {
     StageGone,
 }
 
+/// The channels of a block a filter stage works on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// The amplifier channels (µV).
+    Amplifier,
+    /// The board's analog inputs (V).
+    AnalogIn,
+}
+
 /// Runs a [`FilterPlan`] over each block's signal, in place.
 ///
 /// Starts from zero state, as scipy's `sosfilt`. A replacement plan takes over at the next
@@ -45,6 +54,8 @@ pub enum ReplaceError {
 /// wrong stream.
 pub struct FilterStage {
     name: String,
+    /// Which channels of the block the plan's channels are.
+    lane: Lane,
     plan: FilterPlan,
     /// The stage's input in the last frame it processed, for priming a replacement.
     last_frame: Vec<f32>,
@@ -70,11 +81,17 @@ impl FilterStage {
     /// A stage named `name` (for logs and status, e.g. `"stage-1 filter"`) running `plan`,
     /// and the handle that replaces its plan.
     pub fn new(name: &str, plan: FilterPlan) -> (FilterStage, FilterControl) {
+        Self::on_lane(name, Lane::Amplifier, plan)
+    }
+
+    /// A stage filtering `lane`'s channels of each block (the plan has as many channels).
+    pub fn on_lane(name: &str, lane: Lane, plan: FilterPlan) -> (FilterStage, FilterControl) {
         let (to_stage, incoming) = bounded(1);
         let (returned_tx, returned) = bounded(RETURNED_CAPACITY);
         let channels = plan.channels();
         let stage = FilterStage {
             name: name.to_owned(),
+            lane,
             plan,
             last_frame: vec![0.0; channels],
             seen_a_frame: false,
@@ -112,10 +129,17 @@ impl Stage for FilterStage {
     fn process(&mut self, block: &mut StageBlock<'_>) {
         self.take_new_plan();
         let channels = self.plan.channels();
-        if block.signal.channels() != channels || block.signal.frames() == 0 || channels == 0 {
+        let lane_channels = match self.lane {
+            Lane::Amplifier => block.signal.channels(),
+            Lane::AnalogIn => block.signal.analog_in_channels(),
+        };
+        if lane_channels != channels || block.signal.frames() == 0 || channels == 0 {
             return;
         }
-        let samples = block.signal.samples_mut();
+        let samples = match self.lane {
+            Lane::Amplifier => block.signal.samples_mut(),
+            Lane::AnalogIn => block.signal.analog_in_mut(),
+        };
         self.last_frame.copy_from_slice(&samples[samples.len() - channels..]);
         self.seen_a_frame = true;
         self.plan.process(samples);

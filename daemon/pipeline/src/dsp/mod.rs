@@ -29,6 +29,6 @@ mod plan;
 mod sos;
 
 pub use design::{design, DesignError, FilterFamily, FilterKind, FilterSpec, MAX_ORDER, MAX_RIPPLE_DB};
-pub use filter_stage::{FilterControl, FilterStage, ReplaceError};
+pub use filter_stage::{FilterControl, FilterStage, Lane, ReplaceError};
 pub use plan::{FilterPlan, PlanError};
 pub use sos::{sosfilt, sosfilt_with_state, sosfilt_zi, Sos};
