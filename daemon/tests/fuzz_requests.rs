@@ -13,12 +13,17 @@ use std::time::Duration;
 use common::{signal, wait_exit, TestDaemon};
 use ephysd_proto::allego::allego_core_client::AllegoCoreClient;
 use ephysd_proto::allego::allego_lifecycle_client::AllegoLifecycleClient;
+use ephysd_proto::allego::dsp_params::{FreqSpec, FreqSpecBand};
+use ephysd_proto::allego::kpi1_client::Kpi1Client;
+use ephysd_proto::allego::neurons1_client::Neurons1Client;
 use ephysd_proto::allego::pcache1_client::Pcache1Client;
 use ephysd_proto::allego::update_signal_group_request::SubOperationOneOf;
 use ephysd_proto::allego::{
-    CableDelay, ConfigRecording, HdSnapshotRequest2, RestartRequest, SetConfigCoreRequest, SetRecordRequest,
-    SetStreamRequest, SetTriggerRequest, SigSelector, SignalGroupIdRequest, StandardRequest, TimeRange,
-    UpdateSignalGroupRequest,
+    BundleReq, CableDelay, ConfigRecording, DspParams, GetKpiStatusRequest, HdSnapshotRequest2, KpiMetricId,
+    KpiMetricsReq, RestartRequest, SetConfigCoreRequest, SetDspGroupRequest, SetKpiParamRequest, SetRecordRequest,
+    SetStreamRequest, SetTriggerRequest, SigSelector, SignalGroupIdRequest, SpikeSorterCommandRequest,
+    SpikeSorterDashboardRequest, SpikeSorterSetParamRequest, SpikeSorterSetParamsRequest, SpikeSorterStandardRequest,
+    StandardRequest, TimeRange, UpdateSignalGroupRequest,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -75,7 +80,62 @@ fn selector() -> impl Strategy<Value = SigSelector> {
 struct Clients {
     core: AllegoCoreClient<Channel>,
     pcache: Pcache1Client<Channel>,
+    kpi: Kpi1Client<Channel>,
+    neurons: Neurons1Client<Channel>,
     lifecycle: AllegoLifecycleClient<Channel>,
+}
+
+/// A filter entry with every field drawn: type, stage, any frequency form, order, family,
+/// ripple, port, analog input.
+fn dsp_params() -> impl Strategy<Value = DspParams> {
+    let freq = prop_oneof![
+        Just(None),
+        any_f64().prop_map(|f| Some(FreqSpec::Freq(f))),
+        (any_f64(), any_f64())
+            .prop_map(|(l, h)| Some(FreqSpec::FreqSpecBand(FreqSpecBand { low_freq: l, high_freq: h }))),
+        any_index().prop_map(|c| Some(FreqSpec::RefNtvChanIdx(c))),
+    ];
+    (
+        (any_index(), any_index(), freq, prop::option::of(any_f64()), any_index()),
+        (prop::option::of(any_f64()), any::<bool>(), prop::option::of(any_index()), prop::option::of(any_index())),
+        (prop::option::of(any::<bool>()), prop::option::of(any_index()), prop::option::of(any_f64())),
+    )
+        .prop_map(
+            |((kind, stage, freq_spec, notch, port), (target, is_aux, aux, order), (zero, family, ripple))| DspParams {
+                r#type: kind,
+                stage,
+                freq_spec,
+                notch_bandwidth: notch,
+                user_label: String::new(),
+                port,
+                target_ntv_chan_idx: target,
+                is_aux,
+                aux_chan_idx: aux,
+                filter_order: order,
+                zero_phase: zero,
+                force_sos: None,
+                family,
+                ripple_db: ripple,
+            },
+        )
+}
+
+/// One detection-parameter command with any values and channels.
+fn sorter_param() -> impl Strategy<Value = SpikeSorterSetParamRequest> {
+    (
+        prop_oneof![Just("Live Signals".to_string()), any_text()],
+        any_index(),
+        prop::collection::vec(any_f64(), 0..4),
+        prop::collection::vec(any::<bool>(), 0..3),
+        prop::collection::vec(any_index(), 0..5),
+    )
+        .prop_map(|(id, cmd, values, sides, channels)| SpikeSorterSetParamRequest {
+            spike_sorter_id: id,
+            cmd,
+            reg_float64: values,
+            reg_bool: sides,
+            ntv_chan_idx: channels,
+        })
 }
 
 /// Sends one request; `Ok` whatever the daemon answered, `Err` if it did not answer.
@@ -123,6 +183,8 @@ fn every_method_answers_arbitrary_requests_and_the_stream_keeps_running() {
         Clients {
             core: AllegoCoreClient::connect(d.endpoint(0)).await.unwrap(),
             pcache: Pcache1Client::connect(d.endpoint(1)).await.unwrap(),
+            kpi: Kpi1Client::connect(d.endpoint(2)).await.unwrap(),
+            neurons: Neurons1Client::connect(d.endpoint(3)).await.unwrap(),
             lifecycle: AllegoLifecycleClient::connect(d.endpoint(4)).await.unwrap(),
         }
     });
@@ -205,12 +267,83 @@ fn every_method_answers_arbitrary_requests_and_the_stream_keeps_running() {
         let msg = HdSnapshotRequest2 { dsource_id: id, t_r, sel_mode, sig_sel, apply_ds_pstage2: dsp };
         Box::pin(answered(c.pcache.get_hd_snapshot2(msg)))
     });
+    let group = (
+        prop_oneof![Just("Live Signals".to_string()), any_text()],
+        any_index(),
+        prop::collection::vec(dsp_params(), 0..4),
+    );
+    run(&runtime, &mut clients, "SetDSPGroup", group, |c, (id, stage, params)| {
+        let msg = SetDspGroupRequest { stream_group_id: id, stage, dsp_params: params };
+        Box::pin(answered(c.core.set_dsp_group(msg)))
+    });
+    run(&runtime, &mut clients, "SpikeSorterSetParam", sorter_param(), |c, msg| {
+        Box::pin(answered(c.neurons.spike_sorter_set_param(msg)))
+    });
+    run(&runtime, &mut clients, "SpikeSorterSetParams", prop::collection::vec(sorter_param(), 0..4), |c, params| {
+        Box::pin(answered(c.neurons.spike_sorter_set_params(SpikeSorterSetParamsRequest { params })))
+    });
+    let command = (prop_oneof![Just("Live Signals".to_string()), any_text()], any_index(), any_index());
+    run(&runtime, &mut clients, "SpikeSorterCommand", command, |c, (id, cmd, sub)| {
+        let msg = SpikeSorterCommandRequest {
+            spike_sorter_id: id,
+            cmd,
+            sub_cmd: sub,
+            clusterer_params: None,
+            feature_params: None,
+            neighbor_radius_um: None,
+            max_num_site_neighbors: None,
+        };
+        Box::pin(answered(c.neurons.spike_sorter_command(msg)))
+    });
+    let dashboard = (any_text(), prop::collection::vec(any_index(), 0..4));
+    run(&runtime, &mut clients, "SpikeSorterGetDashboard", dashboard, |c, (id, elements)| {
+        let msg = SpikeSorterDashboardRequest { spike_sorter_id: id, dash_elements: elements };
+        Box::pin(answered(c.neurons.spike_sorter_get_dashboard(msg)))
+    });
+    let metrics = (
+        prop_oneof![Just("Live Signals".to_string()), any_text()],
+        prop::option::of(any_index()),
+        prop::collection::vec(any_index(), 0..5),
+        prop::collection::vec(any_index(), 0..5),
+        prop::option::of(any_index()),
+        prop::option::of(any_f64()),
+    );
+    run(&runtime, &mut clients, "KpiGetMetrics", metrics, |c, (id, stype, channels, names, mode, lookback)| {
+        let msg = KpiMetricsReq {
+            stream_group_id: id,
+            stype,
+            arg: BundleReq {
+                ntv_idxs: channels,
+                t_r: TimeRange::default(),
+                metrics: names.into_iter().map(|name| KpiMetricId { name }).collect(),
+            },
+            mode,
+            stream_lookback_sec: lookback,
+        };
+        Box::pin(answered(c.kpi.kpi_get_metrics(msg)))
+    });
+    run(&runtime, &mut clients, "SetKpiParams", (prop::option::of(any_f64()), any::<bool>()), |c, (param, packet)| {
+        let msg = SetKpiParamRequest { stream_group_id: None, param };
+        Box::pin(async move {
+            if packet {
+                answered(c.kpi.set_kpi_packet_dur(msg)).await
+            } else {
+                answered(c.kpi.set_kpi_update_period(msg)).await
+            }
+        })
+    });
     run(&runtime, &mut clients, "reads", Just(()), |c, ()| {
         Box::pin(async move {
             answered(c.core.get_status(StandardRequest::default())).await?;
             answered(c.core.get_config(StandardRequest::default())).await?;
             answered(c.core.get_config_recording(StandardRequest::default())).await?;
             answered(c.core.get_trigger_state(StandardRequest::default())).await?;
+            answered(c.core.get_dsp_group(SignalGroupIdRequest { stream_group_id: "Live Signals".into() })).await?;
+            answered(c.core.get_spike_sorter_i_ds(StandardRequest::default())).await?;
+            let sorter = SpikeSorterStandardRequest { stream_group_id: None, spike_sorter_id: None };
+            answered(c.neurons.spike_sorter_get_param(sorter.clone())).await?;
+            answered(c.neurons.spike_sorter_get_state(sorter)).await?;
+            answered(c.kpi.get_kpi_status(GetKpiStatusRequest { stream_group_id: "Live Signals".into() })).await?;
             answered(c.lifecycle.get_version(StandardRequest::default())).await
         })
     });
