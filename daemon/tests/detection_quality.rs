@@ -17,7 +17,7 @@ use ephysd_proto::allego::allego_core_client::AllegoCoreClient;
 use ephysd_proto::allego::{RecordMode, SetRecordRequest, StandardRequest};
 
 const CHANNELS: usize = 32;
-const SECONDS: f64 = 20.0;
+const SECONDS: f64 = 40.0;
 const RATE: f64 = 30_000.0;
 
 /// Records `SECONDS` of the accelerated simulated device with detection on (the defaults).
