@@ -661,18 +661,18 @@ mod tests {
     #[test]
     fn recording_keys_are_checked_and_typed() {
         let s = Settings::defaults();
-        assert_eq!(s.recording.recording_type(), RecordingType::Continuous);
+        assert_eq!(s.recording.recording_type(), RecordingType::ContinuousAndSpikes);
         assert_eq!(s.recording.compression(), Compression::None);
         assert_eq!(s.recording.autostart(), Autostart::Off);
         assert_eq!((s.recording.flush_interval_s, s.recording.min_free_mb), (1.0, 1024));
         let s = load(&with_env(&[
-            ("EPHYSD_RECORDING__RECORDING_TYPE", "continuous_and_spikes"),
+            ("EPHYSD_RECORDING__RECORDING_TYPE", "continuous"),
             ("EPHYSD_RECORDING__COMPRESSION", "deflate"),
             ("EPHYSD_RECORDING__COMPRESSION_LEVEL", "6"),
             ("EPHYSD_RECORDING__AUTOSTART", "record"),
         ]))
         .unwrap();
-        assert_eq!(s.recording.recording_type(), RecordingType::ContinuousAndSpikes);
+        assert_eq!(s.recording.recording_type(), RecordingType::Continuous);
         assert_eq!(s.recording.compression(), Compression::Deflate { level: 6 });
         assert_eq!(s.recording.autostart(), Autostart::Record);
         for (key, value, allowed) in [

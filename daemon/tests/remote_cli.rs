@@ -225,7 +225,7 @@ fn config_set_and_get_round_trip_the_recording_keys() {
         ("recording.base_path", format!("{:?}", text(&recordings))),
         ("recording.timestamp", "true".into()),
         ("recording.split_files_by_port", "false".into()),
-        ("recording.recording_type", "continuous".into()),
+        ("recording.recording_type", "continuous_and_spikes".into()),
         ("recording.force_start_at_zero", "false".into()),
         ("core.sample_rate_hz", "30000".into()),
         ("core.backbone", "sim-spikes".into()),
@@ -252,11 +252,11 @@ fn config_set_and_get_round_trip_the_recording_keys() {
         ok(daemon.cli(&["config", "set", "recording.timestamp", "false"])),
         "recording.timestamp = false (unchanged)\n"
     );
-    let run = daemon.cli(&["config", "set", "recording.recording_type", "continuous_and_spikes", "--json"]);
+    let run = daemon.cli(&["config", "set", "recording.recording_type", "continuous", "--json"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(
         run.json(),
-        serde_json::json!({"key": "recording.recording_type", "value": "continuous_and_spikes", "was": "continuous"})
+        serde_json::json!({"key": "recording.recording_type", "value": "continuous", "was": "continuous_and_spikes"})
     );
     ok(daemon.cli(&["config", "set", "recording.split_files_by_port", "true"]));
     assert_eq!(daemon.get("recording.split_files_by_port"), "true");

@@ -261,7 +261,7 @@ def test_cl_recording_view_reads_a_recording_made_through_allego_client(daemon):
         assert attrs["frames_per_second"] == attrs["sampling_frequency"] == RATE
         assert attrs["uV_per_sample_unit"] == pytest.approx(0.195)
         assert attrs["closed_cleanly"] == 1
-        assert attrs["recording_type"] == "continuous"
+        assert attrs["recording_type"] == "continuous_and_spikes"
         assert "sim-spikes" in attrs["device"]
         assert attrs["software_version"].startswith("ephysd ")
         assert json.loads(attrs["config"])["device"]["channels"] == CHANNELS
