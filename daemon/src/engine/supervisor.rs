@@ -4,22 +4,37 @@
 //! opened and closed, gaps, and a recording that ended on its own (a full disk, a failed
 //! write). Either way the engine must update its state (and status must say why),
 //! but neither thread may wait for the engine's lock, and status must not change state. So a
-//! small thread of its own waits for those reports and applies them.
+//! small thread of its own waits for those reports and applies them. It also says in the
+//! journal, once a second at most, what real-time processing lost meanwhile.
 
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::Engine;
+use crate::processing::losses::LossWatch;
 
 /// How often the supervisor checks whether the engine is gone.
 const ALIVE_CHECK: Duration = Duration::from_millis(200);
+/// How often it looks at processing's loss counters.
+const LOSS_CHECK: Duration = Duration::from_secs(1);
 
 /// Starts the supervisor of `engine`; it ends when the engine is dropped.
 pub(super) fn spawn(engine: &Arc<Engine>) -> std::io::Result<()> {
     let streams = engine.acquisition.ended_streams().clone();
     let recorders = engine.recorder_events.1.clone();
     let engine: Weak<Engine> = Arc::downgrade(engine);
+    let mut losses = LossWatch::default();
+    let mut checked = Instant::now();
     std::thread::Builder::new().name("ephysd-supervisor".into()).spawn(move || loop {
+        if checked.elapsed() >= LOSS_CHECK {
+            checked = Instant::now();
+            let Some(engine) = engine.upgrade() else { return };
+            if let Some(outputs) = engine.processing_outputs() {
+                for line in losses.check(&outputs) {
+                    tracing::warn!("{line}");
+                }
+            }
+        }
         crossbeam_channel::select! {
             recv(streams) -> ended => {
                 let (Ok(ended), Some(engine)) = (ended, engine.upgrade()) else { return };

@@ -19,6 +19,7 @@
 
 pub mod detect_table;
 pub mod dsp_settings;
+pub mod losses;
 pub mod score;
 pub mod sorter;
 
