@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from radiens_core import AllegoClient
 
 REPO = Path(__file__).resolve().parents[2]
 ALLEGO_PORTS = range(50051, 50056)
@@ -149,3 +150,20 @@ def start_daemon(daemon_env, tmp_path):
     yield start
     for d in started:
         d.close()
+
+
+@pytest.fixture
+def client(daemon):
+    """A client of the default daemon (sim-spikes, 32 channels, 10 s cache)."""
+    c = AllegoClient()
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def sine_client(start_daemon):
+    """A client of a sim-sine daemon."""
+    start_daemon(EPHYSD_DEVICE__BACKBONE="sim-sine")
+    c = AllegoClient()
+    yield c
+    c.close()

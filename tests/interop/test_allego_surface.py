@@ -50,23 +50,6 @@ AMP, AIN, DIN, DOUT = SignalType.AMP, SignalType.AIN, SignalType.DIN, SignalType
 # helpers
 
 
-@pytest.fixture
-def client(daemon):
-    """A client of the default daemon (sim-spikes, 32 channels, 10 s cache)."""
-    c = AllegoClient()
-    yield c
-    c.close()
-
-
-@pytest.fixture
-def sine_client(start_daemon):
-    """A client of a sim-sine daemon."""
-    start_daemon(EPHYSD_DEVICE__BACKBONE="sim-sine")
-    c = AllegoClient()
-    yield c
-    c.close()
-
-
 def wait_for_cache(client: AllegoClient, seconds: float, *, oldest_after: float | None = None, timeout: float = 15.0):
     """Polls get_status until the primary cache holds `seconds` (and, if given, its oldest
     sample is later than `oldest_after`); returns [oldest, newest]."""

@@ -25,21 +25,6 @@ RATE = 30_000.0
 SORTER = "Live Signals"
 
 
-@pytest.fixture
-def client(daemon):
-    c = AllegoClient()
-    yield c
-    c.close()
-
-
-@pytest.fixture
-def sine_client(start_daemon):
-    start_daemon(EPHYSD_DEVICE__BACKBONE="sim-sine")
-    c = AllegoClient()
-    yield c
-    c.close()
-
-
 def wait_until(check, timeout: float = 15.0, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while True:

@@ -103,17 +103,25 @@ impl SignalBlock {
     /// Writes the samples back into `raw`'s amplifier samples, rounded to the amplifier's
     /// unit; returns how many were beyond the 16-bit range (stored at its end).
     fn store_into(&self, raw: &mut FrameBlock) -> u64 {
+        self.store_lanes(&mut raw.amplifier, &mut raw.analog_in)
+    }
+
+    /// Writes the filled frames into frame-major amplifier samples (rounded to the amplifier's
+    /// unit) and analog-input codes; returns how many values were beyond the 16-bit range
+    /// (stored at its end). `amplifier` and `analog_in` hold at least the filled frames.
+    pub(crate) fn store_lanes(&self, amplifier: &mut [i16], analog_in: &mut [u16]) -> u64 {
         let units_per_uv = (1.0 / AMPLIFIER_UV_PER_UNIT) as f32;
         let (lo, hi) = (f32::from(i16::MIN), f32::from(i16::MAX));
         let mut saturated = 0u64;
         let n = self.frames * self.channels;
-        for (out, &uv) in raw.amplifier[..n].iter_mut().zip(&self.samples[..n]) {
+        for (out, &uv) in amplifier[..n].iter_mut().zip(&self.samples[..n]) {
             let units = (uv * units_per_uv).round();
             saturated += u64::from(!(lo..=hi).contains(&units));
+            // `as` saturates (and maps NaN to 0): the count above is what makes it visible.
             *out = units as i16;
         }
         let n = self.frames * self.analog_in_channels;
-        for (out, &volts) in raw.analog_in[..n].iter_mut().zip(&self.analog_in[..n]) {
+        for (out, &volts) in analog_in[..n].iter_mut().zip(&self.analog_in[..n]) {
             let (code, clipped) = volts_to_code(volts);
             saturated += u64::from(clipped);
             *out = code;

@@ -4,17 +4,17 @@
 //!
 //! The filtered cache holds the amplifier channels and the board's analog inputs (no aux
 //! inputs, which no stage touches), with the digital lines alongside, in the primary cache's
-//! units ([`AMPLIFIER_UV_PER_UNIT`] µV per unit, analog-input codes), rounded to the nearest
-//! unit. A filtered value beyond the 16-bit range (±6.39 mV, far outside any filtered neural
-//! signal) is stored at the range's end and counted.
+//! units ([`ephysd_drivers::AMPLIFIER_UV_PER_UNIT`] µV per unit, analog-input codes), rounded
+//! to the nearest unit. A filtered value beyond the 16-bit range (±6.39 mV, far outside any
+//! filtered neural signal) is stored at the range's end and counted.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use ephysd_drivers::{BlockLayout, FrameBlock, AMPLIFIER_UV_PER_UNIT};
+use ephysd_drivers::{BlockLayout, FrameBlock};
 
 use crate::cache::{CacheWriter, PrimaryCache};
-use crate::stage::{volts_to_code, Stage, StageBlock};
+use crate::stage::{Stage, StageBlock};
 
 /// Publishes the stage signal into a filtered cache.
 pub struct FilteredTap {
@@ -51,21 +51,7 @@ impl Stage for FilteredTap {
         out.frame_index[..frames].copy_from_slice(&block.raw.frame_index[..frames]);
         out.digital_in[..frames].copy_from_slice(&block.raw.digital_in[..frames]);
         out.digital_out[..frames].copy_from_slice(&block.raw.digital_out[..frames]);
-        let units_per_uv = (1.0 / AMPLIFIER_UV_PER_UNIT) as f32;
-        let (lo, hi) = (f32::from(i16::MIN), f32::from(i16::MAX));
-        let mut saturated = 0u64;
-        for (o, &uv) in out.amplifier.iter_mut().zip(block.signal.samples()) {
-            let units = (uv * units_per_uv).round();
-            saturated += u64::from(!(lo..=hi).contains(&units));
-            // `as` saturates (and maps NaN to 0): the count above is what makes it visible.
-            *o = units as i16;
-        }
-        let n = frames * out.layout().analog_in_channels;
-        for (o, &volts) in out.analog_in[..n].iter_mut().zip(block.signal.analog_in()) {
-            let (code, clipped) = volts_to_code(volts);
-            saturated += u64::from(clipped);
-            *o = code;
-        }
+        let saturated = block.signal.store_lanes(&mut out.amplifier, &mut out.analog_in);
         if saturated > 0 {
             self.saturated.fetch_add(saturated, Ordering::Relaxed);
         }

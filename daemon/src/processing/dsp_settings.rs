@@ -11,7 +11,7 @@
 use std::ops::Range;
 
 use ephysd_drivers::DeviceDescription;
-use ephysd_pipeline::dsp::{design, FilterFamily, FilterKind, FilterPlan, FilterSpec};
+use ephysd_pipeline::dsp::{design, FilterFamily, FilterKind, FilterPlan, FilterSpec, Sos};
 
 /// One of Allego's filter stages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -212,15 +212,7 @@ fn compile(stage: DspStage, entries: &[DspEntry], description: &DeviceDescriptio
                     last: analog_in_channels.saturating_sub(1),
                 });
             }
-            if stage == DspStage::Hardware {
-                check_analog_band(i, spec)?;
-            }
-            let sos = design(spec, description.sample_rate_hz).map_err(|e| DspError::Design {
-                stage: stage.name(),
-                entry: i,
-                reason: e.to_string(),
-            })?;
-            analog_plan.filter(&[channel], &sos).map_err(plan_error)?;
+            analog_plan.filter(&[channel], &design_entry(stage, i, spec, description)?).map_err(plan_error)?;
             continue;
         }
         let channels = port_channels(stage, i, entry.port, description)?;
@@ -242,15 +234,7 @@ fn compile(stage: DspStage, entries: &[DspEntry], description: &DeviceDescriptio
         };
         match &entry.op {
             DspOp::Filter(spec) => {
-                if stage == DspStage::Hardware {
-                    check_analog_band(i, spec)?;
-                }
-                let sos = design(spec, description.sample_rate_hz).map_err(|e| DspError::Design {
-                    stage: stage.name(),
-                    entry: i,
-                    reason: e.to_string(),
-                })?;
-                plan.filter(&all, &sos).map_err(plan_error)?;
+                plan.filter(&all, &design_entry(stage, i, spec, description)?).map_err(plan_error)?;
             }
             DspOp::CommonAverage => {
                 plan.common_average(&all).map_err(plan_error)?;
@@ -268,6 +252,23 @@ fn compile(stage: DspStage, entries: &[DspEntry], description: &DeviceDescriptio
         }
     }
     Ok(StagePlans { amplifier: plan, analog_in: analog_plan })
+}
+
+/// The sections of entry `entry`'s filter, checked for its stage.
+fn design_entry(
+    stage: DspStage,
+    entry: usize,
+    spec: &FilterSpec,
+    description: &DeviceDescription,
+) -> Result<Sos, DspError> {
+    if stage == DspStage::Hardware {
+        check_analog_band(entry, spec)?;
+    }
+    design(spec, description.sample_rate_hz).map_err(|e| DspError::Design {
+        stage: stage.name(),
+        entry,
+        reason: e.to_string(),
+    })
 }
 
 fn check_analog_band(entry: usize, spec: &FilterSpec) -> Result<(), DspError> {
