@@ -196,9 +196,8 @@ pub fn dashboard(engine: &Engine, request: &SpikeSorterDashboardRequest) -> Resu
     // SNR per site: the KPI worker's, over its averaging window (0 where it has none).
     let all: Vec<usize> = (0..channels).collect();
     let snr_table = engine.kpi().metrics(&all, &[KpiMetric::Snr], true).ok();
-    let snr = |c: usize| {
-        snr_table.as_ref().and_then(|t| t.value(c, KpiMetric::Snr)).filter(|v| v.is_finite()).unwrap_or(0.0)
-    };
+    let snr =
+        |c: usize| snr_table.as_ref().and_then(|t| t.value(c, KpiMetric::Snr)).filter(|v| v.is_finite()).unwrap_or(0.0);
     let active = (0..channels).filter(|&c| view.spikes.get(c).is_some_and(|&n| n > 0)).count();
     let enabled_sites = view.enabled.iter().filter(|&&e| e).count();
     let ports: Vec<_> = description.ports.iter().filter(|p| p.channels > 0).collect();
