@@ -169,8 +169,10 @@ fn run(commands: Receiver<Command>, ended: Sender<StreamEnded>, counters: &Pipel
         };
         match command {
             Some(Command::Start(plan)) => {
-                // The block is sized here, once per stream, from the source's fixed layout.
-                let block = FrameBlock::new(plan.source.layout());
+                // The block is sized here, once per stream, from the source's fixed layout, and its
+                // pages mapped now rather than by the first reads.
+                let mut block = FrameBlock::new(plan.source.layout());
+                crate::prefault::touch_block(&mut block);
                 stream = Some(Running { plan, block, last_index: None });
                 continue;
             }

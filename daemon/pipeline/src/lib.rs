@@ -30,6 +30,7 @@ pub mod detect;
 pub mod dsp;
 pub mod events;
 pub mod placement;
+mod prefault;
 mod ring;
 pub mod snapshot;
 pub mod stage;

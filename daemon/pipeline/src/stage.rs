@@ -21,6 +21,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::prefault::prefaulted;
 use ephysd_drivers::{BlockLayout, FrameBlock, AMPLIFIER_UV_PER_UNIT, ANALOG_IN_VOLTS_PER_CODE, ANALOG_IN_ZERO_CODE};
 
 /// One step of the real-time processing chain.
@@ -55,8 +56,8 @@ impl SignalBlock {
             analog_in_channels: layout.analog_in_channels,
             frames: 0,
             first_frame_index: 0,
-            samples: vec![0.0; layout.frames_per_block * layout.amplifier_channels],
-            analog_in: vec![0.0; layout.frames_per_block * layout.analog_in_channels],
+            samples: prefaulted(layout.frames_per_block * layout.amplifier_channels, 0.0).into_vec(),
+            analog_in: prefaulted(layout.frames_per_block * layout.analog_in_channels, 0.0).into_vec(),
         }
     }
 

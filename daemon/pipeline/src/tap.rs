@@ -34,7 +34,9 @@ impl FilteredTap {
         let filtered_layout = BlockLayout { aux_channels: 0, ..layout };
         let (cache, writer) = PrimaryCache::new(filtered_layout, capacity_frames, sample_rate_hz);
         let saturated = Arc::new(AtomicU64::new(0));
-        let tap = FilteredTap { writer, block: FrameBlock::new(filtered_layout), saturated: Arc::clone(&saturated) };
+        let mut block = FrameBlock::new(filtered_layout);
+        crate::prefault::touch_block(&mut block);
+        let tap = FilteredTap { writer, block, saturated: Arc::clone(&saturated) };
         (tap, cache, saturated)
     }
 }

@@ -8,7 +8,7 @@
 //! smaller on the same channel is lost with it; at a few spikes per second per channel that
 //! is well under one percent of its spikes.
 
-use super::buffers::prefaulted;
+use crate::prefault::prefaulted;
 
 /// How long after a spike's crossing a smaller crossing of the same sign is its after-lobe.
 pub const AFTER_LOBE_WINDOW_S: f64 = 0.0025;

@@ -6,9 +6,9 @@
 //! infinite level, and a channel in its dead time gets infinite levels on both sides, so the
 //! scan needs no per-channel flags: `v < lo || v > hi` is the whole test.
 
-use super::buffers::prefaulted;
 use super::params::DetectParams;
 use super::shared::DetectorShared;
+use crate::prefault::prefaulted;
 
 /// Derived settings and live levels of every channel.
 pub(crate) struct Channels {

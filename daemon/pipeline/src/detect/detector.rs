@@ -30,7 +30,6 @@
 use std::sync::Arc;
 
 use super::after_lobe::AfterLobes;
-use super::buffers::prefaulted;
 use super::channels::{Channels, DeadList};
 use super::control::{DetectorControl, StageEnds};
 use super::history::History;
@@ -41,6 +40,7 @@ use super::shared::DetectorShared;
 use super::snippet::{centre, half_peak_width, peak_index, SnippetGeometry};
 use super::spike::{Spike, SNIPPET_SAMPLES, UNSORTED};
 use crate::events::EventWriter;
+use crate::prefault::prefaulted;
 use crate::stage::{Stage, StageBlock};
 
 /// Most channels a detector can run on: a spike names its channel in 16 bits.

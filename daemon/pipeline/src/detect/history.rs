@@ -6,7 +6,7 @@
 //! the hot path. It holds exactly the snippet's pre-crossing span: samples after a crossing
 //! are copied into the spike's own buffer as blocks arrive (see [`super::pending`]).
 
-use super::buffers::prefaulted;
+use crate::prefault::prefaulted;
 
 /// A ring of the last `rows` frames, indexed by frame count (frames seen since the start).
 pub(crate) struct History {

@@ -20,7 +20,6 @@
 //! | [`control`], [`shared`] | the control plane's side |
 
 pub mod after_lobe;
-mod buffers;
 mod channels;
 pub mod control;
 pub mod detector;

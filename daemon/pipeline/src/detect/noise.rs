@@ -34,7 +34,7 @@
 //! never at block boundaries, so the estimates (and the thresholds made from them) do not
 //! depend on how the stream is cut into blocks.
 
-use super::buffers::prefaulted;
+use crate::prefault::prefaulted;
 
 /// Decimated samples each channel keeps for its noise estimate (about the last second).
 pub const NOISE_RING: usize = 1024;

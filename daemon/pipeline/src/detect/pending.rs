@@ -9,7 +9,7 @@
 //! only has to hold the pre-crossing span. When the queue is full a new crossing is dropped
 //! and counted; the spikes already waiting are never disturbed.
 
-use super::buffers::prefaulted;
+use crate::prefault::prefaulted;
 
 /// One crossing waiting for its snippet.
 #[derive(Debug, Clone, Copy, Default)]

@@ -117,10 +117,10 @@ impl Bank {
             width,
             sections,
             tile: (TILE_FLOATS / (SECTION_FLOATS * sections.max(1))).max(1),
-            data: vec![0.0; groups * sections * SECTION_FLOATS],
-            rest_level: vec![0.0; sections * width],
+            data: crate::prefault::prefaulted(groups * sections * SECTION_FLOATS, 0.0).into_vec(),
+            rest_level: crate::prefault::prefaulted(sections * width, 0.0).into_vec(),
             dc_gain: vec![1.0; width],
-            last_output: vec![0.0; width],
+            last_output: crate::prefault::prefaulted(width, 0.0).into_vec(),
             avx2: avx2_available(),
         };
         for i in 0..groups * LANES {

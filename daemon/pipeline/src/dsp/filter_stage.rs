@@ -93,7 +93,7 @@ impl FilterStage {
             name: name.to_owned(),
             lane,
             plan,
-            last_frame: vec![0.0; channels],
+            last_frame: crate::prefault::prefaulted(channels, 0.0).into_vec(),
             seen_a_frame: false,
             incoming: incoming.clone(),
             returned: returned_tx,
