@@ -1,8 +1,8 @@
 //! The spike detector through its public API: synthetic signals with spikes injected at known
 //! frames, fed block by block through a real stage chain.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+mod common;
+
 use std::sync::Arc;
 
 use ephysd_drivers::{BlockLayout, FrameBlock};
@@ -12,37 +12,12 @@ use ephysd_pipeline::detect::{
 };
 use ephysd_pipeline::{EventReader, EventRing, EventsRead, Stage, StageBlock, StageChain};
 
-/// Counts allocations made by the current thread, so other test threads cannot disturb it.
-struct CountingAllocator;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: CountingAllocator = CountingAllocator;
+static GLOBAL: common::heap::CountingAllocator = common::heap::CountingAllocator;
 
+/// Heap calls (allocations and frees) of the current thread so far.
 fn allocations() -> u64 {
-    ALLOCATIONS.with(|c| c.get())
+    common::heap::heap_calls()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,8 +2,8 @@
 //! across blocks, references mix channels as documented, a replaced plan takes over without a
 //! transient, and the stage neither allocates nor frees while it processes.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use ephysd_drivers::{BlockLayout, FrameBlock};
@@ -13,41 +13,11 @@ use ephysd_pipeline::dsp::{
 };
 use ephysd_pipeline::{Stage, StageBlock, StageChain};
 
-/// Counts allocations and frees made by the current thread, so other tests cannot disturb it.
-struct CountingAllocator;
-
-thread_local! {
-    static HEAP_CALLS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count() {
-    let _ = HEAP_CALLS.try_with(|c| c.set(c.get() + 1));
-}
-
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count();
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        count();
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: CountingAllocator = CountingAllocator;
+static GLOBAL: common::heap::CountingAllocator = common::heap::CountingAllocator;
 
 fn heap_calls() -> u64 {
-    HEAP_CALLS.with(Cell::get)
+    common::heap::heap_calls()
 }
 
 const FS: f64 = 30_000.0;

@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,35 +16,8 @@ use ephysd_pipeline::{
     StageChain, StreamId, StreamPlan, ThreadPlacement, WatchdogGate,
 };
 
-/// Counts allocations made by the current thread, so other threads cannot disturb it.
-struct CountingAllocator;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // Forwarded rather than left to the default (alloc + memset), which would touch every
-        // page and hide the page-fault behaviour tested below.
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: CountingAllocator = CountingAllocator;
+static GLOBAL: common::heap::CountingAllocator = common::heap::CountingAllocator;
 
 /// A stage that runs on the acquisition thread and reports how many allocations that thread
 /// has made so far, and how many blocks it has seen. It sees everything the real loop does
@@ -62,7 +33,7 @@ impl Stage for AllocationProbe {
         "allocation probe"
     }
     fn process(&mut self, _: &mut StageBlock<'_>) {
-        self.allocations.store(ALLOCATIONS.with(|c| c.get()), Ordering::Relaxed);
+        self.allocations.store(common::heap::allocations(), Ordering::Relaxed);
         self.blocks.fetch_add(1, Ordering::Relaxed);
     }
 }

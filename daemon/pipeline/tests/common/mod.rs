@@ -1,6 +1,8 @@
 //! A small real stage for tests: finds negative threshold crossings and emits them as events.
 #![allow(dead_code)]
 
+pub mod heap;
+
 use ephysd_pipeline::{Event, EventWriter, Stage, StageBlock};
 
 /// A negative threshold crossing on one channel.
