@@ -46,6 +46,8 @@ pub struct SignalBlock {
     first_frame_index: u64,
     samples: Vec<f32>,
     analog_in: Vec<f32>,
+    /// A stage asked to change the samples since the block was filled.
+    modified: bool,
 }
 
 impl SignalBlock {
@@ -58,6 +60,7 @@ impl SignalBlock {
             first_frame_index: 0,
             samples: prefaulted(layout.frames_per_block * layout.amplifier_channels, 0.0).into_vec(),
             analog_in: prefaulted(layout.frames_per_block * layout.analog_in_channels, 0.0).into_vec(),
+            modified: false,
         }
     }
 
@@ -81,9 +84,17 @@ impl SignalBlock {
         &self.samples[..self.frames * self.channels]
     }
 
-    /// The filled samples, frame-major, µV, for stages that transform them in place.
+    /// The filled samples, frame-major, µV, for stages that transform them in place (which
+    /// marks the block [modified](Self::is_modified)).
     pub fn samples_mut(&mut self) -> &mut [f32] {
+        self.modified = true;
         &mut self.samples[..self.frames * self.channels]
+    }
+
+    /// Whether a stage has asked to change the samples or analog inputs since the block was
+    /// filled: a block nobody changed needs no write-back, the device's samples already are it.
+    pub fn is_modified(&self) -> bool {
+        self.modified
     }
 
     /// Board analog inputs per frame.
@@ -96,8 +107,10 @@ impl SignalBlock {
         &self.analog_in[..self.frames * self.analog_in_channels]
     }
 
-    /// The filled analog inputs, frame-major, V, for stages that transform them in place.
+    /// The filled analog inputs, frame-major, V, for stages that transform them in place
+    /// (which marks the block [modified](Self::is_modified)).
     pub fn analog_in_mut(&mut self) -> &mut [f32] {
+        self.modified = true;
         &mut self.analog_in[..self.frames * self.analog_in_channels]
     }
 
@@ -133,6 +146,7 @@ impl SignalBlock {
     /// Replaces the contents with `raw`'s amplifier samples converted to µV.
     fn fill_from(&mut self, raw: &FrameBlock) {
         self.frames = raw.frames;
+        self.modified = false;
         self.first_frame_index = raw.frame_index.first().copied().unwrap_or(0);
         let scale = AMPLIFIER_UV_PER_UNIT as f32;
         for (out, &v) in self.samples.iter_mut().zip(raw.amplifier_filled()) {
@@ -238,7 +252,8 @@ impl StageChain {
         for stage in &mut self.stages[..after] {
             stage.process(&mut StageBlock { raw: block, signal: &mut self.signal });
         }
-        let saturated = self.signal.store_into(block);
+        // Nothing changed the signal: the block already holds it, bit for bit.
+        let saturated = if self.signal.is_modified() { self.signal.store_into(block) } else { 0 };
         if saturated > 0 {
             if let Some(w) = &self.write_back {
                 w.saturated.fetch_add(saturated, Ordering::Relaxed);

@@ -136,12 +136,20 @@ impl Stage for FilterStage {
         if lane_channels != channels || block.signal.frames() == 0 || channels == 0 {
             return;
         }
+        let input = match self.lane {
+            Lane::Amplifier => block.signal.samples(),
+            Lane::AnalogIn => block.signal.analog_in(),
+        };
+        self.last_frame.copy_from_slice(&input[input.len() - channels..]);
+        self.seen_a_frame = true;
+        // An empty plan leaves the signal as it is, and untouched (see `SignalBlock::is_modified`).
+        if self.plan.is_identity() {
+            return;
+        }
         let samples = match self.lane {
             Lane::Amplifier => block.signal.samples_mut(),
             Lane::AnalogIn => block.signal.analog_in_mut(),
         };
-        self.last_frame.copy_from_slice(&samples[samples.len() - channels..]);
-        self.seen_a_frame = true;
         self.plan.process(samples);
     }
 }

@@ -97,6 +97,11 @@ impl FilterPlan {
         Ok(self)
     }
 
+    /// Whether the plan leaves every channel as it is (no filter, reference or average).
+    pub fn is_identity(&self) -> bool {
+        self.steps.is_empty()
+    }
+
     /// Runs the plan over `samples` (frame-major, [`channels`](Self::channels) per frame, µV)
     /// in place, continuing from the state the previous call left. A trailing partial frame is
     /// left alone. Allocates nothing: this is what the filter stage runs for each block.
