@@ -125,22 +125,23 @@ impl SignalBlock {
     /// (stored at its end). `amplifier` and `analog_in` hold at least the filled frames.
     pub(crate) fn store_lanes(&self, amplifier: &mut [i16], analog_in: &mut [u16]) -> u64 {
         let units_per_uv = (1.0 / AMPLIFIER_UV_PER_UNIT) as f32;
-        let (lo, hi) = (f32::from(i16::MIN), f32::from(i16::MAX));
-        let mut saturated = 0u64;
+        // Counted in 32 bits inside the loops (a block has far fewer than 2^32 values), which
+        // keeps them vectorized.
+        let mut saturated = 0u32;
         let n = self.frames * self.channels;
         for (out, &uv) in amplifier[..n].iter_mut().zip(&self.samples[..n]) {
-            let units = (uv * units_per_uv).round();
-            saturated += u64::from(!(lo..=hi).contains(&units));
-            // `as` saturates (and maps NaN to 0): the count above is what makes it visible.
-            *out = units as i16;
+            let units = nearest_integer(uv * units_per_uv);
+            let stored = units.clamp(i32::from(i16::MIN), i32::from(i16::MAX));
+            saturated += u32::from(stored != units);
+            *out = stored as i16;
         }
         let n = self.frames * self.analog_in_channels;
         for (out, &volts) in analog_in[..n].iter_mut().zip(&self.analog_in[..n]) {
             let (code, clipped) = volts_to_code(volts);
-            saturated += u64::from(clipped);
+            saturated += u32::from(clipped);
             *out = code;
         }
-        saturated
+        u64::from(saturated)
     }
 
     /// Replaces the contents with `raw`'s amplifier samples converted to µV.
@@ -169,9 +170,29 @@ pub(crate) fn code_to_volts(code: u16) -> f32 {
 /// stored at its end). Exact for every value [`code_to_volts`] gives.
 #[inline]
 pub(crate) fn volts_to_code(volts: f32) -> (u16, bool) {
-    let code = (volts / ANALOG_IN_VOLTS_PER_CODE as f32).round() + f32::from(ANALOG_IN_ZERO_CODE);
-    let clipped = !(0.0..=f32::from(u16::MAX)).contains(&code);
-    (code as u16, clipped)
+    let code = nearest_integer(volts / ANALOG_IN_VOLTS_PER_CODE as f32) + i32::from(ANALOG_IN_ZERO_CODE);
+    let stored = code.clamp(0, i32::from(u16::MAX));
+    (stored as u16, stored != code)
+}
+
+/// `x` rounded to the nearest integer (ties to even), limited to ±2^20; NaN gives -2^20.
+///
+/// Written so that loops over blocks vectorize: `f32::round` is a call into libm per value on
+/// the baseline x86-64 target, and a saturating `as` adds checks per value. Adding and
+/// subtracting 1.5 × 2^23 rounds any |x| < 2^22 in the default rounding mode, and the bound
+/// makes the conversion to an integer exact. Anything beyond the bound is far beyond the 16
+/// bits it ends up in, so callers still see it as out of range.
+#[inline(always)]
+// `clamp` would keep NaN, which the conversion below must never see.
+#[allow(clippy::manual_clamp)]
+pub(crate) fn nearest_integer(x: f32) -> i32 {
+    const BOUND: f32 = 1_048_576.0;
+    const ROUNDER: f32 = 12_582_912.0;
+    // `max` returns its other operand for NaN, so NaN becomes -BOUND here.
+    let bounded = x.max(-BOUND).min(BOUND);
+    let rounded = (bounded + ROUNDER) - ROUNDER;
+    // SAFETY: `rounded` is an integer-valued finite float within ±2^20, representable in i32.
+    unsafe { rounded.to_int_unchecked::<i32>() }
 }
 
 /// What a stage gets for one block.
@@ -308,6 +329,35 @@ mod tests {
         let expected: Vec<f32> = [10, -10, 20, -20, 0, 1000].iter().map(|&v| v as f32 * 0.195 + 1.0).collect();
         assert_eq!(*seen.lock().unwrap(), expected);
         assert_eq!(raw, before);
+    }
+
+    #[test]
+    fn nearest_integer_rounds_bounds_and_takes_nan_out_of_range() {
+        assert_eq!(nearest_integer(2.4), 2);
+        assert_eq!(nearest_integer(-2.6), -3);
+        assert_eq!(nearest_integer(2.5), 2, "ties to even");
+        assert_eq!(nearest_integer(1e30), 1 << 20);
+        assert_eq!(nearest_integer(f32::NEG_INFINITY), -(1 << 20));
+        assert_eq!(nearest_integer(f32::NAN), -(1 << 20));
+    }
+
+    #[test]
+    fn amplifier_samples_survive_the_trip_through_microvolts_and_nan_is_counted() {
+        let layout = BlockLayout { amplifier_channels: 1, aux_channels: 0, analog_in_channels: 0, frames_per_block: 1 };
+        let mut signal = SignalBlock::new(layout);
+        let mut raw = FrameBlock::new(layout);
+        raw.frames = 1;
+        for v in i16::MIN..=i16::MAX {
+            raw.amplifier[0] = v;
+            signal.fill_from(&raw);
+            let mut out = [0i16];
+            assert_eq!(signal.store_lanes(&mut out, &mut []), 0);
+            assert_eq!(out[0], v);
+        }
+        signal.samples_mut()[0] = f32::NAN;
+        let mut out = [0i16];
+        assert_eq!(signal.store_lanes(&mut out, &mut []), 1, "a NaN is counted");
+        assert_eq!(out[0], i16::MIN);
     }
 
     #[test]
