@@ -44,7 +44,7 @@ pub enum LayoutError {
     AmplifierChannels(usize),
     #[error("frames_per_block = {0} is out of range (allowed 1..=65536)")]
     FramesPerBlock(usize),
-    #[error("aux_channels = {0} is out of range (allowed 0..=64)")]
+    #[error("aux_channels = {0} is out of range (allowed 0..=96: three per RHD data stream, 32 streams)")]
     AuxChannels(usize),
     #[error("analog_in_channels = {0} is out of range (allowed 0..=16)")]
     AnalogInChannels(usize),
@@ -59,7 +59,7 @@ impl BlockLayout {
         if !(1..=65536).contains(&self.frames_per_block) {
             return Err(LayoutError::FramesPerBlock(self.frames_per_block));
         }
-        if self.aux_channels > 64 {
+        if self.aux_channels > 96 {
             return Err(LayoutError::AuxChannels(self.aux_channels));
         }
         if self.analog_in_channels > 16 {

@@ -13,6 +13,7 @@ pub mod description;
 pub mod device;
 pub mod frame;
 pub mod rates;
+pub mod rhythm;
 pub mod sim;
 pub mod source;
 pub mod spec;

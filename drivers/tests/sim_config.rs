@@ -114,10 +114,10 @@ fn other_dimensions_are_checked() {
             "0..=16",
         ),
         (
-            SimConfig { aux_channels: 65, ..base.clone() },
-            SimConfigError::Layout(LayoutError::AuxChannels(65)),
+            SimConfig { aux_channels: 97, ..base.clone() },
+            SimConfigError::Layout(LayoutError::AuxChannels(97)),
             "aux_channels",
-            "0..=64",
+            "0..=96",
         ),
         (
             SimConfig { digital_in_channels: 17, ..base.clone() },
@@ -204,7 +204,7 @@ proptest! {
 
     #[test]
     fn validation_accepts_exactly_the_documented_ranges(
-        ch in 0usize..1100, fpb in 0usize..70000, adc in 0usize..20, aux in 0usize..70,
+        ch in 0usize..1100, fpb in 0usize..70000, adc in 0usize..20, aux in 0usize..100,
         din in 0usize..20, dout in 0usize..20, rate_i in 0usize..18,
     ) {
         let rate = INTAN_SAMPLE_RATES.get(rate_i).copied().unwrap_or(44100.0);
@@ -212,7 +212,7 @@ proptest! {
             amplifier_channels: ch, frames_per_block: fpb, analog_in_channels: adc, aux_channels: aux,
             digital_in_channels: din, digital_out_channels: dout, sample_rate_hz: rate, ..SimConfig::default()
         };
-        let ok = (1..=1024).contains(&ch) && (1..=65536).contains(&fpb) && adc <= 16 && aux <= 64
+        let ok = (1..=1024).contains(&ch) && (1..=65536).contains(&fpb) && adc <= 16 && aux <= 96
             && din <= 16 && dout <= 16 && rate_i < 17;
         prop_assert_eq!(c.validate().is_ok(), ok);
         if ok {

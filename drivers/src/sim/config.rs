@@ -95,7 +95,7 @@ pub struct SimConfig {
     pub frames_per_block: usize,
     /// Board analog inputs (BNC ADCs), 0..=16.
     pub analog_in_channels: usize,
-    /// Headstage auxiliary inputs, 0..=64.
+    /// Headstage auxiliary inputs, 0..=96.
     pub aux_channels: usize,
     /// Digital input lines, 0..=16 (one 16-bit word per frame).
     pub digital_in_channels: usize,
