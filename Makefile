@@ -35,7 +35,7 @@ test-interop: venv
 	$(PY) -m pytest tests/interop -p no:cacheprovider -v
 
 bench: deps
-	$(CARGO) bench -p ephysd --bench pipeline --bench allego
+	$(CARGO) bench -p ephysd -p ephysd-pipeline --bench pipeline --bench allego --bench stages
 
 # rustfmt and clippy, when the toolchain came without them.
 toolchain:
