@@ -3,8 +3,7 @@
 //! every board, and what happens to corrupt, dropped and truncated data. A counting global
 //! allocator (this file is its own test binary) checks that decoding never allocates.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+mod common;
 
 use ephysd_drivers::rhythm::{
     decode, decode_with_extras, encode, encode_with_extras, resync, Board, ChipFamily, DecodeError, FrameExtras,
@@ -13,33 +12,8 @@ use ephysd_drivers::rhythm::{
 use ephysd_drivers::{BlockLayout, FrameBlock};
 use proptest::prelude::*;
 
-struct Counting;
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.with(|c| c.get()) {
-            ALLOCATIONS.with(|a| a.set(a.get() + 1));
-        }
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.with(|c| c.get()) {
-            ALLOCATIONS.with(|a| a.set(a.get() + 1));
-        }
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: common::heap::CountingAllocator = common::heap::CountingAllocator;
 
 /// SplitMix64: test data from a seed.
 struct Rng(u64);
@@ -606,11 +580,11 @@ fn blocks_of_the_wrong_shape_or_size_are_refused() {
 #[test]
 fn decoding_never_allocates() {
     // The counter itself works.
-    COUNTING.with(|c| c.set(true));
+    common::heap::counting(true);
     let v = std::hint::black_box(vec![1u8; 10]);
-    COUNTING.with(|c| c.set(false));
+    common::heap::counting(false);
     drop(v);
-    assert_eq!(ALLOCATIONS.with(|a| a.replace(0)), 1);
+    assert_eq!(common::heap::take_allocations(), 1);
 
     for board in Board::ALL {
         let f = format(board, board.max_streams());
@@ -618,18 +592,18 @@ fn decoding_never_allocates() {
         let mut block = FrameBlock::new(f.block_layout(128));
         let mut extras = FrameExtras::new(&f, 128);
         let bpf = f.bytes_per_frame();
-        COUNTING.with(|c| c.set(true));
+        common::heap::counting(true);
         let a = decode(&f, &bytes, &mut block, None).is_ok();
         let b = decode_with_extras(&f, &bytes[..64 * bpf], &mut block, &mut extras, Some(3)).is_ok();
         let c = decode(&f, &bytes[..bpf + 1], &mut block, None).is_err();
-        COUNTING.with(|c| c.set(false));
+        common::heap::counting(false);
         bytes[5 * bpf] ^= 1;
-        COUNTING.with(|c| c.set(true));
+        common::heap::counting(true);
         let d = decode(&f, &bytes, &mut block, None).is_err();
         let e = resync(&f, &bytes, 5 * bpf).is_some();
-        COUNTING.with(|c| c.set(false));
+        common::heap::counting(false);
         assert!(a && b && c && d && e);
-        assert_eq!(ALLOCATIONS.with(|a| a.replace(0)), 0, "{board:?}");
+        assert_eq!(common::heap::take_allocations(), 0, "{board:?}");
     }
 }
 

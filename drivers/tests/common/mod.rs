@@ -1,0 +1,4 @@
+//! Shared by the drivers' test binaries.
+#![allow(dead_code)]
+
+pub mod heap;
