@@ -10,7 +10,12 @@ pub fn ephysd() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ephysd"))
 }
 
-/// A base port whose five ports are currently free (tests run in parallel, away from 50051).
+/// Base ports handed out in this test binary: tests run in parallel threads, and a range found
+/// free by one test must not be handed to another before the first daemon has bound it.
+static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+
+/// A base port whose five ports are currently free and overlap no range handed out before in
+/// this binary (tests run in parallel, away from 50051).
 pub fn free_base_port() -> u16 {
     loop {
         let probe = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -19,7 +24,12 @@ pub fn free_base_port() -> u16 {
         if !(20000..=65000).contains(&base) {
             continue;
         }
+        let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
+        if handed_out.iter().any(|&b| base.abs_diff(b) < 5) {
+            continue;
+        }
         if (0..5).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
+            handed_out.push(base);
             return base;
         }
     }
