@@ -85,14 +85,15 @@ impl Engine {
         };
         let rate = cache.sample_rate_hz();
         let head = cache.head();
-        let mut asked = frames_of(time, head, rate);
+        let mut asked = clear_of_the_writer(frames_of(time, head, rate), cache);
         let mut rows_from = Arc::clone(cache);
         if filtered {
             let Some(outputs) = view.processing.as_ref() else {
                 return Err(EngineError::Processing(crate::processing::ProcessingError::Off));
             };
             let f = &outputs.filtered;
-            let clipped = FrameSpan { start: asked.start.max(f.oldest()), end: asked.end.min(f.head()) };
+            let asked_filtered = clear_of_the_writer(asked, f);
+            let clipped = FrameSpan { start: asked_filtered.start, end: asked_filtered.end.min(f.head()) };
             if clipped.is_empty() {
                 let held = FrameSpan { start: f.oldest(), end: f.head() };
                 return Err(EngineError::TimeRangeNotHeld {
@@ -131,6 +132,19 @@ impl Engine {
             pool: Arc::clone(&self.snapshot_buffers),
         })
     }
+}
+
+/// A span that reaches back past what `cache` holds starts a little after its oldest frame
+/// (a twentieth of the cache, and at most half of what is left of the span): the writer
+/// overwrites the oldest frames next, and a read starting exactly there would race it and fail
+/// for frames that were held when it was asked. The reply says what was served.
+fn clear_of_the_writer(asked: FrameSpan, cache: &PrimaryCache) -> FrameSpan {
+    let oldest = cache.oldest();
+    if asked.start >= oldest {
+        return asked;
+    }
+    let margin = (cache.capacity_frames() as u64 / 20).min(asked.end.saturating_sub(oldest) / 2);
+    FrameSpan { start: oldest + margin, end: asked.end }
 }
 
 fn seconds(span: FrameSpan, rate: f64) -> String {
