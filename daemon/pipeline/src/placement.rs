@@ -58,6 +58,20 @@ fn set_fifo(priority: i32) -> std::io::Result<()> {
     }
 }
 
+/// Lowers the calling thread's scheduling priority to `nice` (0 to 19; higher is nicer), for
+/// background threads that must not take the cores from the ones serving clients and writing
+/// recordings when the machine is busy. Linux applies it to this thread alone.
+pub fn lower_current_thread_priority(nice: i32) -> std::io::Result<()> {
+    // SAFETY: gettid and setpriority take and return plain integers; with PRIO_PROCESS and a
+    // thread id, Linux changes only that thread's nice value.
+    let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, nice.clamp(0, 19)) };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 /// Number of CPU cores the process may run on.
 pub fn available_cores() -> usize {
     core_affinity::get_core_ids().map(|ids| ids.len()).unwrap_or(1)
@@ -87,5 +101,21 @@ mod tests {
     fn no_request_changes_nothing_and_warns_of_nothing() {
         let outcome = placed(ThreadPlacement::default());
         assert_eq!(outcome, PlacementOutcome { pinned_core: None, fifo_priority: None, warnings: vec![] });
+    }
+
+    #[test]
+    fn a_background_thread_lowers_its_own_priority_only() {
+        // SAFETY: getpriority takes and returns plain integers.
+        let nice = || unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) };
+        let base = nice();
+        let target = (base + 3).min(19);
+        let own = std::thread::spawn(move || {
+            lower_current_thread_priority(target).unwrap();
+            nice()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(own, target);
+        assert_eq!(nice(), base, "the calling thread alone changes");
     }
 }

@@ -57,7 +57,10 @@ impl KpiWorker {
             let shared = Arc::clone(&shared);
             std::thread::Builder::new()
                 .name("ephysd-kpi".into())
-                .spawn(move || run(&shared, &woken))
+                .spawn(move || {
+                    yield_to_serving_threads();
+                    run(&shared, &woken)
+                })
                 .map_err(|e| KpiError::Thread(e.to_string()))?
         };
         Ok(KpiHandle { shared, wake: Some(wake), thread: Some(thread) })
@@ -152,6 +155,15 @@ impl MetricsTable {
         let row = self.channels.iter().position(|&c| c == channel)?;
         let column = self.metrics.iter().position(|&m| m == metric)?;
         Some(self.get(row, column))
+    }
+}
+
+/// Metrics are background work: the KPI thread runs at nice +10 so it never takes the cores
+/// from the threads that serve requests and write recordings when the machine is busy. A
+/// refusal only means it keeps the default priority.
+fn yield_to_serving_threads() {
+    if let Err(e) = ephysd_pipeline::placement::lower_current_thread_priority(10) {
+        tracing::debug!("the KPI thread keeps the default priority: {e}");
     }
 }
 
