@@ -197,7 +197,8 @@ pub(crate) fn nearest_integer(x: f32) -> i32 {
 
 /// What a stage gets for one block.
 pub struct StageBlock<'a> {
-    /// The block as the device delivered it; published and recorded unchanged.
+    /// The block as the device delivered it (after the write-back, for the stages that follow
+    /// it: what is published and recorded).
     pub raw: &'a FrameBlock,
     /// The amplifier channels in µV, as transformed by the stages before this one.
     pub signal: &'a mut SignalBlock,
