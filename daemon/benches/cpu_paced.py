@@ -26,18 +26,18 @@ Standard library only. Each variant writes `--seconds` plus the settling time of
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-EPHYSD = ROOT / "target" / "release" / "ephysd"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from daemon_process import EPHYSD, cli, wait_for_port  # noqa: E402
+
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -64,27 +64,6 @@ def threads(pid: int) -> dict[str, int]:
         except (FileNotFoundError, ProcessLookupError):
             pass
     return out
-
-
-def wait_for_port(port: int, proc: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            if proc.poll() is not None:
-                raise SystemExit(f"ephysd exited early with {proc.returncode}")
-            if time.monotonic() > deadline:
-                raise SystemExit(f"port {port} did not open in {timeout} s")
-            time.sleep(0.05)
-
-
-def cli(base_port: int, *args: str) -> dict:
-    out = subprocess.run(
-        [str(EPHYSD), *args, "--addr", f"127.0.0.1:{base_port}", "--json"], check=True, capture_output=True, text=True
-    )
-    return json.loads(out.stdout)
 
 
 def measure(name: str, extra_env: dict, channels: int, seconds: float, settle: float, base_port: int) -> float:

@@ -53,18 +53,18 @@ for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_
 
 import shutil  # noqa: E402
 import signal  # noqa: E402
-import socket  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from daemon_process import EPHYSD, ROOT, cli, wait_for_port  # noqa: E402
+
 import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
-EPHYSD = ROOT / "target" / "release" / "ephysd"
 DETECT_FILE = ROOT / "target" / "release" / "examples" / "detect_file"
 RATE = 30_000.0
 TOLERANCE_S = 0.0005
@@ -74,30 +74,6 @@ STRONG_SNR = 5.0
 
 
 # --- the recording ------------------------------------------------------------------------
-
-
-def wait_for_port(port: int, proc: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            if proc.poll() is not None:
-                raise SystemExit(f"ephysd exited early with {proc.returncode}")
-            if time.monotonic() > deadline:
-                raise SystemExit(f"port {port} did not open in {timeout} s")
-            time.sleep(0.05)
-
-
-def cli(base_port: int, *args: str) -> dict:
-    out = subprocess.run(
-        [str(EPHYSD), *args, "--addr", f"127.0.0.1:{base_port}", "--json"],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(out.stdout)
 
 
 def record(directory: Path, channels: int, seconds: float, base_port: int) -> Path:
