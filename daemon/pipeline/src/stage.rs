@@ -46,7 +46,8 @@ pub struct SignalBlock {
     first_frame_index: u64,
     samples: Vec<f32>,
     analog_in: Vec<f32>,
-    /// A stage asked to change the samples since the block was filled.
+    /// A stage asked to change the samples since they last matched the block's (when it was
+    /// filled, or when they were written back into it).
     modified: bool,
 }
 
@@ -91,8 +92,10 @@ impl SignalBlock {
         &mut self.samples[..self.frames * self.channels]
     }
 
-    /// Whether a stage has asked to change the samples or analog inputs since the block was
-    /// filled: a block nobody changed needs no write-back, the device's samples already are it.
+    /// Whether a stage has asked to change the samples or analog inputs since they last matched
+    /// the block's own (when the block was filled, or written back): while they match, the
+    /// block's 16-bit samples already are the signal, rounded, so a stage that wants it in
+    /// 16 bits can copy them instead of converting, and a write-back has nothing to do.
     pub fn is_modified(&self) -> bool {
         self.modified
     }
@@ -276,6 +279,7 @@ impl StageChain {
         }
         // Nothing changed the signal: the block already holds it, bit for bit.
         let saturated = if self.signal.is_modified() { self.signal.store_into(block) } else { 0 };
+        self.signal.modified = false;
         if saturated > 0 {
             if let Some(w) = &self.write_back {
                 w.saturated.fetch_add(saturated, Ordering::Relaxed);

@@ -53,7 +53,15 @@ impl Stage for FilteredTap {
         out.frame_index[..frames].copy_from_slice(&block.raw.frame_index[..frames]);
         out.digital_in[..frames].copy_from_slice(&block.raw.digital_in[..frames]);
         out.digital_out[..frames].copy_from_slice(&block.raw.digital_out[..frames]);
-        let saturated = block.signal.store_lanes(&mut out.amplifier, &mut out.analog_in);
+        let saturated = if block.signal.is_modified() {
+            block.signal.store_lanes(&mut out.amplifier, &mut out.analog_in)
+        } else {
+            // The block's own samples are the signal, rounded: copying them is converting it.
+            let (n, a) = (frames * block.signal.channels(), frames * block.signal.analog_in_channels());
+            out.amplifier[..n].copy_from_slice(&block.raw.amplifier[..n]);
+            out.analog_in[..a].copy_from_slice(&block.raw.analog_in[..a]);
+            0
+        };
         if saturated > 0 {
             self.saturated.fetch_add(saturated, Ordering::Relaxed);
         }
@@ -76,6 +84,31 @@ mod tests {
         fn process(&mut self, block: &mut StageBlock<'_>) {
             block.signal.samples_mut().iter_mut().for_each(|v| *v *= self.0);
         }
+    }
+
+    #[test]
+    fn with_nothing_changed_the_tap_publishes_the_blocks_own_samples() {
+        let layout = BlockLayout { amplifier_channels: 3, aux_channels: 0, analog_in_channels: 2, frames_per_block: 4 };
+        let (tap, cache, saturated) = FilteredTap::new(layout, 16, 1000.0);
+        let mut chain = StageChain::new(layout, vec![Box::new(Gain(1.0)), Box::new(tap)])
+            .with_write_back(1, std::sync::Arc::new(AtomicU64::new(0)));
+        let mut raw = FrameBlock::new(layout);
+        raw.frames = 4;
+        raw.amplifier.copy_from_slice(&[i16::MIN, -1, 0, 1, i16::MAX, 7, -7, 300, -300, 5, 6, 12345]);
+        raw.analog_in.copy_from_slice(&[0, 1, 32768, 65535, 100, 200, 300, 400]);
+        // The gain marks the signal changed; the write-back after it makes the block match it
+        // again, so the tap copies the block's samples (twice: the state carries over).
+        for _ in 0..2 {
+            chain.run_block(&mut raw);
+        }
+        let mut out = FrameBlock::new(cache.layout());
+        let mut reader = cache.reader_at(0);
+        for _ in 0..2 {
+            assert_eq!(reader.read(&cache, &mut out).frames, 4);
+            assert_eq!(out.amplifier, raw.amplifier);
+            assert_eq!(out.analog_in, raw.analog_in);
+        }
+        assert_eq!(saturated.load(Ordering::Relaxed), 0);
     }
 
     #[test]
