@@ -26,7 +26,10 @@ lint: toolchain
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+# The emulated board's copy of the FrontPanel library first: the tests load it through the
+# same path as the vendor's libokFrontPanel.so.
 test-rust:
+	$(CARGO) build -p okfp-emu
 	$(CARGO) test --workspace
 
 # The interop tests dial the fixed Allego ports 50051-50055, so they run one at a time.

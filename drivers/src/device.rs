@@ -29,6 +29,23 @@ pub enum DeviceError {
         /// What showed it (e.g. the USB error).
         reason: String,
     },
+    /// The device is there but its data stopped arriving (a stalled USB pipe).
+    #[error("{device} stopped delivering data: nothing for {waited_ms} ms while running")]
+    Stalled {
+        /// The device's name.
+        device: String,
+        /// How long nothing arrived.
+        waited_ms: u64,
+    },
+    /// A board could not be brought up (clock, cables, headstages).
+    #[error(transparent)]
+    BringUp(Box<crate::rhythm::board::BringUpError>),
+    /// The FrontPanel library or emulator could not be loaded or opened.
+    #[error("{0}")]
+    Panel(String),
+    /// The configured device is one this version cannot drive.
+    #[error("{0}")]
+    Unsupported(String),
     /// The operating system refused an operation on the device.
     #[error("{device}: {operation} failed: {source}")]
     Io {

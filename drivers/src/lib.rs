@@ -11,7 +11,9 @@
 pub mod control;
 pub mod description;
 pub mod device;
+pub mod emulator;
 pub mod frame;
+pub mod frontpanel;
 pub mod rates;
 pub mod rhythm;
 pub mod sim;

@@ -21,10 +21,13 @@
 //! before it, and finds whole frames again with [`resync`]; the frames lost show up as a gap
 //! in the next call's [`DecodeReport`] (and in the block's `frame_index`).
 
+pub mod board;
 pub mod decode;
 pub mod encode;
+pub mod endpoints;
 pub mod extras;
 pub mod format;
+pub mod rhd;
 mod transpose;
 
 pub use decode::{decode, decode_with_extras, resync, DecodeError, DecodeReport, Gap};

@@ -1,0 +1,711 @@
+//! The emulated Rhythm FPGA behind the FrontPanel operations: wire-ins and triggers program
+//! it, the SPI sequencer runs the command lists against the chip models on every port, and
+//! the frames it assembles wait in a FIFO until the host reads the pipe.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::chip::ChipModel;
+use super::spec::{EmulatorSpec, Fault};
+use super::world::World;
+use crate::frame::{BlockLayout, FrameBlock};
+use crate::frontpanel::{
+    check_endpoint, FrontPanel, FrontPanelError, OkErrorCode, PanelInfo, PIPE_IN_RANGE, PIPE_OUT_RANGE,
+    TRIGGER_IN_RANGE, WIRE_IN_RANGE, WIRE_OUT_RANGE,
+};
+use crate::rhythm::endpoints::{self as ep, Interface};
+use crate::rhythm::{encode_with_extras, Board, FrameExtras, FrameFormat, ANALOG_INPUTS};
+use crate::sim::{SimConfig, SimulatedSource};
+use crate::source::Source;
+
+/// Firmware id the emulated board reports on wire-out 0x3e (the emulator's own: it is not
+/// Intan's or KonteX's firmware).
+pub const EMULATED_BOARD_ID: u32 = 0x0e_u32;
+/// Firmware version on wire-out 0x3f.
+pub const EMULATED_BOARD_VERSION: u32 = 1;
+
+/// Frames the sequencer assembles at a time.
+const CHUNK_FRAMES: usize = 128;
+/// How long a pipe read waits for frames that are not there (FrontPanel's default timeout
+/// order of magnitude) before it fails with `Timeout`.
+const PIPE_TIMEOUT: Duration = Duration::from_secs(2);
+/// The first bytes of every Xilinx bitstream file (`.bit`): a 9-byte field of 0f f0 pairs.
+const BITFILE_HEADER: [u8; 13] = [0x00, 0x09, 0x0f, 0xf0, 0x0f, 0xf0, 0x0f, 0xf0, 0x0f, 0xf0, 0x00, 0x00, 0x01];
+
+/// The simulated electrodes behind an emulated board at `rate_hz`: the configuration of the
+/// [`SimulatedSource`] whose amplifier channels the chips sample, in port and MISO-line order
+/// (an RHD2164's MISO A channels, then its MISO B channels). A run plays it from its frame 0.
+pub fn signal_config(spec: &EmulatorSpec, rate_hz: f64) -> SimConfig {
+    SimConfig {
+        mode: spec.mode,
+        amplifier_channels: spec.amplifier_channels().max(1),
+        sample_rate_hz: rate_hz,
+        seed: spec.seed,
+        accelerated: true,
+        frames_per_block: CHUNK_FRAMES,
+        analog_in_channels: ANALOG_INPUTS,
+        aux_channels: 0,
+        digital_in_channels: 16,
+        digital_out_channels: 16,
+    }
+}
+
+/// Counts of what the emulated FPGA did, for tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EmulatorCounters {
+    /// Frames the sequencer produced.
+    pub frames_generated: u64,
+    /// Frames lost because the FIFO was full.
+    pub frames_overflowed: u64,
+    /// Frames removed by a `drop` fault.
+    pub frames_dropped: u64,
+    /// Frames whose magic a `corrupt` fault damaged.
+    pub frames_corrupted: u64,
+}
+
+/// One port's chips, one per MISO line.
+#[derive(Debug, Clone)]
+struct Port {
+    lines: [Option<ChipModel>; 2],
+    cable_delay: u8,
+}
+
+/// The sequencer's run.
+#[derive(Debug)]
+struct Run {
+    continuous: bool,
+    /// Frames left in a bounded run.
+    remaining: u64,
+    /// Frames produced in this run.
+    produced: u64,
+    started: Instant,
+    rate: f64,
+    format: FrameFormat,
+    /// For each enabled stream: (port, MISO line, double-data-rate word).
+    streams: Vec<(usize, usize, bool)>,
+    signal: SimulatedSource,
+    signal_block: FrameBlock,
+    signal_used: usize,
+    block: FrameBlock,
+    extras: FrameExtras,
+    aux_index: [usize; 3],
+    /// Each port's aux results (slot × MISO line × MISO A/B) of the previous sample: the
+    /// Rhythm frame carries them one sample late.
+    pending_aux: [[[[u16; 2]; 2]; 3]; 8],
+    /// The pipe stopped delivering (a `stall` fault).
+    stalled: bool,
+}
+
+/// The emulated board, opened.
+pub struct EmulatedPanel {
+    spec: EmulatorSpec,
+    interface: Interface,
+    world: Arc<World>,
+    /// Gone for good: the board was unplugged while this handle was open.
+    dead: bool,
+    staged: [u32; 32],
+    wires: [u32; 32],
+    wire_outs: [u32; 32],
+    /// Command RAM: slot × bank × address.
+    ram: Vec<u16>,
+    rate: f64,
+    clock_locked: bool,
+    ports: Vec<Port>,
+    run: Option<Run>,
+    /// The signal at the current rate, built once per rate and cloned at each run start.
+    pristine_signal: Option<(f64, SimulatedSource)>,
+    fifo: Vec<u8>,
+    fifo_read: usize,
+    fifo_capacity_bytes: u64,
+    frame_scratch: Vec<u8>,
+    counters: EmulatorCounters,
+    /// Whether the last run was a continuous one (faults count frames of those only).
+    streaming_runs: u64,
+}
+
+impl std::fmt::Debug for EmulatedPanel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmulatedPanel").field("spec", &self.spec.to_string()).finish_non_exhaustive()
+    }
+}
+
+impl EmulatedPanel {
+    /// A freshly powered board as `spec` describes it, alone on its bus.
+    pub fn new(spec: &EmulatorSpec) -> EmulatedPanel {
+        EmulatedPanel::with_world(spec, Arc::new(World::default()))
+    }
+
+    /// A board sharing `world` (its presence and fired faults) with other handles.
+    pub fn with_world(spec: &EmulatorSpec, world: Arc<World>) -> EmulatedPanel {
+        let interface = spec.interface();
+        let mut ports: Vec<Port> =
+            (0..interface.ports()).map(|_| Port { lines: [None, None], cable_delay: 0 }).collect();
+        let mut first = 0;
+        for p in &spec.ports {
+            ports[p.port].cable_delay = p.cable_delay;
+            for (line, chip) in p.miso.iter().enumerate() {
+                if let Some(chip) = chip {
+                    ports[p.port].lines[line] = Some(ChipModel::new(*chip, first));
+                    first += chip.amplifiers();
+                }
+            }
+        }
+        let fifo_words = spec.fifo_words.unwrap_or(interface.fifo_capacity_words());
+        let mut panel = EmulatedPanel {
+            spec: spec.clone(),
+            interface,
+            world,
+            dead: false,
+            staged: [0; 32],
+            wires: [0; 32],
+            wire_outs: [0; 32],
+            ram: vec![0; ep::AUX_SLOTS * ep::COMMAND_BANKS * ep::COMMANDS_PER_BANK],
+            rate: 30000.0,
+            clock_locked: true,
+            ports,
+            run: None,
+            pristine_signal: None,
+            fifo: Vec::new(),
+            fifo_read: 0,
+            fifo_capacity_bytes: fifo_words * 2,
+            frame_scratch: Vec::new(),
+            counters: EmulatorCounters::default(),
+            streaming_runs: 0,
+        };
+        panel.reset();
+        panel
+    }
+
+    /// The spec this board plays.
+    pub fn spec(&self) -> &EmulatorSpec {
+        &self.spec
+    }
+
+    /// What the FPGA did so far.
+    pub fn counters(&self) -> EmulatorCounters {
+        self.counters
+    }
+
+    /// The sample rate the clock synthesizer is set to.
+    pub fn sample_rate_hz(&self) -> f64 {
+        self.rate
+    }
+
+    /// A chip's register as the chip holds it (`None`: nothing on that MISO line).
+    pub fn chip_register(&self, port: usize, line: usize, register: u8) -> Option<u8> {
+        self.ports.get(port)?.lines.get(line)?.as_ref().map(|c| c.register(register))
+    }
+
+    /// Power-on / reset state: command RAM cleared, FIFO emptied, 30 kS/s, sequencer stopped.
+    fn reset(&mut self) {
+        self.ram.iter_mut().for_each(|w| *w = 0);
+        self.fifo.clear();
+        self.fifo_read = 0;
+        self.run = None;
+        self.rate = 30000.0;
+        self.clock_locked = true;
+    }
+
+    fn check_present(&mut self, operation: &'static str) -> Result<(), FrontPanelError> {
+        if !self.dead && !self.world.present() {
+            self.dead = true;
+        }
+        if self.dead {
+            return Err(FrontPanelError::Code { operation, code: OkErrorCode::DeviceNotOpen });
+        }
+        Ok(())
+    }
+
+    fn fifo_len(&self) -> usize {
+        self.fifo.len() - self.fifo_read
+    }
+
+    fn max_time_step(&self) -> u64 {
+        let (lo, hi) = self.interface.max_time_step();
+        match hi {
+            Some(hi) => {
+                u64::from(self.wires[usize::from(lo)] & 0xffff)
+                    | (u64::from(self.wires[usize::from(hi)] & 0xffff) << 16)
+            }
+            None => u64::from(self.wires[usize::from(lo)]),
+        }
+    }
+
+    /// The enabled streams and the MISO word each carries.
+    fn stream_sources(&self) -> Vec<(usize, usize, bool)> {
+        let enabled = self.wires[usize::from(ep::WIRE_IN_DATA_STREAM_EN)];
+        (0..self.interface.max_streams())
+            .filter(|s| enabled & (1 << s) != 0)
+            .map(|s| {
+                let (line, ddr) = match self.interface.data_source_select() {
+                    Some(sel) => {
+                        let code = (self.wires[usize::from(sel[s / 4])] >> (4 * (s % 4))) & 0xf;
+                        ((code & 7) as usize, code >= 8)
+                    }
+                    None => Interface::usb3_stream_source(s),
+                };
+                (line / 2, line % 2, ddr)
+            })
+            .collect()
+    }
+
+    fn signal_at(&mut self, rate: f64) -> SimulatedSource {
+        match &self.pristine_signal {
+            Some((r, s)) if *r == rate => s.clone(),
+            _ => {
+                let s = SimulatedSource::new(signal_config(&self.spec, rate)).expect("emulator signal config is valid");
+                self.pristine_signal = Some((rate, s.clone()));
+                s
+            }
+        }
+    }
+
+    fn start_run(&mut self) {
+        let streams = self.stream_sources();
+        let continuous = self.wires[usize::from(ep::WIRE_IN_RESET_RUN)] & ep::CONTINUOUS_RUN_BIT != 0;
+        let remaining = if continuous { u64::MAX } else { self.max_time_step() };
+        let Ok(format) = FrameFormat::new(self.spec.board, streams.len()) else {
+            // No stream enabled: the sequencer runs but nothing reaches the FIFO.
+            self.run = None;
+            return;
+        };
+        let rate = self.rate;
+        let mut signal = self.signal_at(rate);
+        let mut signal_block = FrameBlock::new(signal.layout());
+        signal.read_block(&mut signal_block).expect("simulated source");
+        let layout = BlockLayout {
+            amplifier_channels: format.amplifier_channels(),
+            aux_channels: format.aux_channels(),
+            analog_in_channels: ANALOG_INPUTS,
+            frames_per_block: CHUNK_FRAMES,
+        };
+        if continuous {
+            self.streaming_runs += 1;
+        }
+        self.run = Some(Run {
+            continuous,
+            remaining,
+            produced: 0,
+            started: Instant::now(),
+            rate,
+            format,
+            streams,
+            signal,
+            signal_block,
+            signal_used: 0,
+            block: FrameBlock::new(layout),
+            extras: FrameExtras::new(&format, CHUNK_FRAMES),
+            aux_index: [0; 3],
+            pending_aux: [[[[0; 2]; 2]; 3]; 8],
+            stalled: false,
+        });
+    }
+
+    /// Whether a MISO word sampled with delay setting `setting` on a cable whose clean
+    /// settings are `delay` and `delay + 1` arrives intact; otherwise the bits slip.
+    fn through_cable(word: u16, setting: u32, delay: u8) -> u16 {
+        let d = u32::from(delay);
+        if setting == d || setting == d + 1 {
+            word
+        } else if setting < d {
+            (word >> 1) | 0x8000
+        } else {
+            word << 1
+        }
+    }
+
+    /// Runs the sequencer up to `target` frames of the current run (or until it ends).
+    fn produce_until(&mut self, target: u64) {
+        while let Some(run) = &self.run {
+            let due = target.min(run.produced.saturating_add(run.remaining.min(u64::MAX / 2)));
+            if run.produced >= due {
+                break;
+            }
+            let frames = ((due - run.produced) as usize).min(CHUNK_FRAMES);
+            self.produce_chunk(frames);
+        }
+    }
+
+    fn produce_chunk(&mut self, frames: usize) {
+        let Some(mut run) = self.run.take() else { return };
+        let n_streams = run.streams.len();
+        let delays = self.wires[usize::from(ep::WIRE_IN_MISO_DELAY)];
+        let ttl_out = self.wires[usize::from(ep::WIRE_IN_TTL_OUT)] as u16;
+        let banks: [u32; 3] = ep::WIRE_IN_AUX_CMD_BANK.map(|w| self.wires[usize::from(w)]);
+        let lengths: [(usize, usize); 3] = std::array::from_fn(|slot| {
+            let ((le, ls, lm), (ee, es, em)) = self.interface.aux_length(slot);
+            let lp = ((self.wires[usize::from(le)] >> ls) & lm) as usize;
+            let end = ((self.wires[usize::from(ee)] >> es) & em) as usize;
+            (lp, end)
+        });
+        run.block.frames = frames;
+        let cps = 32;
+        for f in 0..frames {
+            if run.signal_used == run.signal_block.frames {
+                run.signal.read_block(&mut run.signal_block).expect("simulated source");
+                run.signal_used = 0;
+            }
+            let t = run.signal_used;
+            let sig_ch = run.signal_block.layout().amplifier_channels;
+            let electrodes = &run.signal_block.amplifier[t * sig_ch..(t + 1) * sig_ch];
+            let electrode = |i: usize| electrodes.get(i).copied().unwrap_or(0);
+            // The aux commands of this sample, per port and slot. Their results reach the
+            // host in the next frame (the first words of the next sample's SPI cycles), so
+            // this frame carries the previous sample's: a command at list index k shows at
+            // aux index k + 1 (RHX `getChipID` reads register 63, sent at index 18, at 19).
+            let carried = run.pending_aux;
+            for (p, port) in self.ports.iter_mut().enumerate() {
+                for (slot, bank_word) in banks.iter().enumerate() {
+                    let bank = ((bank_word >> (4 * p)) & 0xf) as usize;
+                    let addr = run.aux_index[slot].min(ep::COMMANDS_PER_BANK - 1);
+                    let word = self.ram[(slot * ep::COMMAND_BANKS + bank) * ep::COMMANDS_PER_BANK + addr];
+                    for line in 0..2 {
+                        if let Some(chip) = port.lines[line].as_mut() {
+                            let m = chip.command(word, electrode);
+                            run.pending_aux[p][slot][line] = [m.a, m.b];
+                        }
+                    }
+                }
+            }
+            for (index, &(loop_index, end)) in run.aux_index.iter_mut().zip(&lengths) {
+                *index = if *index >= end { loop_index } else { *index + 1 };
+            }
+            let amp = &mut run.block.amplifier[f * n_streams * cps..(f + 1) * n_streams * cps];
+            let aux = &mut run.block.aux[f * n_streams * 3..(f + 1) * n_streams * 3];
+            for (s, &(p, line, ddr)) in run.streams.iter().enumerate() {
+                let setting = (delays >> (4 * p)) & 0xf;
+                let port = &mut self.ports[p];
+                let cable = port.cable_delay;
+                match port.lines[line].as_mut() {
+                    Some(chip) => {
+                        for c in 0..cps {
+                            let m = chip.command(
+                                crate::rhythm::rhd::RhdCommand::Convert { channel: c as u8, dsp: false }.word(),
+                                electrode,
+                            );
+                            let word = if ddr { m.b } else { m.a };
+                            amp[s * cps + c] = (Self::through_cable(word, setting, cable) ^ 0x8000) as i16;
+                        }
+                        for slot in 0..3 {
+                            let word = carried[p][slot][line][ddr as usize];
+                            aux[s * 3 + slot] = Self::through_cable(word, setting, cable);
+                        }
+                    }
+                    None => {
+                        amp[s * cps..(s + 1) * cps].iter_mut().for_each(|x| *x = 0x8000u16 as i16);
+                        aux[s * 3..(s + 1) * 3].iter_mut().for_each(|x| *x = 0);
+                    }
+                }
+            }
+            let index = run.produced + f as u64;
+            run.block.frame_index[f] = index;
+            let a_n = ANALOG_INPUTS;
+            run.block.analog_in[f * a_n..(f + 1) * a_n]
+                .copy_from_slice(&run.signal_block.analog_in[t * a_n..(t + 1) * a_n]);
+            run.block.digital_in[f] = run.signal_block.digital_in[t];
+            run.block.digital_out[f] = ttl_out;
+            if run.format.board().has_device_timestamp() {
+                run.extras.device_timestamp_us[f] = (index as f64 * 1e6 / run.rate) as u64;
+            }
+            run.signal_used += 1;
+        }
+        self.frame_scratch.clear();
+        encode_with_extras(&run.format, &run.block, &run.extras, &mut self.frame_scratch)
+            .expect("block shaped for format");
+        let bpf = run.format.bytes_per_frame();
+        let mut scratch = std::mem::take(&mut self.frame_scratch);
+        for f in 0..frames {
+            let index = run.produced + f as u64;
+            let bytes = &mut scratch[f * bpf..(f + 1) * bpf];
+            if run.continuous {
+                match self.fault_for_frame(&mut run, index) {
+                    FrameFate::Keep => {}
+                    FrameFate::Drop => {
+                        self.counters.frames_dropped += 1;
+                        continue;
+                    }
+                    FrameFate::Corrupt => {
+                        bytes[0] ^= 0xff;
+                        self.counters.frames_corrupted += 1;
+                    }
+                    FrameFate::Stalled => continue,
+                }
+            }
+            if (self.fifo_len() + bpf) as u64 > self.fifo_capacity_bytes {
+                self.counters.frames_overflowed += 1;
+                continue;
+            }
+            self.fifo.extend_from_slice(bytes);
+        }
+        self.frame_scratch = scratch;
+        self.counters.frames_generated += frames as u64;
+        run.produced += frames as u64;
+        run.remaining = run.remaining.saturating_sub(frames as u64);
+        if run.remaining > 0 {
+            self.run = Some(run);
+        }
+    }
+
+    fn fault_for_frame(&mut self, run: &mut Run, index: u64) -> FrameFate {
+        if run.stalled {
+            return FrameFate::Stalled;
+        }
+        let seconds = index as f64 / run.rate;
+        let mut fate = FrameFate::Keep;
+        for (i, fault) in self.spec.faults.clone().into_iter().enumerate() {
+            match fault {
+                Fault::Drop { frame, frames } if (frame..frame + frames).contains(&index) => {
+                    if index + 1 == frame + frames {
+                        self.world.fire(i);
+                    }
+                    if !self.world.has_fired(i) {
+                        fate = FrameFate::Drop;
+                    }
+                }
+                Fault::Corrupt { frame } if frame == index && self.world.fire(i) => fate = FrameFate::Corrupt,
+                Fault::Stall { after_s } if seconds >= after_s && self.world.fire(i) => {
+                    run.stalled = true;
+                    return FrameFate::Stalled;
+                }
+                Fault::Unplug { after_s, back_after_s } if seconds >= after_s && self.world.fire(i) => {
+                    self.world.unplug(back_after_s.map(|b| Instant::now() + Duration::from_secs_f64(b)));
+                    self.dead = true;
+                    run.stalled = true;
+                    return FrameFate::Stalled;
+                }
+                _ => {}
+            }
+        }
+        fate
+    }
+
+    /// Brings the sequencer up to now: in real time, the frames whose time has come; free
+    /// running, enough for `wanted_bytes` in the FIFO.
+    fn advance(&mut self, wanted_bytes: usize) {
+        let Some(run) = &self.run else { return };
+        if self.spec.realtime {
+            let target = (run.started.elapsed().as_secs_f64() * run.rate) as u64;
+            self.produce_until(target);
+        } else if !run.continuous {
+            // A bounded run has nothing to wait for: it completes at once.
+            let target = run.produced + run.remaining;
+            self.produce_until(target);
+        } else {
+            let bpf = run.format.bytes_per_frame();
+            let missing = wanted_bytes.saturating_sub(self.fifo_len());
+            let target = run.produced + missing.div_ceil(bpf) as u64;
+            self.produce_until(target);
+        }
+    }
+
+    fn on_update_wire_ins(&mut self) {
+        let before = self.wires;
+        self.wires = self.staged;
+        let reset_run = usize::from(ep::WIRE_IN_RESET_RUN);
+        if self.wires[reset_run] & ep::RESET_BIT != 0 && before[reset_run] & ep::RESET_BIT == 0 {
+            self.reset();
+        }
+        // Leaving continuous mode ends a continuous run once it reaches the run length.
+        let max = self.max_time_step();
+        if self.wires[reset_run] & ep::CONTINUOUS_RUN_BIT == 0 {
+            if let Some(run) = self.run.as_mut().filter(|r| r.continuous) {
+                run.continuous = false;
+                run.remaining = max.saturating_sub(run.produced);
+                if run.remaining == 0 {
+                    self.run = None;
+                }
+            }
+        }
+    }
+
+    fn on_trigger(&mut self, endpoint: u8, bit: u8) {
+        let (dcm_ep, dcm_bit) = self.interface.dcm_prog_trigger();
+        if (endpoint, bit) == (dcm_ep, dcm_bit) {
+            let rate = ep::rate_of_pll_word(self.wires[usize::from(ep::WIRE_IN_DATA_FREQ_PLL)]);
+            match crate::rates::canonical_sample_rate(rate) {
+                Some(r) => {
+                    self.rate = r;
+                    self.clock_locked = true;
+                }
+                // A clock the chips cannot run at never locks.
+                None => self.clock_locked = false,
+            }
+            return;
+        }
+        for slot in 0..ep::AUX_SLOTS {
+            if (endpoint, bit) == self.interface.ram_write_trigger(slot) {
+                let addr = (self.wires[usize::from(ep::WIRE_IN_CMD_RAM_ADDR)] as usize) % ep::COMMANDS_PER_BANK;
+                let bank = (self.wires[usize::from(ep::WIRE_IN_CMD_RAM_BANK)] as usize) % ep::COMMAND_BANKS;
+                self.ram[(slot * ep::COMMAND_BANKS + bank) * ep::COMMANDS_PER_BANK + addr] =
+                    self.wires[usize::from(ep::WIRE_IN_CMD_RAM_DATA)] as u16;
+                return;
+            }
+        }
+        if (endpoint, bit) == (ep::TRIGGER_IN_SPI_START, 0) && self.clock_locked {
+            self.start_run();
+        }
+    }
+
+    fn compact_fifo(&mut self) {
+        if self.fifo_read > 0 && self.fifo_read * 2 >= self.fifo.len() {
+            self.fifo.drain(..self.fifo_read);
+            self.fifo_read = 0;
+        }
+    }
+}
+
+enum FrameFate {
+    Keep,
+    Drop,
+    Corrupt,
+    Stalled,
+}
+
+impl FrontPanel for EmulatedPanel {
+    fn info(&self) -> PanelInfo {
+        PanelInfo {
+            serial: self.spec.serial.clone(),
+            model: self.spec.model().into(),
+            device_id: board_label(self.spec.board).into(),
+        }
+    }
+
+    fn configure_fpga(&mut self, bitfile: &Path) -> Result<(), FrontPanelError> {
+        const OP: &str = "ConfigureFPGA";
+        self.check_present(OP)?;
+        let bytes = std::fs::read(bitfile)
+            .map_err(|_| FrontPanelError::Code { operation: OP, code: OkErrorCode::FileError })?;
+        if !bytes.starts_with(&BITFILE_HEADER) {
+            return Err(FrontPanelError::Code { operation: OP, code: OkErrorCode::InvalidBitstream });
+        }
+        self.reset();
+        Ok(())
+    }
+
+    fn set_wire_in(&mut self, endpoint: u8, value: u32, mask: u32) -> Result<(), FrontPanelError> {
+        const OP: &str = "SetWireInValue";
+        check_endpoint(OP, endpoint, "wire-in", WIRE_IN_RANGE)?;
+        self.check_present(OP)?;
+        let w = &mut self.staged[usize::from(endpoint)];
+        *w = (*w & !mask) | (value & mask);
+        Ok(())
+    }
+
+    fn update_wire_ins(&mut self) -> Result<(), FrontPanelError> {
+        self.check_present("UpdateWireIns")?;
+        self.on_update_wire_ins();
+        Ok(())
+    }
+
+    fn update_wire_outs(&mut self) -> Result<(), FrontPanelError> {
+        self.check_present("UpdateWireOuts")?;
+        self.advance(0);
+        let words = (self.fifo_len() / 2) as u32;
+        let (lo, hi) = self.interface.fifo_words();
+        match hi {
+            Some(hi) => {
+                self.wire_outs[usize::from(lo - 0x20)] = words & 0xffff;
+                self.wire_outs[usize::from(hi - 0x20)] = words >> 16;
+            }
+            None => self.wire_outs[usize::from(lo - 0x20)] = words,
+        }
+        let running = self.run.is_some();
+        self.wire_outs[usize::from(ep::WIRE_OUT_SPI_RUNNING - 0x20)] = running as u32;
+        let ttl_in = self.run.as_ref().map_or(0, |r| {
+            let t = r.signal_used.saturating_sub(1);
+            u32::from(r.signal_block.digital_in[t])
+        });
+        self.wire_outs[usize::from(ep::WIRE_OUT_TTL_IN - 0x20)] = ttl_in;
+        self.wire_outs[usize::from(ep::WIRE_OUT_DATA_CLK_LOCKED - 0x20)] =
+            ep::DCM_PROG_DONE | if self.clock_locked { ep::DATA_CLOCK_LOCKED } else { 0 };
+        self.wire_outs[usize::from(ep::WIRE_OUT_BOARD_MODE - 0x20)] = board_mode(self.spec.board);
+        self.wire_outs[usize::from(ep::WIRE_OUT_BOARD_ID - 0x20)] = EMULATED_BOARD_ID;
+        self.wire_outs[usize::from(ep::WIRE_OUT_BOARD_VERSION - 0x20)] = EMULATED_BOARD_VERSION;
+        Ok(())
+    }
+
+    fn wire_out(&self, endpoint: u8) -> Result<u32, FrontPanelError> {
+        check_endpoint("GetWireOutValue", endpoint, "wire-out", WIRE_OUT_RANGE)?;
+        if self.dead {
+            return Err(FrontPanelError::Code { operation: "GetWireOutValue", code: OkErrorCode::DeviceNotOpen });
+        }
+        Ok(self.wire_outs[usize::from(endpoint - 0x20)])
+    }
+
+    fn activate_trigger_in(&mut self, endpoint: u8, bit: u8) -> Result<(), FrontPanelError> {
+        const OP: &str = "ActivateTriggerIn";
+        check_endpoint(OP, endpoint, "trigger-in", TRIGGER_IN_RANGE)?;
+        if bit > 31 {
+            return Err(FrontPanelError::Code { operation: OP, code: OkErrorCode::InvalidParameter });
+        }
+        self.check_present(OP)?;
+        self.on_trigger(endpoint, bit);
+        Ok(())
+    }
+
+    fn read_pipe_out(
+        &mut self,
+        endpoint: u8,
+        block_size: Option<usize>,
+        buf: &mut [u8],
+    ) -> Result<usize, FrontPanelError> {
+        let op = if block_size.is_some() { "ReadFromBlockPipeOut" } else { "ReadFromPipeOut" };
+        check_endpoint(op, endpoint, "pipe-out", PIPE_OUT_RANGE)?;
+        self.check_present(op)?;
+        if endpoint != ep::PIPE_OUT_DATA {
+            return Err(FrontPanelError::Code { operation: op, code: OkErrorCode::InvalidEndpoint });
+        }
+        if let Some(b) = block_size {
+            if b == 0 || !buf.len().is_multiple_of(b) {
+                return Err(FrontPanelError::Code { operation: op, code: OkErrorCode::InvalidBlockSize });
+            }
+        }
+        let deadline = Instant::now() + PIPE_TIMEOUT;
+        loop {
+            self.advance(buf.len());
+            self.check_present(op)?;
+            if self.fifo_len() >= buf.len() {
+                break;
+            }
+            let stalled = self.run.as_ref().is_none_or(|r| r.stalled);
+            if Instant::now() >= deadline || (stalled && !self.spec.realtime) {
+                return Err(FrontPanelError::Code { operation: op, code: OkErrorCode::Timeout });
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        buf.copy_from_slice(&self.fifo[self.fifo_read..self.fifo_read + buf.len()]);
+        self.fifo_read += buf.len();
+        self.compact_fifo();
+        Ok(buf.len())
+    }
+
+    fn write_pipe_in(&mut self, endpoint: u8, data: &[u8]) -> Result<usize, FrontPanelError> {
+        const OP: &str = "WriteToPipeIn";
+        check_endpoint(OP, endpoint, "pipe-in", PIPE_IN_RANGE)?;
+        self.check_present(OP)?;
+        // RHD boards take their command lists through wire-ins; no pipe-in is wired.
+        let _ = data;
+        Err(FrontPanelError::Code { operation: OP, code: OkErrorCode::InvalidEndpoint })
+    }
+}
+
+/// The board's name in the FrontPanel device id.
+fn board_label(board: Board) -> &'static str {
+    match board {
+        Board::RhdUsbInterface => "Emulated RHD USB interface",
+        Board::OpenEphys => "Emulated Open Ephys board",
+        Board::RhdController => "Emulated RHD controller",
+        Board::RhsController => "Emulated RHS controller",
+        Board::XdaqRhd(_) | Board::XdaqRhs(_) => "Emulated XDAQ",
+    }
+}
+
+/// Board mode strapped on the board (wire-out 0x25).
+pub fn board_mode(board: Board) -> u32 {
+    let board = match board {
+        Board::XdaqRhd(_) => Board::XdaqRhd(crate::rhythm::XdaqGeneration::One),
+        other => other,
+    };
+    super::BOARD_MODES.iter().find(|(b, _)| *b == board).map_or(0, |(_, m)| *m)
+}

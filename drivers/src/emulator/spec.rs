@@ -1,0 +1,391 @@
+//! What board the emulator plays: its kind, the chips on each port, cable delays, signal and
+//! faults, written as one line of `key=value` words so the same text configures the emulator
+//! in process (`device.emulator`) and in its C library (the `EPHYSD_EMULATOR` variable):
+//!
+//! ```text
+//! board=rhd-controller ports=A:2164+2164,B:2132,C:2216 delays=A:5,B:9 seed=7 mode=sim-spikes
+//! ```
+//!
+//! | key | meaning | default |
+//! |---|---|---|
+//! | `board` | a Rhythm board name: `rhd-usb-interface`, `open-ephys`, `rhd-controller`, `xdaq-rhd-gen1`, `xdaq-rhd-gen2` | `rhd-controller` |
+//! | `ports` | per port letter, the chips on MISO lines 1 and 2 (`2132`, `2216`, `2164`), `+`-separated | `A:2164` |
+//! | `delays` | per port, the MISO delay (0–14) at which the cable reads cleanly; the next one also does | 3 on every port |
+//! | `serial` | the board's serial number (up to 10 characters) | `EMU0000001` |
+//! | `seed`, `mode` | the simulated signal on the electrodes (`sim-spikes`, `sim-sine`, `sim-lfp`, `sim-broadband`) | 1, `sim-spikes` |
+//! | `pace` | `realtime`: frames appear at the sample rate; `free`: as fast as they are read | `realtime` |
+//! | `fifo_words` | the FIFO's capacity in 16-bit words (a small one overflows) | the board's |
+//! | `faults` | comma-separated, see [`Fault`] | none |
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::rhythm::endpoints::Interface;
+use crate::rhythm::rhd::RhdChip;
+use crate::rhythm::Board;
+use crate::sim::SimMode;
+
+/// The environment variable the emulator's C library reads its spec from.
+pub const SPEC_ENV: &str = "EPHYSD_EMULATOR";
+
+/// One fault the emulator injects, at a point of the stream.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Fault {
+    /// `unplug@S[+R]`: the board disappears S seconds into the run (every operation fails as
+    /// a vanished USB device does) and comes back R seconds later (never, without `+R`).
+    Unplug { after_s: f64, back_after_s: Option<f64> },
+    /// `stall@S`: the sequencer keeps running but the pipe stops delivering after S seconds:
+    /// reads time out.
+    Stall { after_s: f64 },
+    /// `corrupt@F`: the magic number of frame F is damaged on the wire.
+    Corrupt { frame: u64 },
+    /// `drop@F+N`: N frames starting at frame F never reach USB (their sample indices are
+    /// missing from the stream).
+    Drop { frame: u64, frames: u64 },
+}
+
+impl Fault {
+    fn parse(text: &str) -> Result<Fault, String> {
+        let (kind, at) = text.split_once('@').ok_or_else(|| format!("{text}: expected kind@when"))?;
+        let (first, second) = match at.split_once('+') {
+            Some((a, b)) => (a, Some(b)),
+            None => (at, None),
+        };
+        let seconds = |s: &str| {
+            s.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v >= 0.0)
+                .ok_or_else(|| format!("{text}: {s} is not seconds"))
+        };
+        let frame = |s: &str| s.parse::<u64>().map_err(|_| format!("{text}: {s} is not a frame number"));
+        Ok(match kind {
+            "unplug" => Fault::Unplug { after_s: seconds(first)?, back_after_s: second.map(seconds).transpose()? },
+            "stall" => Fault::Stall { after_s: seconds(first)? },
+            "corrupt" => Fault::Corrupt { frame: frame(first)? },
+            "drop" => Fault::Drop { frame: frame(first)?, frames: second.map(frame).transpose()?.unwrap_or(1) },
+            other => return Err(format!("{other}: allowed unplug, stall, corrupt, drop")),
+        })
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::Unplug { after_s, back_after_s: Some(b) } => write!(f, "unplug@{after_s}+{b}"),
+            Fault::Unplug { after_s, back_after_s: None } => write!(f, "unplug@{after_s}"),
+            Fault::Stall { after_s } => write!(f, "stall@{after_s}"),
+            Fault::Corrupt { frame } => write!(f, "corrupt@{frame}"),
+            Fault::Drop { frame, frames } => write!(f, "drop@{frame}+{frames}"),
+        }
+    }
+}
+
+/// One headstage port of the emulated board.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmulatedPort {
+    /// 0 = A.
+    pub port: usize,
+    /// The chips on MISO lines 1 and 2.
+    pub miso: [Option<RhdChip>; 2],
+    /// The MISO delay setting at which this cable reads cleanly (this and the next one do).
+    pub cable_delay: u8,
+}
+
+impl EmulatedPort {
+    pub fn letter(&self) -> char {
+        (b'A' + self.port as u8) as char
+    }
+}
+
+/// The emulated board, fully described.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmulatorSpec {
+    pub board: Board,
+    pub serial: String,
+    /// Ports with something plugged in, in port order.
+    pub ports: Vec<EmulatedPort>,
+    pub seed: u64,
+    pub mode: SimMode,
+    /// Frames appear at the sample rate (`true`) or as fast as they are read.
+    pub realtime: bool,
+    pub fifo_words: Option<u64>,
+    pub faults: Vec<Fault>,
+}
+
+/// A spec that does not describe a board the emulator can play.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("emulator spec {key}: {message}")]
+pub struct EmulatorSpecError {
+    /// The key at fault.
+    pub key: String,
+    pub message: String,
+}
+
+fn refuse(key: &str, message: impl Into<String>) -> EmulatorSpecError {
+    EmulatorSpecError { key: key.to_string(), message: message.into() }
+}
+
+const DEFAULT_DELAY: u8 = 3;
+
+impl Default for EmulatorSpec {
+    fn default() -> Self {
+        EmulatorSpec {
+            board: Board::RhdController,
+            serial: "EMU0000001".into(),
+            ports: vec![EmulatedPort { port: 0, miso: [Some(RhdChip::Rhd2164), None], cable_delay: DEFAULT_DELAY }],
+            seed: 1,
+            mode: SimMode::Spikes,
+            realtime: true,
+            fifo_words: None,
+            faults: Vec::new(),
+        }
+    }
+}
+
+impl EmulatorSpec {
+    pub fn serial(&self) -> &str {
+        &self.serial
+    }
+
+    /// The FrontPanel module the board is built on, as the vendor library names it.
+    pub fn model(&self) -> &'static str {
+        match self.board {
+            Board::RhdUsbInterface | Board::OpenEphys | Board::RhsController => "XEM6010LX45",
+            Board::RhdController => "XEM6310LX45",
+            Board::XdaqRhd(_) | Board::XdaqRhs(_) => "XEM7310A75",
+        }
+    }
+
+    /// The spec in [`SPEC_ENV`], or the default spec when it is unset.
+    pub fn from_env() -> Result<EmulatorSpec, EmulatorSpecError> {
+        match std::env::var(SPEC_ENV) {
+            Ok(text) => text.parse(),
+            Err(std::env::VarError::NotPresent) => Ok(EmulatorSpec::default()),
+            Err(e) => Err(refuse(SPEC_ENV, e.to_string())),
+        }
+    }
+
+    /// The board's register map.
+    pub fn interface(&self) -> Interface {
+        Interface::of(self.board).expect("validated: an RHD board")
+    }
+
+    /// Amplifier channels across every chip.
+    pub fn amplifier_channels(&self) -> usize {
+        self.ports.iter().flat_map(|p| p.miso.iter().flatten()).map(|c| c.amplifiers()).sum()
+    }
+
+    fn validate(&self) -> Result<(), EmulatorSpecError> {
+        let interface = Interface::of(self.board).ok_or_else(|| {
+            refuse(
+                "board",
+                format!("{}: the emulator plays RHD boards (RHS boards are not emulated yet)", self.board.name()),
+            )
+        })?;
+        if self.serial.is_empty() || self.serial.len() > 10 || !self.serial.is_ascii() {
+            return Err(refuse("serial", format!("{:?}: 1 to 10 ASCII characters", self.serial)));
+        }
+        for p in &self.ports {
+            if p.port >= interface.ports() {
+                let last = (b'A' + interface.ports() as u8 - 1) as char;
+                return Err(refuse(
+                    "ports",
+                    format!("port {}: {} has ports A..={last}", p.letter(), self.board.name()),
+                ));
+            }
+            if p.cable_delay > 14 {
+                return Err(refuse("delays", format!("port {}: {} (allowed 0..=14)", p.letter(), p.cable_delay)));
+            }
+        }
+        let streams: usize = self.ports.iter().flat_map(|p| p.miso.iter().flatten()).map(|c| c.streams()).sum();
+        if streams > interface.max_streams() {
+            return Err(refuse(
+                "ports",
+                format!(
+                    "the chips need {streams} data streams, {} carries {}",
+                    self.board.name(),
+                    interface.max_streams()
+                ),
+            ));
+        }
+        if self.fifo_words == Some(0) {
+            return Err(refuse("fifo_words", "0 (allowed: at least one frame's words)"));
+        }
+        Ok(())
+    }
+}
+
+fn parse_port_letter(key: &str, text: &str) -> Result<usize, EmulatorSpecError> {
+    match text.as_bytes() {
+        [c @ b'A'..=b'H'] => Ok((c - b'A') as usize),
+        _ => Err(refuse(key, format!("{text}: a port letter A..=H"))),
+    }
+}
+
+fn parse_chip(text: &str) -> Result<Option<RhdChip>, EmulatorSpecError> {
+    Ok(Some(match text {
+        "2132" => RhdChip::Rhd2132,
+        "2216" => RhdChip::Rhd2216,
+        "2164" => RhdChip::Rhd2164,
+        "none" | "-" => return Ok(None),
+        other => return Err(refuse("ports", format!("{other}: allowed 2132, 2216, 2164, none"))),
+    }))
+}
+
+impl FromStr for EmulatorSpec {
+    type Err = EmulatorSpecError;
+
+    fn from_str(text: &str) -> Result<EmulatorSpec, EmulatorSpecError> {
+        let mut spec = EmulatorSpec::default();
+        let mut delays: Vec<(usize, u8)> = Vec::new();
+        for word in text.split_whitespace() {
+            let (key, value) = word.split_once('=').ok_or_else(|| refuse(word, "expected key=value"))?;
+            match key {
+                "board" => {
+                    spec.board = Board::from_name(value).ok_or_else(|| {
+                        let names: Vec<_> = Board::ALL.iter().map(|b| b.name()).collect();
+                        refuse(key, format!("{value}: allowed {}", names.join(", ")))
+                    })?
+                }
+                "serial" => spec.serial = value.to_string(),
+                "seed" => spec.seed = value.parse().map_err(|_| refuse(key, format!("{value}: an integer")))?,
+                "mode" => {
+                    spec.mode = value.parse().map_err(|_| {
+                        let names: Vec<_> = SimMode::ALL.iter().map(|m| m.name()).collect();
+                        refuse(key, format!("{value}: allowed {}", names.join(", ")))
+                    })?
+                }
+                "pace" => {
+                    spec.realtime = match value {
+                        "realtime" => true,
+                        "free" => false,
+                        _ => return Err(refuse(key, format!("{value}: allowed realtime, free"))),
+                    }
+                }
+                "fifo_words" => {
+                    spec.fifo_words = Some(value.parse().map_err(|_| refuse(key, format!("{value}: an integer")))?)
+                }
+                "ports" => {
+                    spec.ports.clear();
+                    for item in value.split(',').filter(|s| !s.is_empty()) {
+                        let (letter, chips) =
+                            item.split_once(':').ok_or_else(|| refuse(key, format!("{item}: expected A:2132")))?;
+                        let port = parse_port_letter(key, letter)?;
+                        let mut miso = [None, None];
+                        let parts: Vec<&str> = chips.split('+').collect();
+                        if parts.len() > 2 {
+                            return Err(refuse(key, format!("{item}: a port has two MISO lines")));
+                        }
+                        for (slot, part) in parts.into_iter().enumerate() {
+                            miso[slot] = parse_chip(part)?;
+                        }
+                        if spec.ports.iter().any(|p| p.port == port) {
+                            return Err(refuse(key, format!("port {letter} given twice")));
+                        }
+                        spec.ports.push(EmulatedPort { port, miso, cable_delay: DEFAULT_DELAY });
+                    }
+                    spec.ports.sort_by_key(|p| p.port);
+                }
+                "delays" => {
+                    for item in value.split(',').filter(|s| !s.is_empty()) {
+                        let (letter, delay) =
+                            item.split_once(':').ok_or_else(|| refuse(key, format!("{item}: expected A:5")))?;
+                        let delay = delay.parse().map_err(|_| refuse(key, format!("{item}: allowed 0..=14")))?;
+                        delays.push((parse_port_letter(key, letter)?, delay));
+                    }
+                }
+                "faults" => {
+                    spec.faults = value
+                        .split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(Fault::parse)
+                        .collect::<Result<_, _>>()
+                        .map_err(|m| refuse(key, m))?
+                }
+                other => {
+                    return Err(refuse(
+                        other,
+                        "unknown key (allowed board, ports, delays, serial, seed, mode, pace, fifo_words, faults)",
+                    ))
+                }
+            }
+        }
+        for (port, delay) in delays {
+            let p =
+                spec.ports.iter_mut().find(|p| p.port == port).ok_or_else(|| {
+                    refuse("delays", format!("port {}: nothing plugged in", (b'A' + port as u8) as char))
+                })?;
+            p.cable_delay = delay;
+        }
+        spec.validate()?;
+        Ok(spec)
+    }
+}
+
+impl fmt::Display for EmulatorSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let chip = |c: &Option<RhdChip>| c.map_or("none", |c| &c.name()[3..]);
+        let ports: Vec<String> =
+            self.ports.iter().map(|p| format!("{}:{}+{}", p.letter(), chip(&p.miso[0]), chip(&p.miso[1]))).collect();
+        let delays: Vec<String> = self.ports.iter().map(|p| format!("{}:{}", p.letter(), p.cable_delay)).collect();
+        write!(
+            f,
+            "board={} serial={} ports={} delays={} seed={} mode={} pace={}",
+            self.board.name(),
+            self.serial,
+            ports.join(","),
+            delays.join(","),
+            self.seed,
+            self.mode.name(),
+            if self.realtime { "realtime" } else { "free" }
+        )?;
+        if let Some(w) = self.fifo_words {
+            write!(f, " fifo_words={w}")?;
+        }
+        if !self.faults.is_empty() {
+            let faults: Vec<String> = self.faults.iter().map(|x| x.to_string()).collect();
+            write!(f, " faults={}", faults.join(","))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spec_reads_back_what_it_prints() {
+        let text = "board=xdaq-rhd-gen2 ports=A:2164+2164,C:2216 delays=A:5,C:11 serial=XD1 seed=9 mode=sim-sine pace=free fifo_words=4096 faults=unplug@1.5+2,drop@300+7,corrupt@1000,stall@4";
+        let spec: EmulatorSpec = text.parse().unwrap();
+        assert_eq!(spec.amplifier_channels(), 128 + 16);
+        assert_eq!(spec.ports[1].cable_delay, 11);
+        assert_eq!(spec.faults[1], Fault::Drop { frame: 300, frames: 7 });
+        let again: EmulatorSpec = spec.to_string().parse().unwrap();
+        assert_eq!(again, spec);
+    }
+
+    #[test]
+    fn each_bad_key_is_named_with_what_is_allowed() {
+        let e = "board=rhs-controller".parse::<EmulatorSpec>().unwrap_err();
+        assert!(e.key == "board" && e.message.contains("RHD boards"), "{e}");
+        let e = "board=rhd-usb-interface ports=E:2132".parse::<EmulatorSpec>().unwrap_err();
+        assert!(e.message.contains("A..=D"), "{e}");
+        let e = "ports=A:2164+2164,B:2164+2164,C:2164+2164,D:2164+2164,E:2164+2164,F:2164+2164,G:2164+2164,H:2164+2164,A:2132"
+            .parse::<EmulatorSpec>()
+            .unwrap_err();
+        assert!(e.message.contains("twice"), "{e}");
+        let e = "board=rhd-usb-interface ports=A:2164+2164,B:2164+2164,C:2132".parse::<EmulatorSpec>().unwrap_err();
+        assert!(e.message.contains("9 data streams"), "{e}");
+        let e = "ports=A:2133".parse::<EmulatorSpec>().unwrap_err();
+        assert!(e.message.contains("allowed 2132, 2216, 2164"), "{e}");
+        let e = "delays=B:3".parse::<EmulatorSpec>().unwrap_err();
+        assert!(e.message.contains("nothing plugged in"), "{e}");
+        let e = "delays=A:15".parse::<EmulatorSpec>().unwrap_err();
+        assert!(e.message.contains("0..=14"), "{e}");
+        let e = "faults=melt@3".parse::<EmulatorSpec>().unwrap_err();
+        assert!(e.message.contains("unplug, stall"), "{e}");
+        let e = "colour=red".parse::<EmulatorSpec>().unwrap_err();
+        assert!(e.key == "colour" && e.message.contains("allowed board"), "{e}");
+    }
+}

@@ -1,0 +1,105 @@
+//! Which board each `device.backbone` name drives, and why the others are refused.
+//!
+//! Allego's `BackboneMode` list names device families; those with RHD headstages on a
+//! Rhythm-family FPGA map to a [`Board`] and this driver. The rest get one clear sentence:
+//! the stimulation controllers and Sinaps probes are not driven by this version, the
+//! SmartBox protocol is not public, and file replay is not built yet.
+
+use crate::rhythm::{Board, XdaqGeneration};
+
+/// An RHD board model the driver brings up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BoardModel {
+    /// Its `device.backbone` name.
+    pub backbone: &'static str,
+    pub board: Board,
+    /// Shown in status and written into recordings.
+    pub name: &'static str,
+    /// SPI ports with headstage connectors.
+    pub ports: usize,
+}
+
+/// Every RHD board model, by backbone name.
+pub const MODELS: [BoardModel; 7] = [
+    BoardModel {
+        backbone: "intan-usb2",
+        board: Board::RhdUsbInterface,
+        name: "Intan RHD USB interface board",
+        ports: 4,
+    },
+    BoardModel { backbone: "open-ephys-usb2", board: Board::OpenEphys, name: "Open Ephys acquisition board", ports: 4 },
+    BoardModel {
+        backbone: "intan-recording-controller-512",
+        board: Board::RhdController,
+        name: "Intan RHD 512-channel recording controller",
+        ports: 4,
+    },
+    BoardModel {
+        backbone: "intan-recording-controller-1024",
+        board: Board::RhdController,
+        name: "Intan RHD 1024-channel recording controller",
+        ports: 8,
+    },
+    // XDAQ: 4 HDMI ports of 2 SPI ports each (pyxdaq `XDAQPorts`), as many as the Intan
+    // controller's 8; how many carry channels depends on the model and shows in the scan.
+    BoardModel {
+        backbone: "xdaq-one-rec",
+        board: Board::XdaqRhd(XdaqGeneration::One),
+        name: "KonteX XDAQ One",
+        ports: 8,
+    },
+    BoardModel {
+        backbone: "xdaq-core-rec",
+        board: Board::XdaqRhd(XdaqGeneration::One),
+        name: "KonteX XDAQ Core",
+        ports: 8,
+    },
+    BoardModel {
+        backbone: "xdaq-gen2-one-rec",
+        board: Board::XdaqRhd(XdaqGeneration::Two),
+        name: "KonteX XDAQ One (gen 2)",
+        ports: 8,
+    },
+];
+
+/// Gen 2 XDAQ Core shares the One's frame and map.
+const XDAQ_GEN2_CORE: BoardModel = BoardModel {
+    backbone: "xdaq-gen2-core-rec",
+    board: Board::XdaqRhd(XdaqGeneration::Two),
+    name: "KonteX XDAQ Core (gen 2)",
+    ports: 8,
+};
+
+/// What `backbone` names: an RHD board model, or why this version does not drive it
+/// (`Ok(None)`: not a hardware backbone at all).
+pub fn model_of(backbone: &str) -> Result<Option<BoardModel>, String> {
+    if let Some(m) = MODELS.iter().chain(std::iter::once(&XDAQ_GEN2_CORE)).find(|m| m.backbone == backbone) {
+        return Ok(Some(*m));
+    }
+    let refusal = match backbone {
+        "smartbox-pro" | "smartbox-classic" => {
+            format!(
+                "{backbone}: the SmartBox protocol is not public, so ephysd cannot drive it; use its vendor software"
+            )
+        }
+        "xdaq-one-stim" | "xdaq-core-stim" | "xdaq-gen2-one-stim" | "xdaq-gen2-core-stim" => {
+            format!(
+                "{backbone}: RHS stimulation headstages are not driven by this version (the RHD recording modes are)"
+            )
+        }
+        "smartbox-pro-sinaps-256" | "smartbox-pro-sinaps-512" | "smartbox-pro-sinaps-1024" => {
+            format!("{backbone}: Sinaps probes are not driven by this version")
+        }
+        "open-ephys-usb3" => {
+            format!("{backbone}: the USB 3 Open Ephys board's firmware map is not driven by this version (open-ephys-usb2 is)")
+        }
+        "sim-datasource" => format!("{backbone}: replaying a recording is not available in this version"),
+        _ => return Ok(None),
+    };
+    Err(refusal)
+}
+
+/// Every backbone name this version drives hardware through.
+pub fn driven_backbones() -> Vec<&'static str> {
+    MODELS.iter().chain(std::iter::once(&XDAQ_GEN2_CORE)).map(|m| m.backbone).collect()
+}

@@ -1,0 +1,220 @@
+//! The driver of the RHD boards of the Rhythm family: Intan's RHD USB interface board and
+//! recording controllers, the Open Ephys acquisition board, KonteX's XDAQ with RHD
+//! headstages. It speaks only [`FrontPanel`], so the same code drives the vendor library and
+//! the emulated board.
+//!
+//! * [`bringup`]: reset, clock, command lists, the MISO-delay scan that finds every chip and
+//!   the delay its cable needs, and the data streams they fill;
+//! * [`stream`]: [`RhythmSource`], which reads the FIFO and decodes frames into blocks,
+//!   counting corrupt and lost data;
+//! * [`commands`]: the aux command lists and where their results land.
+
+pub mod bringup;
+pub mod catalog;
+pub mod commands;
+pub mod stream;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::endpoints::{self as ep, Interface};
+use super::rhd::RhdChip;
+use super::Board;
+use crate::control::{Control, ControlError, Impedance, StimPulse};
+use crate::device::DeviceError;
+use crate::frontpanel::{FrontPanel, FrontPanelError};
+
+pub use bringup::{bring_up, BringUpError};
+pub use stream::RhythmSource;
+
+/// A FrontPanel device shared by the acquisition thread (pipe reads) and the control plane
+/// (wire-ins). Each side holds the lock for one FrontPanel operation or one short sequence.
+pub type SharedPanel = Arc<Mutex<Box<dyn FrontPanel>>>;
+
+/// Locks the panel; a panic elsewhere while holding it does not make the board unusable.
+pub(crate) fn lock(panel: &SharedPanel) -> MutexGuard<'_, Box<dyn FrontPanel>> {
+    panel.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// How to bring a board up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BoardSettings {
+    pub board: Board,
+    /// A name for messages and status (`Intan RHD recording controller`, ...).
+    pub name: String,
+    pub sample_rate_hz: f64,
+    /// Frames per block handed to the pipeline.
+    pub frames_per_block: usize,
+    /// Configure the FPGA from this bitfile first (boards that keep no configuration).
+    pub bitfile: Option<PathBuf>,
+    /// SPI ports this model has (the 512-channel controller has 4 of the firmware's 8).
+    pub ports: usize,
+    /// Frames arrive as fast as they are read (an emulated board running free) instead of at
+    /// the sample rate.
+    pub free_running: bool,
+}
+
+/// One chip found by the delay scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FoundChip {
+    /// 0 = A.
+    pub port: usize,
+    /// MISO line 0 or 1 of the port.
+    pub line: usize,
+    pub chip: RhdChip,
+}
+
+/// One data stream as the board sends it, in frame order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamPlan {
+    /// The stream's number on the board (its enable bit).
+    pub board_stream: usize,
+    pub port: usize,
+    pub line: usize,
+    /// The RHD2164's MISO B half.
+    pub ddr: bool,
+    pub chip: RhdChip,
+    /// Amplifier words of the stream's 32 that carry electrodes (16 for an RHD2216).
+    pub channels: usize,
+}
+
+/// Live figures of a board, updated by its source and read by status.
+#[derive(Debug, Default)]
+pub struct BoardHealth {
+    /// USB reads whose data was corrupt (a frame without the magic number).
+    pub corrupt_reads: AtomicU64,
+    /// Frames missing from the sample-index sequence (dropped or lost to corruption).
+    pub frames_lost: AtomicU64,
+    /// Highest FIFO fill seen, in per mille of its capacity.
+    pub fifo_peak_permille: AtomicU64,
+    /// Times the FIFO crossed [`stream::FIFO_WARNING_PERMILLE`] on the way up.
+    pub fifo_warnings: AtomicU64,
+}
+
+impl BoardHealth {
+    pub fn corrupt_reads(&self) -> u64 {
+        self.corrupt_reads.load(Ordering::Relaxed)
+    }
+    pub fn frames_lost(&self) -> u64 {
+        self.frames_lost.load(Ordering::Relaxed)
+    }
+    pub fn fifo_peak_permille(&self) -> u64 {
+        self.fifo_peak_permille.load(Ordering::Relaxed)
+    }
+    pub fn fifo_warnings(&self) -> u64 {
+        self.fifo_warnings.load(Ordering::Relaxed)
+    }
+}
+
+/// A board after bring-up: its chips, delays and streams, ready to run.
+pub struct RhythmBoard {
+    panel: SharedPanel,
+    settings: BoardSettings,
+    interface: Interface,
+    serial: String,
+    chips: Vec<FoundChip>,
+    delays: Vec<u8>,
+    streams: Vec<StreamPlan>,
+    health: Arc<BoardHealth>,
+    board_id: u32,
+    board_version: u32,
+}
+
+impl std::fmt::Debug for RhythmBoard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RhythmBoard")
+            .field("settings", &self.settings)
+            .field("serial", &self.serial)
+            .field("chips", &self.chips)
+            .field("delays", &self.delays)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RhythmBoard {
+    pub fn settings(&self) -> &BoardSettings {
+        &self.settings
+    }
+
+    pub fn serial(&self) -> &str {
+        &self.serial
+    }
+
+    /// The chips the scan found, in port and line order.
+    pub fn chips(&self) -> &[FoundChip] {
+        &self.chips
+    }
+
+    /// The MISO delay chosen for each port.
+    pub fn delays(&self) -> &[u8] {
+        &self.delays
+    }
+
+    /// The streams in frame order.
+    pub fn streams(&self) -> &[StreamPlan] {
+        &self.streams
+    }
+
+    /// Firmware id and version as the board reports them.
+    pub fn firmware(&self) -> (u32, u32) {
+        (self.board_id, self.board_version)
+    }
+
+    pub fn health(&self) -> &Arc<BoardHealth> {
+        &self.health
+    }
+
+    /// Amplifier channels across every chip.
+    pub fn amplifier_channels(&self) -> usize {
+        self.streams.iter().map(|s| s.channels).sum()
+    }
+
+    /// Amplifier channels on each port (index 0 = A).
+    pub fn channels_per_port(&self) -> Vec<usize> {
+        let mut per = vec![0; self.interface.ports()];
+        for s in &self.streams {
+            per[s.port] += s.channels;
+        }
+        per
+    }
+
+    /// Starts the sequencer in continuous mode and returns the stream's read side.
+    pub fn start_stream(&mut self) -> Result<RhythmSource, DeviceError> {
+        RhythmSource::start(self)
+    }
+
+    fn panel_error(&self, operation: &'static str, e: FrontPanelError) -> DeviceError {
+        panel_error(&self.settings.name, operation, e)
+    }
+}
+
+/// A FrontPanel failure as a device error: a vanished board is [`DeviceError::Gone`].
+pub(crate) fn panel_error(device: &str, operation: &'static str, e: FrontPanelError) -> DeviceError {
+    if e.is_gone() {
+        DeviceError::Gone { device: device.to_string(), reason: e.to_string() }
+    } else {
+        DeviceError::Io { device: device.to_string(), operation, source: std::io::Error::other(e) }
+    }
+}
+
+impl Control for RhythmBoard {
+    fn set_digital_out(&mut self, word: u16) -> Result<(), ControlError> {
+        let mut p = lock(&self.panel);
+        p.set_wire_in(ep::WIRE_IN_TTL_OUT, u32::from(word), 0xffff)
+            .and_then(|_| p.update_wire_ins())
+            .map_err(|e| ControlError::Device(self.panel_error("set TTL outputs", e)))
+    }
+
+    fn set_analog_out(&mut self, _output: usize, _volts: f64) -> Result<(), ControlError> {
+        Err(ControlError::Unsupported { device: self.settings.name.clone(), what: "set an analog output level" })
+    }
+
+    fn stimulate(&mut self, _pulse: &StimPulse) -> Result<(), ControlError> {
+        Err(ControlError::Unsupported { device: self.settings.name.clone(), what: "stimulate (RHD chips record only)" })
+    }
+
+    fn measure_impedance(&mut self) -> Result<Vec<Impedance>, ControlError> {
+        Err(ControlError::Unsupported { device: self.settings.name.clone(), what: "measure impedance yet" })
+    }
+}

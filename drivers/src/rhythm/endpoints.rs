@@ -1,0 +1,237 @@
+//! Where a Rhythm FPGA's registers sit among the FrontPanel endpoints.
+//!
+//! Two generations of Intan's Rhythm firmware put the same registers at slightly different
+//! endpoints (Intan-RHX `Engine/API/Hardware/rhxcontroller.h`, enums `EndPoint`,
+//! `EndPointRecord`, `EndPointUSB2`, `EndPointUSB3`, `EndPointRecordUSB2`, `EndPointRecordUSB3`):
+//! [`Interface::Usb2`] (the RHD USB interface board, and the Open Ephys acquisition board,
+//! which runs the same firmware) and [`Interface::Usb3`] (the 512/1024-channel recording
+//! controllers, and XDAQ boards with RHD headstages, which speak the same map). The
+//! constants here are the endpoints both share; [`Interface`] answers for the rest.
+
+use super::format::Board;
+
+/// Reset (bit 0), continuous run (bit 1), DSP settle (bit 2); USB 3: bit 16 overrides the
+/// pipe's block throttle while flushing.
+pub const WIRE_IN_RESET_RUN: u8 = 0x00;
+/// Clock synthesizer `256 × M + D` (the FPGA clock is 100 MHz × M / D / 2).
+pub const WIRE_IN_DATA_FREQ_PLL: u8 = 0x03;
+/// MISO sampling delay, 4 bits per port (port A in bits 0–3).
+pub const WIRE_IN_MISO_DELAY: u8 = 0x04;
+/// Command RAM address, bank and data, latched into a slot by a RAM-write trigger.
+pub const WIRE_IN_CMD_RAM_ADDR: u8 = 0x05;
+pub const WIRE_IN_CMD_RAM_BANK: u8 = 0x06;
+pub const WIRE_IN_CMD_RAM_DATA: u8 = 0x07;
+/// Command bank of aux slots 1–3, 4 bits per port.
+pub const WIRE_IN_AUX_CMD_BANK: [u8; 3] = [0x08, 0x09, 0x0a];
+/// One enable bit per data stream.
+pub const WIRE_IN_DATA_STREAM_EN: u8 = 0x14;
+/// The 16 TTL outputs.
+pub const WIRE_IN_TTL_OUT: u8 = 0x15;
+/// DAC 1–8 source selection.
+pub const WIRE_IN_DAC_SOURCE: [u8; 8] = [0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d];
+/// Value of a DAC set to its manual source.
+pub const WIRE_IN_DAC_MANUAL: u8 = 0x1e;
+/// Argument of the configuration triggers.
+pub const WIRE_IN_MULTI_USE: u8 = 0x1f;
+
+/// Starts the SPI sequencer (bit 0).
+pub const TRIGGER_IN_SPI_START: u8 = 0x41;
+
+/// Bit 0: the sequencer is running.
+pub const WIRE_OUT_SPI_RUNNING: u8 = 0x22;
+/// The 16 TTL inputs.
+pub const WIRE_OUT_TTL_IN: u8 = 0x23;
+/// Bit 0: data clock locked; bit 1: clock programming done.
+pub const WIRE_OUT_DATA_CLK_LOCKED: u8 = 0x24;
+/// The 4-bit board mode strapped on the board.
+pub const WIRE_OUT_BOARD_MODE: u8 = 0x25;
+/// Firmware id and version.
+pub const WIRE_OUT_BOARD_ID: u8 = 0x3e;
+pub const WIRE_OUT_BOARD_VERSION: u8 = 0x3f;
+
+/// The sample stream.
+pub const PIPE_OUT_DATA: u8 = 0xa0;
+
+/// Bits of [`WIRE_OUT_DATA_CLK_LOCKED`].
+pub const DATA_CLOCK_LOCKED: u32 = 0x1;
+pub const DCM_PROG_DONE: u32 = 0x2;
+
+/// Bits of [`WIRE_IN_RESET_RUN`].
+pub const RESET_BIT: u32 = 0x1;
+pub const CONTINUOUS_RUN_BIT: u32 = 0x2;
+pub const DSP_SETTLE_BIT: u32 = 0x4;
+pub const PIPE_THROTTLE_OVERRIDE_BIT: u32 = 1 << 16;
+
+/// Aux command slots of an RHD board, each with up to 1024 commands in each of 16 banks.
+pub const AUX_SLOTS: usize = 3;
+pub const COMMAND_BANKS: usize = 16;
+pub const COMMANDS_PER_BANK: usize = 1024;
+
+/// The firmware generation behind a board, which places the registers that differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Interface {
+    /// Rhythm over USB 2 (Opal Kelly XEM6010): up to 8 streams chosen among 16 MISO sources.
+    Usb2,
+    /// Rhythm over USB 3 (XEM6310, XDAQ): up to 32 streams, two per MISO line.
+    Usb3,
+}
+
+impl Interface {
+    /// The interface of an RHD board (`None` for RHS boards, whose map is another).
+    pub const fn of(board: Board) -> Option<Interface> {
+        match board {
+            Board::RhdUsbInterface | Board::OpenEphys => Some(Interface::Usb2),
+            Board::RhdController | Board::XdaqRhd(_) => Some(Interface::Usb3),
+            Board::RhsController | Board::XdaqRhs(_) => None,
+        }
+    }
+
+    /// SPI ports (A, B, ...): 4 on USB 2, 8 on USB 3.
+    pub const fn ports(self) -> usize {
+        match self {
+            Interface::Usb2 => 4,
+            Interface::Usb3 => 8,
+        }
+    }
+
+    /// Data streams the FIFO can carry.
+    pub const fn max_streams(self) -> usize {
+        match self {
+            Interface::Usb2 => 8,
+            Interface::Usb3 => 32,
+        }
+    }
+
+    /// Wire-ins holding the run length (`max time step`): USB 2 splits it into a low and a
+    /// high 16-bit half.
+    pub const fn max_time_step(self) -> (u8, Option<u8>) {
+        match self {
+            Interface::Usb2 => (0x01, Some(0x02)),
+            Interface::Usb3 => (0x01, None),
+        }
+    }
+
+    /// Trigger (endpoint, bit) that reprograms the clock synthesizer.
+    pub const fn dcm_prog_trigger(self) -> (u8, u8) {
+        match self {
+            Interface::Usb2 => (0x40, 0),
+            Interface::Usb3 => (0x40, 0),
+        }
+    }
+
+    /// Trigger (endpoint, bit) that writes the staged command word into aux slot `slot`
+    /// (0–2).
+    pub const fn ram_write_trigger(self, slot: usize) -> (u8, u8) {
+        match self {
+            Interface::Usb2 => (0x42, slot as u8),
+            Interface::Usb3 => (0x40, 1 + slot as u8),
+        }
+    }
+
+    /// Where aux slot `slot`'s loop index and end index go: (endpoint, shift, mask) each.
+    /// USB 2 has a wire-in per slot; USB 3 packs the three slots 10 bits apart.
+    pub const fn aux_length(self, slot: usize) -> ((u8, u32, u32), (u8, u32, u32)) {
+        match self {
+            Interface::Usb2 => ((0x0e + slot as u8, 0, 0x3ff), (0x0b + slot as u8, 0, 0x3ff)),
+            Interface::Usb3 => ((0x0c, 10 * slot as u32, 0x3ff), (0x0b, 10 * slot as u32, 0x3ff)),
+        }
+    }
+
+    /// USB 2 only: the wire-ins choosing the MISO source of streams 0–3 and 4–7 (4 bits each).
+    pub const fn data_source_select(self) -> Option<[u8; 2]> {
+        match self {
+            Interface::Usb2 => Some([0x12, 0x13]),
+            Interface::Usb3 => None,
+        }
+    }
+
+    /// Wire-outs with the FIFO's fill in 16-bit words: (low, high half) on USB 2, one wire on
+    /// USB 3.
+    pub const fn fifo_words(self) -> (u8, Option<u8>) {
+        match self {
+            Interface::Usb2 => (0x20, Some(0x21)),
+            Interface::Usb3 => (0x20, None),
+        }
+    }
+
+    /// The pipe's block size in bytes (USB 3 reads are block-throttled, 1024 bytes a block:
+    /// RHX `USB3BlockSize`), or `None` for USB 2's plain pipe.
+    pub const fn pipe_block_size(self) -> Option<usize> {
+        match self {
+            Interface::Usb2 => None,
+            Interface::Usb3 => Some(1024),
+        }
+    }
+
+    /// The FIFO between the sequencer and USB, in 16-bit words.
+    pub const fn fifo_capacity_words(self) -> u64 {
+        match self {
+            Interface::Usb2 => 16 * 1024 * 1024,
+            Interface::Usb3 => 64 * 1024 * 1024,
+        }
+    }
+
+    /// The MISO line (port × 2 + line) and whether it is the double-data-rate half (an
+    /// RHD2164's MISO B) that USB 3 stream `stream` carries: two streams per MISO line.
+    pub const fn usb3_stream_source(stream: usize) -> (usize, bool) {
+        (stream / 2, stream % 2 == 1)
+    }
+}
+
+/// USB 2's MISO source codes: `line` (port × 2 + line, 0–7) for the normal word, `line + 8`
+/// for the double-data-rate word (RHX `BoardDataSource`: PortA1 = 0 ... PortD2 = 7,
+/// PortA1Ddr = 8 ... PortD2Ddr = 15).
+pub const fn usb2_source_code(line: usize, ddr: bool) -> u32 {
+    (line + if ddr { 8 } else { 0 }) as u32
+}
+
+/// The (M, D) clock-synthesizer setting of each Intan sample rate (RHX
+/// `RHXController::setSampleRate`): the FPGA runs at 100 MHz × M / D / 2 and one sample of
+/// every channel takes 2800 of its clocks.
+pub fn pll_setting(rate_hz: f64) -> Option<(u32, u32)> {
+    const TABLE: [(f64, u32, u32); 17] = [
+        (1000.0, 7, 125),
+        (1250.0, 7, 100),
+        (1500.0, 21, 250),
+        (2000.0, 14, 125),
+        (2500.0, 35, 250),
+        (3000.0, 21, 125),
+        (10000.0 / 3.0, 14, 75),
+        (4000.0, 28, 125),
+        (5000.0, 7, 25),
+        (6250.0, 7, 20),
+        (8000.0, 112, 250),
+        (10000.0, 14, 25),
+        (12500.0, 7, 10),
+        (15000.0, 21, 25),
+        (20000.0, 28, 25),
+        (25000.0, 35, 25),
+        (30000.0, 42, 25),
+    ];
+    TABLE.iter().find(|(r, _, _)| (r - rate_hz).abs() < 0.01).map(|&(_, m, d)| (m, d))
+}
+
+/// The sample rate a clock-synthesizer word `256 × M + D` runs at.
+pub fn rate_of_pll_word(word: u32) -> f64 {
+    let (m, d) = (f64::from(word >> 8), f64::from(word & 0xff));
+    if d == 0.0 {
+        return 0.0;
+    }
+    100e6 * m / d / 2.0 / 2800.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rates::INTAN_SAMPLE_RATES;
+
+    #[test]
+    fn every_intan_rate_has_a_clock_setting_that_runs_at_it() {
+        for rate in INTAN_SAMPLE_RATES {
+            let (m, d) = pll_setting(rate).unwrap();
+            assert!((2..=256).contains(&m) && (1..=256).contains(&d));
+            assert!((rate_of_pll_word(256 * m + d) - rate).abs() < 1e-6, "{rate}");
+        }
+        assert_eq!(pll_setting(44100.0), None);
+    }
+}
