@@ -34,7 +34,8 @@ test-rust:
 
 # The interop tests dial the fixed Allego ports 50051-50055, so they run one at a time.
 test-interop: venv
-	$(CARGO) build -p ephysd -p ephysd-proto -p ephysd-hdf5 -p ephysd-pipeline --bins --examples
+	$(CARGO) build -p ephysd -p ephysd-proto -p ephysd-hdf5 -p ephysd-pipeline -p ephysd-drivers --bins --examples
+	$(CARGO) build -p okfp-emu
 	$(PY) -m pytest tests/interop -p no:cacheprovider -v
 
 bench: deps

@@ -40,12 +40,17 @@ pub enum DeviceError {
     /// A board could not be brought up (clock, cables, headstages).
     #[error(transparent)]
     BringUp(Box<crate::rhythm::board::BringUpError>),
-    /// The FrontPanel library or emulator could not be loaded or opened.
-    #[error("{0}")]
-    Panel(String),
-    /// The configured device is one this version cannot drive.
-    #[error("{0}")]
-    Unsupported(String),
+    /// The FrontPanel library could not be loaded.
+    #[error(transparent)]
+    Library(#[from] crate::frontpanel::library::LibraryError),
+    /// No board could be opened through the FrontPanel operations.
+    #[error("{provider}: {source}")]
+    Open {
+        /// The library or emulator asked.
+        provider: String,
+        #[source]
+        source: crate::frontpanel::FrontPanelError,
+    },
     /// The operating system refused an operation on the device.
     #[error("{device}: {operation} failed: {source}")]
     Io {
@@ -103,6 +108,11 @@ pub fn open(spec: &DeviceSpec) -> Result<Device, DeviceError> {
         DeviceSpec::Simulated(config) => {
             let device = SimulatedDevice::new(config.clone())?;
             Ok(Device { spec: spec.clone(), description: device.description(), backend: Box::new(device) })
+        }
+        DeviceSpec::Rhythm(r) => {
+            let board = crate::rhythm::board::open_board(r)?;
+            let description = board.description(r);
+            Ok(Device { spec: spec.clone(), description, backend: Box::new(board) })
         }
     }
 }

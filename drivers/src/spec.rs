@@ -5,11 +5,14 @@
 //! after that passes the spec around, never the strings: a misspelt backbone is refused at
 //! start, naming the key and the allowed values.
 
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::emulator::EmulatorSpec;
 use crate::rates::{canonical_sample_rate, rate_list};
+use crate::rhythm::board::catalog::{self, BoardModel};
 use crate::sim::{SimConfig, SimMode};
 use crate::MAX_AMPLIFIER_CHANNELS;
 
@@ -33,6 +36,32 @@ pub struct DeviceKeys {
     pub accelerated: bool,
     /// Frames per block moved through the pipeline at once.
     pub frames_per_block: u32,
+    /// Boards: how the FrontPanel operations are reached: `library` (the vendor's
+    /// `libokFrontPanel.so`, at [`DeviceKeys::frontpanel_library`]) or `emulated` (the
+    /// emulated board, in process).
+    #[serde(default = "default_frontpanel")]
+    pub frontpanel: String,
+    /// Boards: the FrontPanel library to load.
+    #[serde(default = "default_frontpanel_library")]
+    pub frontpanel_library: String,
+    /// Boards: the serial number of the board to open; empty for the first one attached.
+    #[serde(default)]
+    pub serial: String,
+    /// Boards: configure the FPGA from this bitfile when opening; empty to keep what it runs.
+    #[serde(default)]
+    pub bitfile: String,
+    /// `frontpanel = "emulated"`: the emulated board's spec (ports, chips, cable delays,
+    /// faults; see `ephysd_drivers::emulator`). Its board follows `backbone`.
+    #[serde(default)]
+    pub emulator: String,
+}
+
+fn default_frontpanel() -> String {
+    "library".into()
+}
+
+fn default_frontpanel_library() -> String {
+    "libokFrontPanel.so".into()
 }
 
 /// A device, fully specified and checked.
@@ -41,6 +70,29 @@ pub struct DeviceKeys {
 pub enum DeviceSpec {
     /// The built-in simulated device.
     Simulated(SimConfig),
+    /// An RHD board of the Rhythm family.
+    Rhythm(RhythmSpec),
+}
+
+/// Where a board's FrontPanel operations come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PanelSource {
+    /// The vendor library (or a stand-in exporting its C entry points) at this path.
+    Library(PathBuf),
+    /// The emulated board, in process.
+    Emulated(EmulatorSpec),
+}
+
+/// An RHD board, fully specified and checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RhythmSpec {
+    pub model: BoardModel,
+    pub sample_rate_hz: f64,
+    pub frames_per_block: usize,
+    /// Open this board; `None` for the first one attached.
+    pub serial: Option<String>,
+    pub bitfile: Option<PathBuf>,
+    pub panel: PanelSource,
 }
 
 /// A `device.*` key that does not name a usable device.
@@ -61,14 +113,59 @@ fn refuse(key: &'static str, value: impl std::fmt::Display, allowed: impl Into<S
 
 /// Every `device.backbone` value this version can open, in the order messages list them.
 pub fn backbone_names() -> Vec<&'static str> {
-    SimMode::ALL.iter().map(|m| m.name()).collect()
+    SimMode::ALL.iter().map(|m| m.name()).chain(catalog::driven_backbones()).collect()
+}
+
+/// The board spec the hardware keys describe for `model`.
+fn rhythm_spec(keys: &DeviceKeys, model: BoardModel, rate: f64) -> Result<RhythmSpec, DeviceSpecError> {
+    let panel = match keys.frontpanel.as_str() {
+        "library" => {
+            if keys.frontpanel_library.is_empty() {
+                return Err(refuse("frontpanel_library", "\"\"", "the path of libokFrontPanel.so"));
+            }
+            PanelSource::Library(PathBuf::from(&keys.frontpanel_library))
+        }
+        "emulated" => {
+            let text = if keys.emulator.split_whitespace().any(|w| w.starts_with("board=")) {
+                keys.emulator.clone()
+            } else {
+                format!("board={} {}", model.board.name(), keys.emulator)
+            };
+            let spec: EmulatorSpec = text.parse().map_err(|e: crate::emulator::EmulatorSpecError| {
+                refuse("emulator", &keys.emulator, e.to_string())
+            })?;
+            if spec.board != model.board {
+                return Err(refuse(
+                    "emulator",
+                    &keys.emulator,
+                    format!("board={} does not match backbone {} (board={})", spec.board.name(), model.backbone, model.board.name()),
+                ));
+            }
+            PanelSource::Emulated(spec)
+        }
+        other => return Err(refuse("frontpanel", other, "allowed: library, emulated")),
+    };
+    Ok(RhythmSpec {
+        model,
+        sample_rate_hz: rate,
+        frames_per_block: keys.frames_per_block as usize,
+        serial: (!keys.serial.is_empty()).then(|| keys.serial.clone()),
+        bitfile: (!keys.bitfile.is_empty()).then(|| PathBuf::from(&keys.bitfile)),
+        panel,
+    })
 }
 
 impl DeviceSpec {
     /// Checks `keys` and builds the spec they describe.
     pub fn from_keys(keys: &DeviceKeys) -> Result<DeviceSpec, DeviceSpecError> {
-        let mode = SimMode::from_str(&keys.backbone)
-            .map_err(|_| refuse("backbone", &keys.backbone, format!("allowed: {}", backbone_names().join(", "))))?;
+        let hardware = catalog::model_of(&keys.backbone).map_err(|why| refuse("backbone", &keys.backbone, why))?;
+        let mode = match hardware {
+            Some(_) => None,
+            None => Some(
+                SimMode::from_str(&keys.backbone)
+                    .map_err(|_| refuse("backbone", &keys.backbone, format!("allowed: {}", backbone_names().join(", "))))?,
+            ),
+        };
         if !(1..=MAX_AMPLIFIER_CHANNELS as u32).contains(&keys.channels) {
             return Err(refuse("channels", keys.channels, format!("allowed 1..={MAX_AMPLIFIER_CHANNELS}")));
         }
@@ -78,6 +175,10 @@ impl DeviceSpec {
             let (lo, hi) = FRAMES_PER_BLOCK_RANGE.into_inner();
             return Err(refuse("frames_per_block", keys.frames_per_block, format!("allowed {lo}..={hi}")));
         }
+        let Some(mode) = mode else {
+            let model = hardware.expect("a hardware backbone when not simulated");
+            return Ok(DeviceSpec::Rhythm(rhythm_spec(keys, model, rate)?));
+        };
         Ok(DeviceSpec::Simulated(SimConfig {
             mode,
             amplifier_channels: keys.channels as usize,
@@ -93,6 +194,7 @@ impl DeviceSpec {
     pub fn backbone(&self) -> &'static str {
         match self {
             DeviceSpec::Simulated(c) => c.mode.name(),
+            DeviceSpec::Rhythm(r) => r.model.backbone,
         }
     }
 
@@ -100,6 +202,7 @@ impl DeviceSpec {
     pub fn sample_rate_hz(&self) -> f64 {
         match self {
             DeviceSpec::Simulated(c) => c.sample_rate_hz,
+            DeviceSpec::Rhythm(r) => r.sample_rate_hz,
         }
     }
 
@@ -109,17 +212,34 @@ impl DeviceSpec {
             .ok_or_else(|| refuse("sample_rate_hz", hz, format!("allowed: {}", rate_list())))?;
         match self {
             DeviceSpec::Simulated(c) => Ok(DeviceSpec::Simulated(SimConfig { sample_rate_hz: rate, ..c.clone() })),
+            DeviceSpec::Rhythm(r) => Ok(DeviceSpec::Rhythm(RhythmSpec { sample_rate_hz: rate, ..r.clone() })),
         }
     }
 
     /// The device `backbone` names, keeping this spec's channels, rate and other settings.
     /// A backbone this version cannot drive is refused, naming the ones it can.
     pub fn with_backbone(&self, backbone: &str) -> Result<DeviceSpec, DeviceSpecError> {
+        let hardware = catalog::model_of(backbone).map_err(|why| refuse("backbone", backbone, why))?;
+        if let Some(model) = hardware {
+            return match self {
+                DeviceSpec::Rhythm(r) => Ok(DeviceSpec::Rhythm(RhythmSpec { model, ..r.clone() })),
+                DeviceSpec::Simulated(_) => Err(refuse(
+                    "backbone",
+                    backbone,
+                    "a board is chosen in the configuration file (device.backbone and device.frontpanel), then the daemon restarted",
+                )),
+            };
+        }
         let mode = SimMode::from_str(backbone).map_err(|_| {
             refuse("backbone", backbone, format!("this version drives: {}", backbone_names().join(", ")))
         })?;
         match self {
             DeviceSpec::Simulated(c) => Ok(DeviceSpec::Simulated(SimConfig { mode, ..c.clone() })),
+            DeviceSpec::Rhythm(_) => Err(refuse(
+                "backbone",
+                backbone,
+                "the simulated device is chosen in the configuration file (device.backbone), then the daemon restarted",
+            )),
         }
     }
 }
@@ -136,6 +256,11 @@ mod tests {
             seed: 1,
             accelerated: false,
             frames_per_block: 128,
+            frontpanel: "library".into(),
+            frontpanel_library: "libokFrontPanel.so".into(),
+            serial: String::new(),
+            bitfile: String::new(),
+            emulator: String::new(),
         }
     }
 
@@ -144,7 +269,7 @@ mod tests {
         let spec = DeviceSpec::from_keys(&DeviceKeys { backbone: "sim-lfp".into(), sample_rate_hz: 3333.33, ..keys() })
             .unwrap();
         assert_eq!(spec.backbone(), "sim-lfp");
-        let DeviceSpec::Simulated(c) = spec;
+        let DeviceSpec::Simulated(c) = spec else { panic!("simulated") };
         assert_eq!((c.mode, c.amplifier_channels, c.sample_rate_hz), (SimMode::Lfp, 64, 10000.0 / 3.0));
     }
 
@@ -157,22 +282,61 @@ mod tests {
         assert!(e.key == "sample_rate_hz" && e.allowed.contains("30000"), "{e}");
         let sine = spec.with_backbone("sim-sine").unwrap();
         assert_eq!((sine.backbone(), sine.sample_rate_hz()), ("sim-sine", 30000.0));
-        let DeviceSpec::Simulated(c) = &sine;
+        let DeviceSpec::Simulated(c) = &sine else { panic!("simulated") };
         assert_eq!(c.amplifier_channels, 64);
         let e = spec.with_backbone("xdaq-one-rec").unwrap_err();
-        assert!(e.to_string().contains("xdaq-one-rec") && e.allowed.contains("sim-spikes"), "{e}");
+        assert!(e.to_string().contains("xdaq-one-rec") && e.allowed.contains("configuration file"), "{e}");
+        let e = spec.with_backbone("sim-noise").unwrap_err();
+        assert!(e.allowed.contains("sim-spikes"), "{e}");
     }
 
     #[test]
     fn each_bad_key_is_named_with_what_is_allowed() {
         let e = DeviceSpec::from_keys(&DeviceKeys { backbone: "sim-noise".into(), ..keys() }).unwrap_err();
         assert_eq!(e.key, "backbone");
-        assert!(e.allowed.contains("sim-spikes, sim-sine, sim-lfp, sim-broadband"), "{e}");
+        assert!(e.allowed.contains("sim-spikes, sim-sine, sim-lfp, sim-broadband, intan-usb2"), "{e}");
         let e = DeviceSpec::from_keys(&DeviceKeys { channels: 2000, ..keys() }).unwrap_err();
         assert_eq!(e.to_string(), "channels = 2000: allowed 1..=1024");
         let e = DeviceSpec::from_keys(&DeviceKeys { sample_rate_hz: 44100.0, ..keys() }).unwrap_err();
         assert!(e.key == "sample_rate_hz" && e.allowed.contains("3333.33") && e.allowed.contains("30000"), "{e}");
         let e = DeviceSpec::from_keys(&DeviceKeys { frames_per_block: 8, ..keys() }).unwrap_err();
         assert_eq!(e.to_string(), "frames_per_block = 8: allowed 16..=4096");
+    }
+
+    #[test]
+    fn a_board_backbone_makes_a_board_spec_and_the_rest_are_refused_with_why() {
+        let spec = DeviceSpec::from_keys(&DeviceKeys {
+            backbone: "intan-recording-controller-1024".into(),
+            frontpanel: "emulated".into(),
+            emulator: "ports=A:2164 delays=A:7".into(),
+            serial: "EMU0000001".into(),
+            ..keys()
+        })
+        .unwrap();
+        let DeviceSpec::Rhythm(r) = &spec else { panic!("a board") };
+        assert_eq!((r.model.ports, r.serial.as_deref()), (8, Some("EMU0000001")));
+        let PanelSource::Emulated(e) = &r.panel else { panic!("emulated") };
+        assert_eq!((e.board, e.ports[0].cable_delay), (crate::rhythm::Board::RhdController, 7));
+        let e = DeviceSpec::from_keys(&DeviceKeys {
+            backbone: "intan-usb2".into(),
+            frontpanel: "emulated".into(),
+            emulator: "board=rhd-controller".into(),
+            ..keys()
+        })
+        .unwrap_err();
+        assert!(e.key == "emulator" && e.allowed.contains("does not match backbone intan-usb2"), "{e}");
+        let e = DeviceSpec::from_keys(&DeviceKeys { backbone: "xdaq-one-rec".into(), frontpanel: "usb".into(), ..keys() })
+            .unwrap_err();
+        assert_eq!(e.to_string(), "frontpanel = usb: allowed: library, emulated");
+        for (backbone, why) in [
+            ("smartbox-pro", "not public"),
+            ("smartbox-classic", "not public"),
+            ("xdaq-core-stim", "RHS"),
+            ("smartbox-pro-sinaps-1024", "Sinaps"),
+            ("sim-datasource", "replaying"),
+        ] {
+            let e = DeviceSpec::from_keys(&DeviceKeys { backbone: backbone.into(), ..keys() }).unwrap_err();
+            assert!(e.key == "backbone" && e.allowed.contains(why), "{e}");
+        }
     }
 }

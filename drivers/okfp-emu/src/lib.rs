@@ -14,7 +14,7 @@
 //! device.frontpanel_library = "target/release/libokfp_emu.so"
 //! ```
 //!
-//! The board it plays is read from the `EPHYSD_EMULATOR` environment variable (the spec
+//! The board it plays is read from the `OKFP_EMU_SPEC` environment variable (the spec
 //! syntax of [`EmulatorSpec`]; the default board when it is unset) each time devices are
 //! listed or opened. One board per process: every handle that opens it shares its presence on
 //! the bus and its fired faults, as the in-process
@@ -59,14 +59,14 @@ fn model_name(code: c_int) -> &'static str {
     BOARD_MODELS.iter().find(|(c, _)| *c == code).map_or("Unknown", |(_, name)| name)
 }
 
-/// The board of this process: created for the spec in `EPHYSD_EMULATOR`, and created anew
+/// The board of this process: created for the spec in `OKFP_EMU_SPEC`, and created anew
 /// only if the spec changes.
 static BOARD: Mutex<Option<EmulatorProvider>> = Mutex::new(None);
 
 /// The last spec error written to stderr.
 static REPORTED: Mutex<Option<String>> = Mutex::new(None);
 
-/// The provider of the board `EPHYSD_EMULATOR` describes, or `None` (after one line on
+/// The provider of the board `OKFP_EMU_SPEC` describes, or `None` (after one line on
 /// stderr) if it describes none.
 fn board() -> Option<EmulatorProvider> {
     let spec = match EmulatorSpec::from_env() {
@@ -222,7 +222,7 @@ pub unsafe extern "C" fn okFrontPanel_Destruct(h: *mut c_void) {
 }
 
 /// Enumerates the bus: 1 while the emulated board is plugged in, 0 otherwise (or when
-/// `EPHYSD_EMULATOR` holds no usable spec).
+/// `OKFP_EMU_SPEC` holds no usable spec).
 ///
 /// # Safety
 ///
@@ -279,7 +279,7 @@ pub unsafe extern "C" fn okFrontPanel_GetBoardModel(h: *mut c_void) -> c_int {
 }
 
 /// Opens the device with serial `serial` (NULL or "" for the first one): the emulated board
-/// of `EPHYSD_EMULATOR` if the serial is its own and it is plugged in, else `Failed`.
+/// of `OKFP_EMU_SPEC` if the serial is its own and it is plugged in, else `Failed`.
 ///
 /// # Safety
 ///

@@ -1,6 +1,6 @@
 //! What board the emulator plays: its kind, the chips on each port, cable delays, signal and
 //! faults, written as one line of `key=value` words so the same text configures the emulator
-//! in process (`device.emulator`) and in its C library (the `EPHYSD_EMULATOR` variable):
+//! in process (`device.emulator`) and in its C library (the `OKFP_EMU_SPEC` variable):
 //!
 //! ```text
 //! board=rhd-controller ports=A:2164+2164,B:2132,C:2216 delays=A:5,B:9 seed=7 mode=sim-spikes
@@ -25,8 +25,9 @@ use crate::rhythm::rhd::RhdChip;
 use crate::rhythm::Board;
 use crate::sim::SimMode;
 
-/// The environment variable the emulator's C library reads its spec from.
-pub const SPEC_ENV: &str = "EPHYSD_EMULATOR";
+/// The environment variable the emulator's C library reads its spec from (not `EPHYSD_*`:
+/// the daemon reads those as configuration keys).
+pub const SPEC_ENV: &str = "OKFP_EMU_SPEC";
 
 /// One fault the emulator injects, at a point of the stream.
 #[derive(Debug, Clone, Copy, PartialEq)]

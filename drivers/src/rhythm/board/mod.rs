@@ -218,3 +218,83 @@ impl Control for RhythmBoard {
         Err(ControlError::Unsupported { device: self.settings.name.clone(), what: "measure impedance yet" })
     }
 }
+
+/// Opens and brings up the board `spec` names, through the vendor library or the emulator.
+pub fn open_board(spec: &crate::spec::RhythmSpec) -> Result<RhythmBoard, DeviceError> {
+    use crate::frontpanel::library::LibraryProvider;
+    use crate::frontpanel::PanelProvider;
+    use crate::spec::PanelSource;
+    let provider: Box<dyn PanelProvider> = match &spec.panel {
+        PanelSource::Library(path) => Box::new(LibraryProvider::load(path)?),
+        PanelSource::Emulated(e) => Box::new(crate::emulator::EmulatorProvider::new(e.clone())),
+    };
+    let panel = provider
+        .open(spec.serial.as_deref())
+        .map_err(|source| DeviceError::Open { provider: provider.describe(), source })?;
+    let free_running = matches!(&spec.panel, PanelSource::Emulated(e) if !e.realtime);
+    let serial = panel.info().serial;
+    let settings = BoardSettings {
+        board: spec.model.board,
+        name: format!("{} {}", spec.model.name, serial),
+        sample_rate_hz: spec.sample_rate_hz,
+        frames_per_block: spec.frames_per_block,
+        bitfile: spec.bitfile.clone(),
+        ports: spec.model.ports,
+        free_running,
+    };
+    bring_up(Arc::new(Mutex::new(panel)), settings).map_err(|e| match e {
+        BringUpError::Device(d) => d,
+        other => DeviceError::BringUp(Box::new(other)),
+    })
+}
+
+impl RhythmBoard {
+    /// What the board is and can do, as the device layer describes every device.
+    pub fn description(&self, spec: &crate::spec::RhythmSpec) -> crate::description::DeviceDescription {
+        let mut ports: Vec<crate::description::PortDescription> = Vec::new();
+        let mut first = 0;
+        for s in &self.streams {
+            match ports.last_mut() {
+                Some(p) if p.port == s.port => {
+                    p.channels += s.channels;
+                    if !s.ddr && !p.headstage.ends_with(&format!("line {}", s.line + 1)) {
+                        p.headstage.push_str(&format!(" + {} on MISO line {}", s.chip.name(), s.line + 1));
+                    }
+                }
+                _ => ports.push(crate::description::PortDescription {
+                    port: s.port,
+                    first_channel: first,
+                    channels: s.channels,
+                    headstage: format!("{} on MISO line {}", s.chip.name(), s.line + 1),
+                }),
+            }
+            first += s.channels;
+        }
+        crate::description::DeviceDescription {
+            name: self.settings.name.clone(),
+            backbone: spec.model.backbone,
+            serial: Some(self.serial.clone()),
+            sample_rate_hz: self.settings.sample_rate_hz,
+            sample_rates_hz: &crate::rates::INTAN_SAMPLE_RATES,
+            layout: stream::stream_layout(&self.streams, self.settings.frames_per_block),
+            ports,
+            digital_in_channels: 16,
+            digital_out_channels: 16,
+            analog_out_channels: 8,
+            can_stimulate: false,
+            can_measure_impedance: false,
+            free_running: self.settings.free_running,
+            simulated: false,
+        }
+    }
+}
+
+impl crate::device::Backend for RhythmBoard {
+    fn start_stream(&mut self) -> Result<Box<dyn crate::source::Source>, DeviceError> {
+        Ok(Box::new(RhythmBoard::start_stream(self)?))
+    }
+
+    fn control(&mut self) -> &mut dyn Control {
+        self
+    }
+}

@@ -1,0 +1,91 @@
+"""Every RHD board backbone, brought up against the emulated board through both FrontPanel
+backends (in process, and the production loading path: the emulator's copy of
+libokFrontPanel.so loaded at run time), driven by the real radiens-core AllegoClient: the
+port scan finds the emulated headstages, and a recording holds exactly the samples the
+emulated electrodes carried, frame for frame."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from radiens_core import AllegoClient
+
+from conftest import REPO
+
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target") / "debug"
+RATE = 30000
+
+# backbone, the emulator's board name, the headstages, and the channels expected per port.
+BOARDS = [
+    ("intan-usb2", "rhd-usb-interface", "ports=A:2132+2216,C:2164 delays=A:5,C:9", {"A": 48, "C": 64}),
+    ("open-ephys-usb2", "open-ephys", "ports=B:2132 delays=B:12", {"B": 32}),
+    ("intan-recording-controller-512", "rhd-controller", "ports=A:2164+2164,D:2132", {"A": 128, "D": 32}),
+    ("intan-recording-controller-1024", "rhd-controller", "ports=A:2164,H:2164+2216 delays=H:11", {"A": 64, "H": 80}),
+    ("xdaq-one-rec", "xdaq-rhd-gen1", "ports=A:2164,B:2132", {"A": 64, "B": 32}),
+    ("xdaq-core-rec", "xdaq-rhd-gen1", "ports=C:2164", {"C": 64}),
+    ("xdaq-gen2-one-rec", "xdaq-rhd-gen2", "ports=A:2132+2132", {"A": 64}),
+    ("xdaq-gen2-core-rec", "xdaq-rhd-gen2", "ports=E:2216", {"E": 16}),
+]
+
+
+def tool(name: str) -> Path:
+    path = TARGET / name
+    if not path.exists():
+        pytest.fail(f"{path} is missing: cargo build -p okfp-emu -p ephysd-drivers --examples (make test does)")
+    return path
+
+
+def expected_signal(spec: str, frames: int, tmp_path: Path) -> np.ndarray:
+    out = tmp_path / "expected.bin"
+    subprocess.run([str(tool("examples/emulated_signal")), spec, str(RATE), str(frames), str(out)], check=True)
+    return np.fromfile(out, dtype="<i2")
+
+
+@pytest.mark.parametrize("backend", ["in-process", "library"])
+@pytest.mark.parametrize("backbone,board,headstages,per_port", BOARDS, ids=[b[0] for b in BOARDS])
+def test_board_scan_and_recording_match_the_emulated_headstages(
+    start_daemon, tmp_path, backbone, board, headstages, per_port, backend
+):
+    spec = f"board={board} serial=EMU{len(backbone):07d} {headstages}"
+    env = {"EPHYSD_DEVICE__BACKBONE": backbone}
+    if backend == "in-process":
+        env |= {"EPHYSD_DEVICE__FRONTPANEL": "emulated", "EPHYSD_DEVICE__EMULATOR": headstages}
+    else:
+        env |= {
+            "EPHYSD_DEVICE__FRONTPANEL": "library",
+            "EPHYSD_DEVICE__FRONTPANEL_LIBRARY": str(tool("libokfp_emu.so")),
+            "OKFP_EMU_SPEC": spec,
+        }
+    daemon = start_daemon(**env)
+    client = AllegoClient()
+    try:
+        status = client.get_status()
+        found = {p.port: p.channel_count for p in status.ports if p.channel_count}
+        assert {k.name: v for k, v in found.items()} == per_port, (found, daemon.output())
+        client.start_streaming()
+        client.start_recording()
+        path = Path(client.get_status().recording.active_filename)
+        time.sleep(1.0)
+        client.stop_recording()
+        client.stop_streaming()
+    finally:
+        client.close()
+    channels = sum(per_port.values())
+    with h5py.File(path, "r") as f:
+        samples = f["samples"][...]
+        index = f["frame_index"][...]
+        assert samples.shape[1] == channels
+        assert len(index) > RATE // 2, len(index)
+        assert np.all(np.diff(index) == 1), "frames lost or repeated"
+        assert len(f["gaps"]) == 0
+    expected = expected_signal(spec, int(index[-1]) + 1, tmp_path).reshape(-1, channels)
+    mismatched = np.flatnonzero(np.any(samples != expected[index], axis=1))
+    assert mismatched.size == 0, f"{mismatched.size} frames differ, first at row {mismatched[:1]}"
+    # A live signal, not a constant.
+    assert samples.std() > 5
