@@ -1,5 +1,5 @@
-//! The `ephysd` command line: `run`, `check-config`, `inspect`, `recover`, `--version`, and
-//! `status`, `stream`, `record`, `config` to drive a running daemon.
+//! The `ephysd` command line: `run`, `check-config`, `devices`, `inspect`, `recover`,
+//! `--version`, and `status`, `stream`, `record`, `config` to drive a running daemon.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,6 +27,14 @@ enum Command {
     CheckConfig {
         #[arg(long, value_name = "PATH")]
         config: Option<PathBuf>,
+    },
+    /// List the acquisition hardware plugged in (Opal Kelly FrontPanel modules: Intan, Open
+    /// Ephys, KonteX XDAQ gen 1), with serials, without opening it. Exits 1 if USB cannot be
+    /// listed.
+    Devices {
+        /// A JSON array, for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// Say what recordings hold: channels, rate, duration, spikes, stims, gaps, data
     /// streams, and whether each was closed cleanly. Exits 1 if a file cannot be read.
@@ -86,6 +94,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Devices { json } => ephysd::cli::devices::run(json),
         Command::Inspect { files, json } => ephysd::cli::inspect::run(&files, json),
         Command::Recover { files } => ephysd::cli::recover::run(&files),
         Command::Status { remote: options } => remote::status::run(&options),

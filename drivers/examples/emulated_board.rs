@@ -12,16 +12,9 @@ fn main() {
     let seconds: f64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(2.0);
     let keys = DeviceKeys {
         backbone: "intan-recording-controller-1024".into(),
-        channels: 64,
-        sample_rate_hz: 30000.0,
-        seed: 1,
-        accelerated: false,
-        frames_per_block: 128,
         frontpanel: "emulated".into(),
-        frontpanel_library: String::new(),
-        serial: String::new(),
-        bitfile: String::new(),
         emulator,
+        ..DeviceKeys::default()
     };
     let spec = DeviceSpec::from_keys(&keys).unwrap_or_else(|e| panic!("{e}"));
     let t = Instant::now();

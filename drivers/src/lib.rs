@@ -11,6 +11,7 @@
 pub mod control;
 pub mod description;
 pub mod device;
+pub mod discovery;
 pub mod emulator;
 pub mod frame;
 pub mod frontpanel;

@@ -56,6 +56,26 @@ pub struct DeviceKeys {
     pub emulator: String,
 }
 
+impl Default for DeviceKeys {
+    /// The documented defaults of `config/ephysd.toml`: the simulated device, 64 channels at
+    /// 30 kHz.
+    fn default() -> Self {
+        DeviceKeys {
+            backbone: "sim-spikes".into(),
+            channels: 64,
+            sample_rate_hz: 30000.0,
+            seed: 1,
+            accelerated: false,
+            frames_per_block: 128,
+            frontpanel: default_frontpanel(),
+            frontpanel_library: default_frontpanel_library(),
+            serial: String::new(),
+            bitfile: String::new(),
+            emulator: String::new(),
+        }
+    }
+}
+
 fn default_frontpanel() -> String {
     "library".into()
 }
@@ -131,14 +151,19 @@ fn rhythm_spec(keys: &DeviceKeys, model: BoardModel, rate: f64) -> Result<Rhythm
             } else {
                 format!("board={} {}", model.board.name(), keys.emulator)
             };
-            let spec: EmulatorSpec = text.parse().map_err(|e: crate::emulator::EmulatorSpecError| {
-                refuse("emulator", &keys.emulator, e.to_string())
-            })?;
+            let spec: EmulatorSpec = text
+                .parse()
+                .map_err(|e: crate::emulator::EmulatorSpecError| refuse("emulator", &keys.emulator, e.to_string()))?;
             if spec.board != model.board {
                 return Err(refuse(
                     "emulator",
                     &keys.emulator,
-                    format!("board={} does not match backbone {} (board={})", spec.board.name(), model.backbone, model.board.name()),
+                    format!(
+                        "board={} does not match backbone {} (board={})",
+                        spec.board.name(),
+                        model.backbone,
+                        model.board.name()
+                    ),
                 ));
             }
             PanelSource::Emulated(spec)
@@ -161,10 +186,9 @@ impl DeviceSpec {
         let hardware = catalog::model_of(&keys.backbone).map_err(|why| refuse("backbone", &keys.backbone, why))?;
         let mode = match hardware {
             Some(_) => None,
-            None => Some(
-                SimMode::from_str(&keys.backbone)
-                    .map_err(|_| refuse("backbone", &keys.backbone, format!("allowed: {}", backbone_names().join(", "))))?,
-            ),
+            None => Some(SimMode::from_str(&keys.backbone).map_err(|_| {
+                refuse("backbone", &keys.backbone, format!("allowed: {}", backbone_names().join(", ")))
+            })?),
         };
         if !(1..=MAX_AMPLIFIER_CHANNELS as u32).contains(&keys.channels) {
             return Err(refuse("channels", keys.channels, format!("allowed 1..={MAX_AMPLIFIER_CHANNELS}")));
@@ -325,8 +349,9 @@ mod tests {
         })
         .unwrap_err();
         assert!(e.key == "emulator" && e.allowed.contains("does not match backbone intan-usb2"), "{e}");
-        let e = DeviceSpec::from_keys(&DeviceKeys { backbone: "xdaq-one-rec".into(), frontpanel: "usb".into(), ..keys() })
-            .unwrap_err();
+        let e =
+            DeviceSpec::from_keys(&DeviceKeys { backbone: "xdaq-one-rec".into(), frontpanel: "usb".into(), ..keys() })
+                .unwrap_err();
         assert_eq!(e.to_string(), "frontpanel = usb: allowed: library, emulated");
         for (backbone, why) in [
             ("smartbox-pro", "not public"),

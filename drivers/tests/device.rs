@@ -31,6 +31,7 @@ fn open_builds_what_the_keys_name_and_describes_it() {
         seed: 3,
         accelerated: false,
         frames_per_block: 64,
+        ..DeviceKeys::default()
     };
     let device = open(&DeviceSpec::from_keys(&keys).unwrap()).unwrap();
     let d = device.description();

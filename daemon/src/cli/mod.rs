@@ -3,6 +3,7 @@
 //! everything said on stdout or stderr. `inspect` and `recover` work on files; [`remote`]
 //! holds the commands that drive a running daemon over its gRPC services.
 
+pub mod devices;
 pub mod inspect;
 pub mod recover;
 pub mod remote;

@@ -7,8 +7,8 @@
 //! cable delays and reads frames; the emulator runs those command lists against chip models
 //! ([`chip`]) whose ROM identifies them and whose ADC samples the simulated device's signal,
 //! and assembles byte-exact USB frames with the frame codec. Faults can be injected
-//! ([`Fault`]): unplugging, a stalled pipe, a corrupted magic number, dropped frames, and a
-//! FIFO too small for a host that reads late (`fifo_words`).
+//! ([`Fault`]): unplugging, a stalled or paused pipe, a corrupted magic number, dropped
+//! frames; a host that reads too late overflows its FIFO (of the board's real size).
 //!
 //! Two ways in: in process (`device.frontpanel = "emulated"`, [`EmulatorProvider`]), or
 //! through the vendor library's C entry points, which the `okfp-emu` crate exports from a

@@ -93,7 +93,7 @@ struct Run {
     /// Each port's aux results (slot × MISO line × MISO A/B) of the previous sample: the
     /// Rhythm frame carries them one sample late.
     pending_aux: [[[[u16; 2]; 2]; 3]; 8],
-    /// The pipe stopped delivering (a `stall` fault).
+    /// The board went away (an `unplug` fault): nothing more is produced.
     stalled: bool,
 }
 
@@ -122,6 +122,8 @@ pub struct EmulatedPanel {
     counters: EmulatorCounters,
     /// Whether the last run was a continuous one (faults count frames of those only).
     streaming_runs: u64,
+    /// A `stall` fault holds the pipe: until this instant (`Some(None)`: for good).
+    pipe_held: Option<Option<Instant>>,
 }
 
 impl std::fmt::Debug for EmulatedPanel {
@@ -151,7 +153,7 @@ impl EmulatedPanel {
                 }
             }
         }
-        let fifo_words = spec.fifo_words.unwrap_or(interface.fifo_capacity_words());
+        let fifo_words = interface.fifo_capacity_words();
         let mut panel = EmulatedPanel {
             spec: spec.clone(),
             interface,
@@ -172,6 +174,7 @@ impl EmulatedPanel {
             frame_scratch: Vec::new(),
             counters: EmulatorCounters::default(),
             streaming_runs: 0,
+            pipe_held: None,
         };
         panel.reset();
         panel
@@ -456,17 +459,16 @@ impl EmulatedPanel {
         for (i, fault) in self.spec.faults.clone().into_iter().enumerate() {
             match fault {
                 Fault::Drop { frame, frames } if (frame..frame + frames).contains(&index) => {
-                    if index + 1 == frame + frames {
-                        self.world.fire(i);
-                    }
                     if !self.world.has_fired(i) {
                         fate = FrameFate::Drop;
                     }
+                    if index + 1 == frame + frames {
+                        self.world.fire(i);
+                    }
                 }
                 Fault::Corrupt { frame } if frame == index && self.world.fire(i) => fate = FrameFate::Corrupt,
-                Fault::Stall { after_s } if seconds >= after_s && self.world.fire(i) => {
-                    run.stalled = true;
-                    return FrameFate::Stalled;
+                Fault::Stall { after_s, for_s } if seconds >= after_s && self.world.fire(i) => {
+                    self.pipe_held = Some(for_s.map(|d| Instant::now() + Duration::from_secs_f64(d)));
                 }
                 Fault::Unplug { after_s, back_after_s } if seconds >= after_s && self.world.fire(i) => {
                     self.world.unplug(back_after_s.map(|b| Instant::now() + Duration::from_secs_f64(b)));
@@ -665,8 +667,19 @@ impl FrontPanel for EmulatedPanel {
         loop {
             self.advance(buf.len());
             self.check_present(op)?;
-            if self.fifo_len() >= buf.len() {
+            let held = match self.pipe_held {
+                Some(Some(until)) if Instant::now() >= until => {
+                    self.pipe_held = None;
+                    false
+                }
+                Some(_) => true,
+                None => false,
+            };
+            if !held && self.fifo_len() >= buf.len() {
                 break;
+            }
+            if held && Instant::now() >= deadline {
+                return Err(FrontPanelError::Code { operation: op, code: OkErrorCode::Timeout });
             }
             let stalled = self.run.as_ref().is_none_or(|r| r.stalled);
             if Instant::now() >= deadline || (stalled && !self.spec.realtime) {

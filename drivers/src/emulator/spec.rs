@@ -14,7 +14,6 @@
 //! | `serial` | the board's serial number (up to 10 characters) | `EMU0000001` |
 //! | `seed`, `mode` | the simulated signal on the electrodes (`sim-spikes`, `sim-sine`, `sim-lfp`, `sim-broadband`) | 1, `sim-spikes` |
 //! | `pace` | `realtime`: frames appear at the sample rate; `free`: as fast as they are read | `realtime` |
-//! | `fifo_words` | the FIFO's capacity in 16-bit words (a small one overflows) | the board's |
 //! | `faults` | comma-separated, see [`Fault`] | none |
 
 use std::fmt;
@@ -35,9 +34,10 @@ pub enum Fault {
     /// `unplug@S[+R]`: the board disappears S seconds into the run (every operation fails as
     /// a vanished USB device does) and comes back R seconds later (never, without `+R`).
     Unplug { after_s: f64, back_after_s: Option<f64> },
-    /// `stall@S`: the sequencer keeps running but the pipe stops delivering after S seconds:
-    /// reads time out.
-    Stall { after_s: f64 },
+    /// `stall@S[+D]`: S seconds into the run the pipe stops moving data for D seconds (for
+    /// good, without `+D`) while the sequencer keeps filling the FIFO: reads wait, and time out
+    /// once they have waited longer than FrontPanel's timeout.
+    Stall { after_s: f64, for_s: Option<f64> },
     /// `corrupt@F`: the magic number of frame F is damaged on the wire.
     Corrupt { frame: u64 },
     /// `drop@F+N`: N frames starting at frame F never reach USB (their sample indices are
@@ -61,7 +61,7 @@ impl Fault {
         let frame = |s: &str| s.parse::<u64>().map_err(|_| format!("{text}: {s} is not a frame number"));
         Ok(match kind {
             "unplug" => Fault::Unplug { after_s: seconds(first)?, back_after_s: second.map(seconds).transpose()? },
-            "stall" => Fault::Stall { after_s: seconds(first)? },
+            "stall" => Fault::Stall { after_s: seconds(first)?, for_s: second.map(seconds).transpose()? },
             "corrupt" => Fault::Corrupt { frame: frame(first)? },
             "drop" => Fault::Drop { frame: frame(first)?, frames: second.map(frame).transpose()?.unwrap_or(1) },
             other => return Err(format!("{other}: allowed unplug, stall, corrupt, drop")),
@@ -74,7 +74,8 @@ impl fmt::Display for Fault {
         match self {
             Fault::Unplug { after_s, back_after_s: Some(b) } => write!(f, "unplug@{after_s}+{b}"),
             Fault::Unplug { after_s, back_after_s: None } => write!(f, "unplug@{after_s}"),
-            Fault::Stall { after_s } => write!(f, "stall@{after_s}"),
+            Fault::Stall { after_s, for_s: Some(d) } => write!(f, "stall@{after_s}+{d}"),
+            Fault::Stall { after_s, for_s: None } => write!(f, "stall@{after_s}"),
             Fault::Corrupt { frame } => write!(f, "corrupt@{frame}"),
             Fault::Drop { frame, frames } => write!(f, "drop@{frame}+{frames}"),
         }
@@ -109,7 +110,6 @@ pub struct EmulatorSpec {
     pub mode: SimMode,
     /// Frames appear at the sample rate (`true`) or as fast as they are read.
     pub realtime: bool,
-    pub fifo_words: Option<u64>,
     pub faults: Vec<Fault>,
 }
 
@@ -137,7 +137,6 @@ impl Default for EmulatorSpec {
             seed: 1,
             mode: SimMode::Spikes,
             realtime: true,
-            fifo_words: None,
             faults: Vec::new(),
         }
     }
@@ -209,9 +208,6 @@ impl EmulatorSpec {
                 ),
             ));
         }
-        if self.fifo_words == Some(0) {
-            return Err(refuse("fifo_words", "0 (allowed: at least one frame's words)"));
-        }
         Ok(())
     }
 }
@@ -263,9 +259,6 @@ impl FromStr for EmulatorSpec {
                         _ => return Err(refuse(key, format!("{value}: allowed realtime, free"))),
                     }
                 }
-                "fifo_words" => {
-                    spec.fifo_words = Some(value.parse().map_err(|_| refuse(key, format!("{value}: an integer")))?)
-                }
                 "ports" => {
                     spec.ports.clear();
                     for item in value.split(',').filter(|s| !s.is_empty()) {
@@ -306,7 +299,7 @@ impl FromStr for EmulatorSpec {
                 other => {
                     return Err(refuse(
                         other,
-                        "unknown key (allowed board, ports, delays, serial, seed, mode, pace, fifo_words, faults)",
+                        "unknown key (allowed board, ports, delays, serial, seed, mode, pace, faults)",
                     ))
                 }
             }
@@ -340,9 +333,6 @@ impl fmt::Display for EmulatorSpec {
             self.mode.name(),
             if self.realtime { "realtime" } else { "free" }
         )?;
-        if let Some(w) = self.fifo_words {
-            write!(f, " fifo_words={w}")?;
-        }
         if !self.faults.is_empty() {
             let faults: Vec<String> = self.faults.iter().map(|x| x.to_string()).collect();
             write!(f, " faults={}", faults.join(","))?;
@@ -357,7 +347,7 @@ mod tests {
 
     #[test]
     fn a_spec_reads_back_what_it_prints() {
-        let text = "board=xdaq-rhd-gen2 ports=A:2164+2164,C:2216 delays=A:5,C:11 serial=XD1 seed=9 mode=sim-sine pace=free fifo_words=4096 faults=unplug@1.5+2,drop@300+7,corrupt@1000,stall@4";
+        let text = "board=xdaq-rhd-gen2 ports=A:2164+2164,C:2216 delays=A:5,C:11 serial=XD1 seed=9 mode=sim-sine pace=free faults=unplug@1.5+2,drop@300+7,corrupt@1000,stall@4,stall@2+0.5";
         let spec: EmulatorSpec = text.parse().unwrap();
         assert_eq!(spec.amplifier_channels(), 128 + 16);
         assert_eq!(spec.ports[1].cable_delay, 11);

@@ -16,6 +16,7 @@ use super::bringup::fifo_words;
 use super::{lock, panel_error, BoardHealth, RhythmBoard, SharedPanel, StreamPlan};
 use crate::device::DeviceError;
 use crate::frame::{BlockLayout, FrameBlock};
+use crate::frontpanel::{FrontPanelError, OkErrorCode};
 use crate::rhythm::endpoints::{self as ep, Interface};
 use crate::rhythm::{decode, resync, DecodeError, FrameFormat, ANALOG_INPUTS};
 use crate::source::{Source, SourceError};
@@ -148,8 +149,18 @@ impl RhythmSource {
                 if self.free_running || words * 2 >= usb_bytes as u64 {
                     let end = self.end;
                     let block = self.interface.pipe_block_size();
-                    p.read_pipe_out(ep::PIPE_OUT_DATA, block, &mut self.buffer[end..end + usb_bytes])
-                        .map_err(|e| self.gone("read the data pipe", e))?;
+                    let asked = Instant::now();
+                    match p.read_pipe_out(ep::PIPE_OUT_DATA, block, &mut self.buffer[end..end + usb_bytes]) {
+                        Ok(_) => {}
+                        // The pipe stopped moving data while the board still answers.
+                        Err(FrontPanelError::Code { code: OkErrorCode::Timeout, .. }) => {
+                            return Err(SourceError::Device(DeviceError::Stalled {
+                                device: self.name.clone(),
+                                waited_ms: asked.elapsed().as_millis() as u64,
+                            }))
+                        }
+                        Err(e) => return Err(self.gone("read the data pipe", e)),
+                    }
                     true
                 } else {
                     false
@@ -173,7 +184,7 @@ impl RhythmSource {
         Ok(())
     }
 
-    fn gone(&self, operation: &'static str, e: crate::frontpanel::FrontPanelError) -> SourceError {
+    fn gone(&self, operation: &'static str, e: FrontPanelError) -> SourceError {
         SourceError::Device(panel_error(&self.name, operation, e))
     }
 
