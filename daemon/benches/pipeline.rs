@@ -101,6 +101,7 @@ fn record_through_pipeline(acquisition: &Acquisition, dir: &std::path::Path, n: 
         pace_acquisition: true,
         counters: Arc::new(PipelineCounters::default()),
         events,
+        follows: None,
     })
     .expect("recording starts");
     acquisition.start(StreamPlan {

@@ -64,6 +64,7 @@ fn lost_and_dropped_frames_become_gaps_and_every_kept_row_is_whole() {
         pace_acquisition: false,
         counters: Arc::clone(&counters),
         events,
+        follows: None,
     })
     .unwrap();
 

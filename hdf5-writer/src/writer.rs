@@ -295,6 +295,15 @@ impl RecordingWriter {
         self.commit(frames)
     }
 
+    /// Says this file continues a recording whose previous frame was `last_frame` (in another
+    /// file, before the device went away and came back): the jump from it to this file's
+    /// first frame is recorded in `/gaps` (reason "device"). Only before the first frame.
+    pub fn follow(&mut self, last_frame: u64) {
+        if self.first_frame.is_none() {
+            self.last_frame = Some(last_frame);
+        }
+    }
+
     /// Tells the writer the recorder lost `frames` before the next ones (it fell behind the
     /// primary cache), so the jump in the frame index is recorded as a recorder overrun. Frames
     /// lost before the file's first frame are recorded as a gap just before it (negative

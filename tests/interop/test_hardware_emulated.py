@@ -89,3 +89,74 @@ def test_board_scan_and_recording_match_the_emulated_headstages(
     assert mismatched.size == 0, f"{mismatched.size} frames differ, first at row {mismatched[:1]}"
     # A live signal, not a constant.
     assert samples.std() > 5
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def test_an_unplugged_board_is_reopened_when_it_returns_and_the_recording_marks_the_outage(start_daemon, tmp_path):
+    """The emulated controller disappears 1.5 s into the run and is back 1 s later: the first
+    file keeps every frame before the unplug, status says what happened, streaming resumes by
+    itself and the recording goes on in a second file whose /gaps holds the outage."""
+    headstages = "ports=A:2164 faults=unplug@1.5+1.0"
+    daemon = start_daemon(
+        EPHYSD_DEVICE__BACKBONE="intan-recording-controller-1024",
+        EPHYSD_DEVICE__FRONTPANEL="emulated",
+        EPHYSD_DEVICE__EMULATOR=headstages,
+    )
+    client = AllegoClient()
+    try:
+        client.start_streaming()
+        client.start_recording()
+        first = Path(client.get_status().recording.active_filename)
+        gone = wait_for(
+            lambda: (s := client.get_status()).recording.error and "is gone" in s.recording.error and s, 6, "the unplug"
+        )
+        assert "opening it again" in gone.recording.error, gone.recording.error
+        back = wait_for(
+            lambda: (s := client.get_status()).recording.active_filename
+            and Path(s.recording.active_filename) != first
+            and s,
+            8,
+            "the board to come back",
+        )
+        second = Path(back.recording.active_filename)
+        # Status says the board came back, then that the new file holds the outage as a gap.
+        error = back.recording.error
+        assert "streaming resumed" in error or ("gap in" in error and second.name in error), error
+        time.sleep(1.0)
+        client.stop_recording()
+        client.stop_streaming()
+    finally:
+        client.close()
+    spec = f"board=rhd-controller {headstages}"
+    with h5py.File(first, "r") as f:
+        index1, samples1 = f["frame_index"][...], f["samples"][...]
+        assert f.attrs["closed_cleanly"] == 1
+    with h5py.File(second, "r") as f:
+        index2, samples2 = f["frame_index"][...], f["samples"][...]
+        gaps = f["gaps"][...]
+    assert np.all(np.diff(index1) == 1) and np.all(np.diff(index2) == 1)
+    # Nothing before the unplug is missing: the board stopped 1.5 s into its run.
+    assert index1[-1] + 1 >= int(1.4 * RATE), index1[-1]
+    expected = expected_signal(spec, int(index1[-1]) + 1, tmp_path).reshape(-1, 64)
+    assert np.array_equal(samples1, expected[index1])
+    # The outage is one gap of about its length, between the last frame before and the first
+    # after (/gaps timestamps count from the file's first frame: this one lies before it).
+    assert len(gaps) == 1, gaps
+    assert gaps[0]["length"] == int(index2[0]) - int(index1[-1]) - 1
+    assert gaps[0]["timestamp"] == -gaps[0]["length"]
+    assert 0.9 * RATE < gaps[0]["length"] < 3.5 * RATE, gaps
+    assert gaps[0]["reason"].decode() == "device"
+    # The returned board streams its electrodes again from the start of its new run.
+    again = expected_signal(spec, len(index2), tmp_path).reshape(-1, 64)
+    assert np.array_equal(samples2, again)
+    log = daemon.output()
+    assert "is gone" in log and "streaming resumed, recording continues in a new file" in log, log

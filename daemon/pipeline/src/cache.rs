@@ -183,6 +183,15 @@ impl PrimaryCache {
         self.head().saturating_sub(self.capacity_frames() as u64)
     }
 
+    /// The device frame index of the frame at sequence number `position`, while the cache
+    /// still holds it (the stream's last frame is at `head() - 1`).
+    pub fn frame_index_at(&self, position: u64) -> Option<u64> {
+        if position < self.oldest() || position >= self.head() {
+            return None;
+        }
+        Some(self.frame_index[self.positions.slot(position)].load(Ordering::Relaxed))
+    }
+
     /// Registers the position of the consumer a consumer-paced stream must not overrun.
     pub fn set_pace_gate(&self, position: u64) {
         self.pace_gate.store(position, Ordering::Release);

@@ -126,7 +126,7 @@ impl Engine {
     /// Opens `spec` and, only once it is open and its ports fit the probe maps, replaces the
     /// current device with it. `fresh` starts cable delays, selection and groups afresh (they
     /// are also reset where the new device's channels differ).
-    fn reopen_locked(&self, st: &mut State, spec: &DeviceSpec, fresh: bool) -> Result<(), EngineError> {
+    pub(super) fn reopen_locked(&self, st: &mut State, spec: &DeviceSpec, fresh: bool) -> Result<(), EngineError> {
         let mut device = open(spec).map_err(|e| EngineError::DeviceUnavailable {
             backbone: spec.backbone().to_string(),
             reason: e.to_string(),

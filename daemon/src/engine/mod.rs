@@ -19,6 +19,7 @@ mod channels;
 mod core_config;
 mod error;
 mod processing;
+mod reconnect;
 mod recording;
 mod signals;
 mod status;
@@ -87,6 +88,8 @@ struct State {
     /// Filters, detection parameters and the sorter, and the running stream's handles.
     processing: Processing,
     last_error: Option<String>,
+    /// The device went away mid-stream: what to resume once it opens again.
+    reconnect: Option<reconnect::Reconnect>,
 }
 
 /// The rig as the control plane sees it. Shared as `Arc<Engine>`.
@@ -137,6 +140,7 @@ impl Engine {
             triggers: BTreeSet::new(),
             impedance,
             last_error: None,
+            reconnect: None,
             description,
         };
         let view = StatusView::of(&st);

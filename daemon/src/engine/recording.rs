@@ -89,6 +89,16 @@ impl Engine {
     }
 
     pub(super) fn start_recording_locked(&self, st: &mut State) -> Result<PathBuf, EngineError> {
+        self.start_recording_following(st, None)
+    }
+
+    /// Starts a recording; `follows` is the last frame of the recording it continues (the
+    /// device went away and came back), whose jump to this one's first frame its files record.
+    pub(super) fn start_recording_following(
+        &self,
+        st: &mut State,
+        follows: Option<u64>,
+    ) -> Result<PathBuf, EngineError> {
         let cache = Arc::clone(&st.stream.as_ref().expect("the stream is running").cache);
         let cfg = st.recording_config.clone();
         std::fs::create_dir_all(&cfg.base_path)
@@ -150,6 +160,7 @@ impl Engine {
             pace_acquisition: d.free_running,
             counters: Arc::clone(&self.counters),
             events: self.recorder_events.0.clone(),
+            follows,
         })?;
         let path = recording.path().to_path_buf();
         st.recording = Some(recording);

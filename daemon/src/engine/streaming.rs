@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use ephysd_pipeline::{Pacing, PrimaryCache, StreamId, StreamPlan};
 
+use super::reconnect::{Continued, Reconnect};
 use super::{Blocked, Engine, EngineError, State, Stream};
 use crate::recorder::StopAt;
 
@@ -23,6 +24,8 @@ impl Engine {
         if st.recording.is_some() {
             return Err(EngineError::RecordingOn(Blocked::StopStream));
         }
+        // Stopping also means: do not resume a stream a vanished device broke off.
+        st.reconnect = None;
         if st.stream.take().is_some() {
             self.acquisition.stop();
             st.processing.stream_stopped();
@@ -36,12 +39,21 @@ impl Engine {
 
     /// Starts the stream unless one is running.
     pub(super) fn start_stream_locked(&self, st: &mut State) -> Result<(), EngineError> {
+        self.start_stream_from(st, 0)
+    }
+
+    /// Starts the stream unless one is running, its first frame numbered `first_frame` (0, or
+    /// where a stream the device broke off would have got to).
+    pub(super) fn start_stream_from(&self, st: &mut State, first_frame: u64) -> Result<(), EngineError> {
         if st.stream.is_some() {
             return Ok(());
         }
         let d = Arc::clone(&st.description);
         let stages = st.processing.chain_for_stream(&d)?;
-        let source = st.device.start_stream()?;
+        let mut source = st.device.start_stream()?;
+        if first_frame > 0 {
+            source = Box::new(Continued { inner: source, first_frame });
+        }
         let capacity = (f64::from(st.cache_seconds) * d.sample_rate_hz).ceil() as usize;
         let (cache, writer) = PrimaryCache::new(d.layout, capacity, d.sample_rate_hz);
         let id = StreamId(st.next_stream);
@@ -60,6 +72,7 @@ impl Engine {
         tracing::info!(device = %d.name, "streaming started");
         self.notifier.status(&format!("streaming: {}", d.name));
         st.stream = Some(Stream { id, cache: Arc::clone(&cache), started_at: std::time::SystemTime::now() });
+        st.reconnect = None;
         Ok(())
     }
 
@@ -71,10 +84,16 @@ impl Engine {
             return;
         }
         tracing::error!("stream ended: {reason}");
-        let head = st.stream.take().map_or(0, |s| s.cache.head());
+        let stream = st.stream.take();
+        let head = stream.as_ref().map_or(0, |s| s.cache.head());
+        let last_frame = stream.as_ref().and_then(|s| s.cache.frame_index_at(head.checked_sub(1)?));
+        if Reconnect::applies(reason) && !st.description.simulated {
+            st.reconnect = Some(Reconnect::new(st.recording.is_some(), last_frame, reason.to_string()));
+        }
         st.processing.stream_stopped();
         self.kpi.detach();
-        self.set_error(&mut st, format!("stream ended: {reason}"));
+        let retry = if st.reconnect.is_some() { "; opening it again as soon as it is back" } else { "" };
+        self.set_error(&mut st, format!("stream ended: {reason}{retry}"));
         // Whatever the stream delivered before it ended is recorded, then the file is closed.
         if let Err(e) = self.finish_recording_locked(&mut st, StopAt::Frame(head)) {
             tracing::error!("{e}");

@@ -5,7 +5,8 @@
 //! write). Either way the engine must update its state (and status must say why),
 //! but neither thread may wait for the engine's lock, and status must not change state. So a
 //! small thread of its own waits for those reports and applies them. It also says in the
-//! journal, once a second at most, what real-time processing lost meanwhile.
+//! journal, once a second at most, what real-time processing lost meanwhile, and looks for
+//! a device that went away mid-stream (`reconnect`).
 
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -45,9 +46,8 @@ pub(super) fn spawn(engine: &Arc<Engine>) -> std::io::Result<()> {
                 engine.recorder_event(event);
             }
             default(ALIVE_CHECK) => {
-                if engine.strong_count() == 0 {
-                    return;
-                }
+                let Some(engine) = engine.upgrade() else { return };
+                engine.try_reconnect();
             }
         }
     })?;

@@ -196,6 +196,9 @@ pub struct RecordingPlan {
     pub counters: Arc<PipelineCounters>,
     /// Where events go.
     pub events: Sender<RecorderEvent>,
+    /// The last device frame of the recording this one continues after the device went away
+    /// and came back: each first file records the jump from it in `/gaps`.
+    pub follows: Option<u64>,
 }
 
 /// A running recording. Dropping it without [`ActiveRecording::stop`] still closes its files.

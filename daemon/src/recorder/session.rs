@@ -99,6 +99,9 @@ pub(super) struct Session {
     written_through: Option<u64>,
     /// The recording's first device frame.
     first_frame: Option<u64>,
+    /// The last frame of the recording this one continues (the device went away and came
+    /// back), for each output's first file to record the gap from.
+    follows: Option<u64>,
 }
 
 /// `'A'` → port 0.
@@ -164,6 +167,7 @@ impl Session {
             spikes,
             written_through: None,
             first_frame: None,
+            follows: plan.follows,
         };
         let ungated: Vec<usize> = (0..session.outputs.len()).filter(|&o| session.outputs[o].gate.is_none()).collect();
         if !ungated.is_empty() {
@@ -410,7 +414,10 @@ impl Session {
         }
         for &o in which {
             let sequence = self.outputs[o].files + 1;
-            let writer = self.files.open(o, &paths[o], sequence)?;
+            let mut writer = self.files.open(o, &paths[o], sequence)?;
+            if let (1, Some(last)) = (sequence, self.follows) {
+                writer.follow(last);
+            }
             tracing::info!(path = %paths[o].display(), "recording file opened");
             let _ = self.events.send(RecorderEvent::FileOpened { path: paths[o].clone() });
             let out = &mut self.outputs[o];

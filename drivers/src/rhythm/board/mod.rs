@@ -226,7 +226,7 @@ pub fn open_board(spec: &crate::spec::RhythmSpec) -> Result<RhythmBoard, DeviceE
     use crate::spec::PanelSource;
     let provider: Box<dyn PanelProvider> = match &spec.panel {
         PanelSource::Library(path) => Box::new(LibraryProvider::load(path)?),
-        PanelSource::Emulated(e) => Box::new(crate::emulator::EmulatorProvider::new(e.clone())),
+        PanelSource::Emulated(e) => Box::new(crate::emulator::EmulatorProvider::shared(e.clone())),
     };
     let panel = provider
         .open(spec.serial.as_deref())
