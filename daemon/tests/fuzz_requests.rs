@@ -19,11 +19,11 @@ use ephysd_proto::allego::neurons1_client::Neurons1Client;
 use ephysd_proto::allego::pcache1_client::Pcache1Client;
 use ephysd_proto::allego::update_signal_group_request::SubOperationOneOf;
 use ephysd_proto::allego::{
-    BundleReq, CableDelay, ConfigRecording, DspParams, GetKpiStatusRequest, HdSnapshotRequest2, KpiMetricId,
-    KpiMetricsReq, RestartRequest, SetConfigCoreRequest, SetDspGroupRequest, SetKpiParamRequest, SetRecordRequest,
-    SetStreamRequest, SetTriggerRequest, SigSelector, SignalGroupIdRequest, SpikeSorterCommandRequest,
-    SpikeSorterDashboardRequest, SpikeSorterSetParamRequest, SpikeSorterSetParamsRequest, SpikeSorterStandardRequest,
-    StandardRequest, TimeRange, UpdateSignalGroupRequest,
+    BundleReq, CableDelay, ConfigRecording, DspParams, GetKpiStatusRequest, HdSnapshotRequest2, ImpedanceRequest,
+    KpiMetricId, KpiMetricsReq, ReadWireOutRequest, RestartRequest, SetConfigCoreRequest, SetDspGroupRequest,
+    SetKpiParamRequest, SetRecordRequest, SetStreamRequest, SetTriggerRequest, SigSelector, SignalGroupIdRequest,
+    SpikeSorterCommandRequest, SpikeSorterDashboardRequest, SpikeSorterSetParamRequest, SpikeSorterSetParamsRequest,
+    SpikeSorterStandardRequest, StandardRequest, TimeRange, UpdateSignalGroupRequest,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -250,6 +250,12 @@ fn every_method_answers_arbitrary_requests_and_the_stream_keeps_running() {
     });
     run(&runtime, &mut clients, "ScanPorts", Just(()), |c, ()| {
         Box::pin(answered(c.core.scan_ports(StandardRequest::default())))
+    });
+    run(&runtime, &mut clients, "GetIntanImpedance", any_index(), |c, port| {
+        Box::pin(answered(c.core.get_intan_impedance(ImpedanceRequest { port })))
+    });
+    run(&runtime, &mut clients, "ReadWireOut", any::<i64>(), |c, address| {
+        Box::pin(answered(c.core.read_wire_out(ReadWireOutRequest { wire_out_address: address })))
     });
     let trigger = (any_index(), any::<bool>(), any_index());
     run(&runtime, &mut clients, "SetTriggerState", trigger, |c, (channel, enabled, port)| {

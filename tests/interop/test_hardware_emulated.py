@@ -160,3 +160,33 @@ def test_an_unplugged_board_is_reopened_when_it_returns_and_the_recording_marks_
     assert np.array_equal(samples2, again)
     log = daemon.output()
     assert "is gone" in log and "streaming resumed, recording continues in a new file" in log, log
+
+
+def test_impedance_by_port_and_sinaps_methods_refused_naming_the_device(daemon):
+    """GetIntanImpedance measures the port asked for (not while streaming); the Sinaps methods
+    name the device that is open, as no device this version drives has Sinaps probes."""
+    client = AllegoClient()
+    try:
+        z = client.get_intan_impedance("a").measurements
+        assert [m.ntv_chan_idx for m in z] == list(range(32))
+        assert all(1e4 < m.magnitude_ohm < 1e8 and -90 <= m.phase_deg <= 0 for m in z), z[:3]
+        with pytest.raises(Exception) as no_port:
+            client.get_intan_impedance("b")
+        assert "port = B" in str(no_port.value) and "A" in str(no_port.value), no_port.value
+        client.start_streaming()
+        with pytest.raises(Exception) as streaming:
+            client.get_intan_impedance("a")
+        assert "stop streaming before measuring impedance" in str(streaming.value), streaming.value
+        for call in (
+            lambda: client.load_all_mosi([1, 2, 3]),
+            client.transmit_mosi,
+            lambda: client.read_wire_out(0x20),
+            client.get_sinaps_status_registers,
+        ):
+            with pytest.raises(Exception) as refused:
+                call()
+            message = str(refused.value)
+            assert "Sinaps" in message and "sim-spikes" in message, message
+        client.stop_streaming()
+    finally:
+        client.close()

@@ -209,13 +209,20 @@ impl Engine {
         Ok(())
     }
 
-    /// Looks again at what is plugged into the ports: refused while streaming. The triggers
+    /// Looks again at what is plugged into the ports (a board runs its port scan again):
+    /// refused while streaming. The triggers
     /// are disabled (their lines may be gone) and the probe maps fitted again; selection and
     /// groups are kept where the channels still exist.
     pub fn scan_ports(&self) -> Result<(), EngineError> {
         let mut st = self.lock();
         if st.stream.is_some() {
             return Err(EngineError::StreamingOn { action: "scanning the ports" });
+        }
+        if !st.description.simulated {
+            // A board is brought up again: its port scan finds what is plugged in now.
+            let spec = st.device.spec().clone();
+            self.reopen_locked(&mut st, &spec, false)?;
+            tracing::info!(channels = st.description.amplifier_channels(), "ports scanned");
         }
         st.triggers.clear();
         st.probes = Arc::new(resolve_probes(&st.probe_keys, &st.description).map_err(EngineError::Probes)?);

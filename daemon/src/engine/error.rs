@@ -139,4 +139,19 @@ pub enum EngineError {
     /// A filter, detection parameter or sorter command that cannot be carried out.
     #[error(transparent)]
     Processing(#[from] crate::processing::ProcessingError),
+    /// The request is for a kind of device other than the one open.
+    #[error("{method} needs {needs}; the current device is {device} ({backbone})")]
+    WrongDevice {
+        /// The Allego method, as the wire names it.
+        method: &'static str,
+        /// What it needs.
+        needs: &'static str,
+        /// The open device's name.
+        device: String,
+        /// Its `device.backbone` name.
+        backbone: &'static str,
+    },
+    /// The device refused or failed a control request (outputs, stimulation, impedance).
+    #[error("device: {0}")]
+    Control(#[from] ephysd_drivers::ControlError),
 }

@@ -18,6 +18,7 @@
 mod channels;
 mod core_config;
 mod error;
+mod hardware;
 mod processing;
 mod reconnect;
 mod recording;

@@ -34,6 +34,18 @@ fn code_of(e: &EngineError) -> Code {
         EngineError::ReplyTooLarge { .. } => Code::ResourceExhausted,
         EngineError::DeviceUnavailable { .. } | EngineError::Probes(_) => Code::FailedPrecondition,
         EngineError::Processing(e) => processing_code(e),
+        EngineError::WrongDevice { .. } => Code::FailedPrecondition,
+        EngineError::Control(e) => control_code(e),
+    }
+}
+
+fn control_code(e: &ephysd_drivers::ControlError) -> Code {
+    use ephysd_drivers::ControlError;
+    match e {
+        ControlError::OutOfRange { .. } => Code::InvalidArgument,
+        ControlError::QueueFull { .. } => Code::ResourceExhausted,
+        ControlError::Device(d) => device_code(d),
+        _ => Code::FailedPrecondition,
     }
 }
 

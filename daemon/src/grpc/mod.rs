@@ -20,6 +20,7 @@ mod channels;
 mod core_config;
 mod dsp;
 pub mod errors;
+mod hardware;
 mod kpi;
 mod recording;
 pub mod security;

@@ -9,17 +9,19 @@ use ephysd_proto::allego::allego_core_server::AllegoCore;
 use ephysd_proto::allego::allego_lifecycle_server::AllegoLifecycle;
 use ephysd_proto::allego::{kpi1_server::Kpi1, neurons1_server::Neurons1, pcache1_server::Pcache1};
 use ephysd_proto::allego::{
-    BackboneStatus, ConfigCore, ConfigRecording, DspGroup, GetKpiStatusRequest, GetSignalGroupIDsReply,
-    GetSpikeSorterIDsReply, GetSpikeSorterParamCommandReply, KpiMetricsReq, KpiStatusReply, OfflineLicenseStatus,
+    BackboneStatus, ConfigCore, ConfigRecording, DspGroup, FlashSinapsRequest, GetKpiStatusRequest,
+    GetSignalGroupIDsReply, GetSpikeSorterIDsReply, GetSpikeSorterParamCommandReply, Impedance, ImpedanceRequest,
+    KpiMetricsReq, KpiStatusReply, LoadAllMosiRequest, OfflineLicenseStatus, ReadWireOutReply, ReadWireOutRequest,
     RestartRequest, ServerVersion, SetConfigCoreRequest, SetDspGroupRequest, SetKpiParamRequest, SetRecordRequest,
     SetStreamRequest, SetTriggerRequest, SignalGroup, SignalGroupIdRequest, SignalMetricsPacketReply,
-    SpikeSorterCommandRequest, SpikeSorterDashboardReply, SpikeSorterDashboardRequest, SpikeSorterIsAnyActiveReply,
-    SpikeSorterIsAnyActiveRequest, SpikeSorterSetParamRequest, SpikeSorterSetParamsRequest, SpikeSorterStandardRequest,
-    SpikeSorterState, StandardReply, StandardRequest, TriggerState, UpdateSignalGroupRequest,
+    SinapsStatusRegisters, SpikeSorterCommandRequest, SpikeSorterDashboardReply, SpikeSorterDashboardRequest,
+    SpikeSorterIsAnyActiveReply, SpikeSorterIsAnyActiveRequest, SpikeSorterSetParamRequest,
+    SpikeSorterSetParamsRequest, SpikeSorterStandardRequest, SpikeSorterState, StandardReply, StandardRequest,
+    TransmitMosiRequest, TriggerState, UpdateSignalGroupRequest,
 };
 use tonic::{Request, Response, Status};
 
-use super::{channels, core_config, dsp, kpi, recording, sorter, status, streaming, triggers};
+use super::{channels, core_config, dsp, hardware, kpi, recording, sorter, status, streaming, triggers};
 use crate::engine::{Engine, SignalKind};
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -67,6 +69,30 @@ impl AllegoCore for CoreService {
 
     async fn scan_ports(&self, _: Request<StandardRequest>) -> Reply<SignalGroup> {
         channels::scan_ports(&self.engine).await.map(Response::new)
+    }
+
+    async fn get_intan_impedance(&self, request: Request<ImpedanceRequest>) -> Reply<Impedance> {
+        hardware::intan_impedance(&self.engine, request.get_ref()).await.map(Response::new)
+    }
+
+    async fn load_all_mosi(&self, _: Request<LoadAllMosiRequest>) -> Reply<StandardReply> {
+        Err(hardware::sinaps_refused(&self.engine, "allego.AllegoCore/LoadAllMosi"))
+    }
+
+    async fn transmit_mosi(&self, _: Request<TransmitMosiRequest>) -> Reply<StandardReply> {
+        Err(hardware::sinaps_refused(&self.engine, "allego.AllegoCore/TransmitMosi"))
+    }
+
+    async fn read_wire_out(&self, _: Request<ReadWireOutRequest>) -> Reply<ReadWireOutReply> {
+        Err(hardware::sinaps_refused(&self.engine, "allego.AllegoCore/ReadWireOut"))
+    }
+
+    async fn get_sinaps_status_registers(&self, _: Request<StandardRequest>) -> Reply<SinapsStatusRegisters> {
+        Err(hardware::sinaps_refused(&self.engine, "allego.AllegoCore/GetSinapsStatusRegisters"))
+    }
+
+    async fn flash_sinaps(&self, _: Request<FlashSinapsRequest>) -> Reply<StandardReply> {
+        Err(hardware::sinaps_refused(&self.engine, "allego.AllegoCore/FlashSinaps"))
     }
 
     async fn set_stream_state(&self, request: Request<SetStreamRequest>) -> Reply<StandardReply> {
