@@ -10,7 +10,7 @@ VENV   ?= .venv
 ARGS   ?=
 PY     := $(VENV)/bin/python
 
-.PHONY: run test lint test-rust test-interop deps toolchain venv bench clean
+.PHONY: run test lint test-rust test-interop deps toolchain venv bench fuzz clean
 
 run: deps
 	$(CARGO) build --release -p ephysd
@@ -40,6 +40,17 @@ test-interop: venv
 
 bench: deps
 	$(CARGO) bench -p ephysd -p ephysd-pipeline --bench pipeline --bench allego --bench stages
+
+# Fuzzes the Rhythm USB frame decoder for FUZZ_SECONDS (default 60) with cargo-fuzz, starting
+# from the corpus in drivers/fuzz/corpus/decode (new inputs go to drivers/fuzz/corpus-work;
+# `cargo fuzz cmin` folds them back). libFuzzer needs unstable compiler flags: a nightly
+# toolchain, or RUSTC_BOOTSTRAP=1 on stable, which is what this uses. A crash fails the target
+# and leaves its input in drivers/fuzz/artifacts/decode.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	mkdir -p drivers/fuzz/corpus-work
+	cd drivers/fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run decode corpus-work corpus/decode -- -max_total_time=$(FUZZ_SECONDS)
 
 # rustfmt and clippy, when the toolchain came without them.
 toolchain:
