@@ -120,6 +120,14 @@ pub enum ControlError {
         /// What was asked, as a verb phrase.
         what: &'static str,
     },
+    /// The request needs the device idle and it is streaming.
+    #[error("{device} cannot {what} while streaming; stop streaming first")]
+    Streaming {
+        /// The device's name.
+        device: String,
+        /// What was asked, as a verb phrase.
+        what: &'static str,
+    },
     /// Requests arrive faster than the device's queue drains.
     #[error("the {what} queue is full ({capacity} pending); try again after the pending ones are delivered")]
     QueueFull {

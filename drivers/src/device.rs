@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use crate::control::Control;
 use crate::description::DeviceDescription;
+use crate::rhythm::board::BoardHealth;
 use crate::sim::{GroundTruthSpike, SimConfigError, SimulatedDevice};
 use crate::source::Source;
 use crate::spec::DeviceSpec;
@@ -92,6 +93,10 @@ pub(crate) trait Backend: Send {
     fn ground_truth(&self) -> Option<Arc<dyn GroundTruth>> {
         None
     }
+    /// Live figures of the device's data link, if it has one that can fail.
+    fn health(&self) -> Option<Arc<BoardHealth>> {
+        None
+    }
 }
 
 /// An opened device.
@@ -143,6 +148,12 @@ impl Device {
     /// stream has started, `None` for hardware.
     pub fn ground_truth(&self) -> Option<Arc<dyn GroundTruth>> {
         self.backend.ground_truth()
+    }
+
+    /// Live figures of a board's data link (corrupt reads, frames lost, FIFO fill), shared
+    /// with its streams: `None` for the simulated device, whose link cannot fail.
+    pub fn health(&self) -> Option<Arc<BoardHealth>> {
+        self.backend.health()
     }
 }
 

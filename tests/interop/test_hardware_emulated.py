@@ -190,3 +190,64 @@ def test_impedance_by_port_and_sinaps_methods_refused_naming_the_device(daemon):
         client.stop_streaming()
     finally:
         client.close()
+
+
+def test_lost_and_corrupt_frames_are_gaps_in_the_recording_and_lines_in_status(start_daemon, tmp_path):
+    """A block of frames dropped on the board and a frame corrupted on the wire: recording
+    goes on, each is a /gaps row of its exact length, status and the journal say what the
+    link lost, and every frame kept is the board's own."""
+    headstages = "ports=B:2132 faults=drop@15000+100,corrupt@40000"
+    daemon = start_daemon(
+        EPHYSD_DEVICE__BACKBONE="intan-recording-controller-1024",
+        EPHYSD_DEVICE__FRONTPANEL="emulated",
+        EPHYSD_DEVICE__EMULATOR=headstages,
+    )
+    client = AllegoClient()
+    try:
+        client.start_recording()
+        path = Path(client.get_status().recording.active_filename)
+        wait_for(lambda: client.get_status().recording.duration > 2.5, 10, "2.5 s of recording")
+        status_error = client.get_status().recording.error
+        client.stop_recording()
+        client.stop_streaming()
+    finally:
+        client.close()
+    with h5py.File(path, "r") as f:
+        index, samples, gaps = f["frame_index"][...], f["samples"][...], f["gaps"][...]
+    first = int(index[0])
+    rows = [(int(g["timestamp"]) + first, int(g["length"]), g["reason"].decode()) for g in gaps]
+    assert rows == [(15000, 100, "device"), (40000, 1, "device")], rows
+    expected = expected_signal(f"board=rhd-controller {headstages}", int(index[-1]) + 1, tmp_path).reshape(-1, 32)
+    assert np.array_equal(samples, expected[index])
+    log = daemon.output()
+    assert "100 frame(s) lost on the USB link" in log and "1 corrupt USB read(s)" in log, log
+    assert status_error, "status names what was lost"
+
+
+def test_board_impedance_through_allego_client_matches_the_emulated_electrodes(start_daemon):
+    """GetIntanImpedance on a board runs Intan's measurement (test currents through the chip's
+    capacitors, three scales) and reads each emulated electrode within 5 % and 5 degrees."""
+    headstages = "ports=A:2164,C:2216 pace=free seed=4"
+    start_daemon(
+        EPHYSD_DEVICE__BACKBONE="intan-recording-controller-1024",
+        EPHYSD_DEVICE__FRONTPANEL="emulated",
+        EPHYSD_DEVICE__EMULATOR=headstages,
+    )
+    out = subprocess.run(
+        [str(tool("examples/emulated_impedance")), f"board=rhd-controller {headstages}", "1000"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    truth = {int(c): (float(m), float(p)) for c, m, p in (line.split() for line in out.splitlines())}
+    client = AllegoClient()
+    try:
+        for port, channels in (("a", range(0, 64)), ("c", range(64, 80))):
+            measured = client.get_intan_impedance(port).measurements
+            assert [m.ntv_chan_idx for m in measured] == list(channels)
+            for m in measured:
+                magnitude, phase = truth[m.ntv_chan_idx]
+                assert abs(m.magnitude_ohm / magnitude - 1) < 0.05, (m, magnitude)
+                assert abs(m.phase_deg - phase) < 5, (m, phase)
+    finally:
+        client.close()

@@ -133,7 +133,11 @@ impl Engine {
         })?;
         let description = Arc::new(device.description().clone());
         let probes = resolve_probes(&st.probe_keys, &description)?;
-        st.impedance = super::measure_impedance(&mut device, &description);
+        let measured = super::measure_impedance(&mut device, &description);
+        // A board measures on request: its last measurement stands while its ports are the same.
+        if measured.is_some() || description.ports != st.description.ports {
+            st.impedance = measured;
+        }
         if fresh || description.ports != st.description.ports {
             st.cable_delays = CableDelay::defaults(&description);
         }

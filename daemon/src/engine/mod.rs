@@ -19,6 +19,7 @@ mod channels;
 mod core_config;
 mod error;
 mod hardware;
+mod link_watch;
 mod processing;
 mod reconnect;
 mod recording;
@@ -213,6 +214,13 @@ impl Engine {
         *self.view.write().unwrap_or_else(|p| p.into_inner()) = view;
     }
 
+    /// Says `message` in status (as the last error) from outside a transition.
+    fn note_status(&self, message: String) {
+        let mut st = self.lock();
+        self.set_error(&mut st, message);
+        self.publish(&st);
+    }
+
     /// Records an error for status and the journal's STATUS line.
     fn set_error(&self, st: &mut State, message: String) {
         self.notifier.status(&format!("error: {message}"));
@@ -220,10 +228,12 @@ impl Engine {
     }
 }
 
-/// Measures impedance once with the device idle, so recordings can say what each electrode
-/// was; a device that cannot, or fails to, gives none.
+/// The simulated device's electrode impedances, known when it is opened, so recordings can say
+/// what each electrode was. A board measures on request (`GetIntanImpedance`: seconds of test
+/// currents, which opening it, and reopening it after an outage, must not wait for); its
+/// recordings carry the last measurement.
 fn measure_impedance(device: &mut Device, description: &DeviceDescription) -> Option<Vec<Impedance>> {
-    if !description.can_measure_impedance {
+    if !description.can_measure_impedance || !description.simulated {
         return None;
     }
     device.control().measure_impedance().map_err(|e| tracing::warn!("impedance not measured: {e}")).ok()

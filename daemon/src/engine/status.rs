@@ -41,6 +41,8 @@ pub struct StatusView {
     pub cable_delays: Vec<CableDelay>,
     /// The running stream's spike ring, filtered cache and detector read-outs.
     pub processing: Option<ProcessingOutputs>,
+    /// A board's link figures (none for the simulated device).
+    pub link: Option<Arc<ephysd_drivers::rhythm::board::BoardHealth>>,
 }
 
 impl StatusView {
@@ -58,6 +60,7 @@ impl StatusView {
             dataset_uid: st.dataset_uid.clone(),
             cable_delays: st.cable_delays.clone(),
             processing: st.processing.outputs(),
+            link: st.device.health(),
         }
     }
 }

@@ -5,12 +5,14 @@
 //! write). Either way the engine must update its state (and status must say why),
 //! but neither thread may wait for the engine's lock, and status must not change state. So a
 //! small thread of its own waits for those reports and applies them. It also says in the
-//! journal, once a second at most, what real-time processing lost meanwhile, and looks for
+//! journal, once a second at most, what real-time processing and a board's USB link lost
+//! meanwhile (the link's losses in status too), and looks for
 //! a device that went away mid-stream (`reconnect`).
 
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+use super::link_watch::LinkWatch;
 use super::Engine;
 use crate::processing::losses::LossWatch;
 
@@ -25,6 +27,7 @@ pub(super) fn spawn(engine: &Arc<Engine>) -> std::io::Result<()> {
     let recorders = engine.recorder_events.1.clone();
     let engine: Weak<Engine> = Arc::downgrade(engine);
     let mut losses = LossWatch::default();
+    let mut link = LinkWatch::default();
     let mut checked = Instant::now();
     std::thread::Builder::new().name("ephysd-supervisor".into()).spawn(move || loop {
         if checked.elapsed() >= LOSS_CHECK {
@@ -33,6 +36,13 @@ pub(super) fn spawn(engine: &Arc<Engine>) -> std::io::Result<()> {
             if let Some(outputs) = engine.processing_outputs() {
                 for line in losses.check(&outputs) {
                     tracing::warn!("{line}");
+                }
+            }
+            let view = engine.view();
+            if let Some(health) = &view.link {
+                for line in link.check(&view.device.name, health) {
+                    tracing::warn!("{line}");
+                    engine.note_status(line);
                 }
             }
         }

@@ -197,7 +197,8 @@ pub struct RecordingPlan {
     /// Where events go.
     pub events: Sender<RecorderEvent>,
     /// The last device frame of the recording this one continues after the device went away
-    /// and came back: each first file records the jump from it in `/gaps`.
+    /// and came back: each first file records the jump from it in `/gaps`, and the recording
+    /// takes the resumed stream from its first frame.
     pub follows: Option<u64>,
 }
 

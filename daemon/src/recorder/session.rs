@@ -143,7 +143,9 @@ impl Session {
             digital_out: vec![0; staged],
         };
         let first_path = plan.files.directory.join(&plan.files.base_name);
-        let reader = plan.cache.reader_at_head();
+        // A recording that continues one the device broke off takes the resumed stream from
+        // its first frame; any other starts at the newest.
+        let reader = if plan.follows.is_some() { plan.cache.reader_at(0) } else { plan.cache.reader_at_head() };
         let spikes = plan.spikes.map(SpikeQueue::new);
         let mut session = Session {
             cache: plan.cache,

@@ -6,9 +6,11 @@
 //! that drives a real board: the driver programs the clock, uploads command lists, scans
 //! cable delays and reads frames; the emulator runs those command lists against chip models
 //! ([`chip`]) whose ROM identifies them and whose ADC samples the simulated device's signal,
-//! and assembles byte-exact USB frames with the frame codec. Faults can be injected
-//! ([`Fault`]): unplugging, a stalled or paused pipe, a corrupted magic number, dropped
-//! frames; a host that reads too late overflows its FIFO (of the board's real size).
+//! and assembles byte-exact USB frames with the frame codec. Each electrode has an impedance
+//! ([`chip::electrodes`]), which the chips' impedance check drives its test current through.
+//! Faults can be injected ([`Fault`]): unplugging, a stalled or paused pipe, a corrupted magic
+//! number, dropped frames; a host that reads too late overflows its FIFO (of the board's real
+//! size).
 //!
 //! Two ways in: in process (`device.frontpanel = "emulated"`, [`EmulatorProvider`]), or
 //! through the vendor library's C entry points, which the `okfp-emu` crate exports from a

@@ -143,12 +143,14 @@ impl EmulatedPanel {
         let interface = spec.interface();
         let mut ports: Vec<Port> =
             (0..interface.ports()).map(|_| Port { lines: [None, None], cable_delay: 0 }).collect();
+        let electrodes = super::chip::electrodes(spec);
         let mut first = 0;
         for p in &spec.ports {
             ports[p.port].cable_delay = p.cable_delay;
             for (line, chip) in p.miso.iter().enumerate() {
                 if let Some(chip) = chip {
-                    ports[p.port].lines[line] = Some(ChipModel::new(*chip, first));
+                    let own = electrodes[first..first + chip.amplifiers()].to_vec();
+                    ports[p.port].lines[line] = Some(ChipModel::new(*chip, first).with_electrodes(own));
                     first += chip.amplifiers();
                 }
             }
@@ -369,6 +371,9 @@ impl EmulatedPanel {
                             run.pending_aux[p][slot][line] = [m.a, m.b];
                         }
                     }
+                }
+                for chip in port.lines.iter_mut().flatten() {
+                    chip.end_sample_commands(run.rate);
                 }
             }
             for (index, &(loop_index, end)) in run.aux_index.iter_mut().zip(&lengths) {

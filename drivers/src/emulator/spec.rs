@@ -15,6 +15,7 @@
 //! | `seed`, `mode` | the simulated signal on the electrodes (`sim-spikes`, `sim-sine`, `sim-lfp`, `sim-broadband`) | 1, `sim-spikes` |
 //! | `pace` | `realtime`: frames appear at the sample rate; `free`: as fast as they are read | `realtime` |
 //! | `faults` | comma-separated, see [`Fault`] | none |
+//! | `open` | per port, amplifier channels (0-based, in the port's stream order) whose electrode is broken off: only a stray 1 pF remains, so it measures as a very high impedance, e.g. `A:3,A:17,C:0` | none |
 
 use std::fmt;
 use std::str::FromStr;
@@ -111,6 +112,8 @@ pub struct EmulatorSpec {
     /// Frames appear at the sample rate (`true`) or as fast as they are read.
     pub realtime: bool,
     pub faults: Vec<Fault>,
+    /// Broken electrodes: (port, amplifier channel of the port), in the order given.
+    pub open: Vec<(usize, usize)>,
 }
 
 /// A spec that does not describe a board the emulator can play.
@@ -138,6 +141,7 @@ impl Default for EmulatorSpec {
             mode: SimMode::Spikes,
             realtime: true,
             faults: Vec::new(),
+            open: Vec::new(),
         }
     }
 }
@@ -175,6 +179,21 @@ impl EmulatorSpec {
         self.ports.iter().flat_map(|p| p.miso.iter().flatten()).map(|c| c.amplifiers()).sum()
     }
 
+    /// Amplifier channels of port `port` (0 = A).
+    pub fn port_channels(&self, port: usize) -> usize {
+        self.ports.iter().filter(|p| p.port == port).flat_map(|p| p.miso.iter().flatten()).map(|c| c.amplifiers()).sum()
+    }
+
+    /// The electrode index (among [`amplifier_channels`](Self::amplifier_channels), in port and
+    /// MISO-line order) of amplifier channel `channel` of port `port`.
+    pub fn electrode_index(&self, port: usize, channel: usize) -> Option<usize> {
+        if channel >= self.port_channels(port) {
+            return None;
+        }
+        let before: usize = (0..port).map(|p| self.port_channels(p)).sum();
+        Some(before + channel)
+    }
+
     fn validate(&self) -> Result<(), EmulatorSpecError> {
         let interface = Interface::of(self.board).ok_or_else(|| {
             refuse(
@@ -195,6 +214,13 @@ impl EmulatorSpec {
             }
             if p.cable_delay > 14 {
                 return Err(refuse("delays", format!("port {}: {} (allowed 0..=14)", p.letter(), p.cable_delay)));
+            }
+        }
+        for &(port, channel) in &self.open {
+            let have = self.port_channels(port);
+            if channel >= have {
+                let letter = (b'A' + port as u8) as char;
+                return Err(refuse("open", format!("{letter}:{channel}: port {letter} has {have} amplifier channels")));
             }
         }
         let streams: usize = self.ports.iter().flat_map(|p| p.miso.iter().flatten()).map(|c| c.streams()).sum();
@@ -288,6 +314,15 @@ impl FromStr for EmulatorSpec {
                         delays.push((parse_port_letter(key, letter)?, delay));
                     }
                 }
+                "open" => {
+                    spec.open.clear();
+                    for item in value.split(',').filter(|s| !s.is_empty()) {
+                        let (letter, channel) =
+                            item.split_once(':').ok_or_else(|| refuse(key, format!("{item}: expected A:3")))?;
+                        let channel = channel.parse().map_err(|_| refuse(key, format!("{item}: a channel number")))?;
+                        spec.open.push((parse_port_letter(key, letter)?, channel));
+                    }
+                }
                 "faults" => {
                     spec.faults = value
                         .split(',')
@@ -299,7 +334,7 @@ impl FromStr for EmulatorSpec {
                 other => {
                     return Err(refuse(
                         other,
-                        "unknown key (allowed board, ports, delays, serial, seed, mode, pace, faults)",
+                        "unknown key (allowed board, ports, delays, serial, seed, mode, pace, faults, open)",
                     ))
                 }
             }
@@ -337,6 +372,11 @@ impl fmt::Display for EmulatorSpec {
             let faults: Vec<String> = self.faults.iter().map(|x| x.to_string()).collect();
             write!(f, " faults={}", faults.join(","))?;
         }
+        if !self.open.is_empty() {
+            let open: Vec<String> =
+                self.open.iter().map(|&(p, c)| format!("{}:{c}", (b'A' + p as u8) as char)).collect();
+            write!(f, " open={}", open.join(","))?;
+        }
         Ok(())
     }
 }
@@ -347,9 +387,12 @@ mod tests {
 
     #[test]
     fn a_spec_reads_back_what_it_prints() {
-        let text = "board=xdaq-rhd-gen2 ports=A:2164+2164,C:2216 delays=A:5,C:11 serial=XD1 seed=9 mode=sim-sine pace=free faults=unplug@1.5+2,drop@300+7,corrupt@1000,stall@4,stall@2+0.5";
+        let text = "board=xdaq-rhd-gen2 ports=A:2164+2164,C:2216 delays=A:5,C:11 serial=XD1 seed=9 mode=sim-sine pace=free faults=unplug@1.5+2,drop@300+7,corrupt@1000,stall@4,stall@2+0.5 open=A:127,C:3";
         let spec: EmulatorSpec = text.parse().unwrap();
         assert_eq!(spec.amplifier_channels(), 128 + 16);
+        assert_eq!(spec.open, [(0, 127), (2, 3)]);
+        assert_eq!(spec.electrode_index(2, 3), Some(131));
+        assert_eq!(spec.electrode_index(2, 16), None);
         assert_eq!(spec.ports[1].cable_delay, 11);
         assert_eq!(spec.faults[1], Fault::Drop { frame: 300, frames: 7 });
         let again: EmulatorSpec = spec.to_string().parse().unwrap();
@@ -376,6 +419,8 @@ mod tests {
         assert!(e.message.contains("0..=14"), "{e}");
         let e = "faults=melt@3".parse::<EmulatorSpec>().unwrap_err();
         assert!(e.message.contains("unplug, stall"), "{e}");
+        let e = "ports=A:2216 open=A:16".parse::<EmulatorSpec>().unwrap_err();
+        assert!(e.key == "open" && e.message.contains("16 amplifier channels"), "{e}");
         let e = "colour=red".parse::<EmulatorSpec>().unwrap_err();
         assert!(e.key == "colour" && e.message.contains("allowed board"), "{e}");
     }

@@ -33,12 +33,12 @@ const SCAN_PASSES: usize = 2;
 /// Frames of one scan run.
 const SCAN_FRAMES: usize = SCAN_PASSES * REGISTER_CONFIG_LEN;
 /// How long the clock may take to lock and a scan run to finish.
-const HARDWARE_TIMEOUT: Duration = Duration::from_secs(2);
+pub(super) const HARDWARE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Aux slot (0-based) that runs the register list.
-const CONFIG_SLOT: usize = 2;
+pub(super) const CONFIG_SLOT: usize = 2;
 /// Command banks of the register list: with and without `CALIBRATE`.
 const BANK_CALIBRATE: u32 = 0;
-const BANK_STREAMING: u32 = 1;
+pub(super) const BANK_STREAMING: u32 = 1;
 
 /// Why a board could not be brought up.
 #[derive(Debug, thiserror::Error)]
@@ -118,7 +118,7 @@ pub fn bring_up(panel: SharedPanel, settings: BoardSettings) -> Result<RhythmBoa
     })
 }
 
-type PanelResult<T> = Result<T, crate::frontpanel::FrontPanelError>;
+pub(super) type PanelResult<T> = Result<T, crate::frontpanel::FrontPanelError>;
 
 fn reset(p: &mut dyn FrontPanel, interface: Interface) -> PanelResult<()> {
     p.set_wire_in(ep::WIRE_IN_RESET_RUN, ep::RESET_BIT, ep::RESET_BIT)?;
@@ -139,7 +139,7 @@ fn reset(p: &mut dyn FrontPanel, interface: Interface) -> PanelResult<()> {
 }
 
 /// Waits until `done(wire-out value)` holds, polling `endpoint`.
-fn wait_for(panel: &SharedPanel, endpoint: u8, done: impl Fn(u32) -> bool) -> PanelResult<bool> {
+pub(super) fn wait_for(panel: &SharedPanel, endpoint: u8, done: impl Fn(u32) -> bool) -> PanelResult<bool> {
     let deadline = Instant::now() + HARDWARE_TIMEOUT;
     loop {
         {
@@ -191,7 +191,13 @@ fn set_sample_rate(panel: &SharedPanel, interface: Interface, settings: &BoardSe
     Ok(())
 }
 
-fn upload(p: &mut dyn FrontPanel, interface: Interface, slot: usize, bank: u32, list: &[u16]) -> PanelResult<()> {
+pub(super) fn upload(
+    p: &mut dyn FrontPanel,
+    interface: Interface,
+    slot: usize,
+    bank: u32,
+    list: &[u16],
+) -> PanelResult<()> {
     let (trigger, bit) = interface.ram_write_trigger(slot);
     for (address, &word) in list.iter().enumerate() {
         p.set_wire_in(ep::WIRE_IN_CMD_RAM_DATA, u32::from(word), u32::MAX)?;
@@ -203,7 +209,7 @@ fn upload(p: &mut dyn FrontPanel, interface: Interface, slot: usize, bank: u32, 
     Ok(())
 }
 
-fn select_length(
+pub(super) fn select_length(
     p: &mut dyn FrontPanel,
     interface: Interface,
     slot: usize,
@@ -217,7 +223,7 @@ fn select_length(
 }
 
 /// Points aux slot `slot` of every port at `bank`.
-fn select_bank(p: &mut dyn FrontPanel, slot: usize, bank: u32) -> PanelResult<()> {
+pub(super) fn select_bank(p: &mut dyn FrontPanel, slot: usize, bank: u32) -> PanelResult<()> {
     let all_ports = (0..8).fold(0u32, |acc, port| acc | (bank << (4 * port)));
     p.set_wire_in(ep::WIRE_IN_AUX_CMD_BANK[slot], all_ports, u32::MAX)?;
     p.update_wire_ins()
@@ -264,7 +270,7 @@ fn set_all_delays(p: &mut dyn FrontPanel, delay: u32) -> PanelResult<()> {
     p.update_wire_ins()
 }
 
-fn set_run_length(p: &mut dyn FrontPanel, interface: Interface, frames: u32) -> PanelResult<()> {
+pub(super) fn set_run_length(p: &mut dyn FrontPanel, interface: Interface, frames: u32) -> PanelResult<()> {
     let (lo, hi) = interface.max_time_step();
     match hi {
         Some(hi) => {

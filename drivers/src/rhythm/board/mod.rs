@@ -7,11 +7,13 @@
 //!   the delay its cable needs, and the data streams they fill;
 //! * [`stream`]: [`RhythmSource`], which reads the FIFO and decodes frames into blocks,
 //!   counting corrupt and lost data;
-//! * [`commands`]: the aux command lists and where their results land.
+//! * [`commands`]: the aux command lists and where their results land;
+//! * [`impedance`]: electrode impedance through the chips' impedance-check circuit.
 
 pub mod bringup;
 pub mod catalog;
 pub mod commands;
+pub mod impedance;
 pub mod stream;
 
 use std::path::PathBuf;
@@ -184,6 +186,13 @@ impl RhythmBoard {
         RhythmSource::start(self)
     }
 
+    /// Measures every amplifier channel's electrode impedance at the test frequency closest to
+    /// `frequency_hz` the sample rate allows ([`impedance::test_frequency`]); refused while a
+    /// stream of the board is running.
+    pub fn measure_impedance_at(&mut self, frequency_hz: f64) -> Result<Vec<Impedance>, ControlError> {
+        impedance::measure(self, frequency_hz)
+    }
+
     fn panel_error(&self, operation: &'static str, e: FrontPanelError) -> DeviceError {
         panel_error(&self.settings.name, operation, e)
     }
@@ -215,7 +224,7 @@ impl Control for RhythmBoard {
     }
 
     fn measure_impedance(&mut self) -> Result<Vec<Impedance>, ControlError> {
-        Err(ControlError::Unsupported { device: self.settings.name.clone(), what: "measure impedance yet" })
+        impedance::measure(self, impedance::DEFAULT_FREQUENCY_HZ)
     }
 }
 
@@ -282,7 +291,7 @@ impl RhythmBoard {
             digital_out_channels: 16,
             analog_out_channels: 8,
             can_stimulate: false,
-            can_measure_impedance: false,
+            can_measure_impedance: true,
             free_running: self.settings.free_running,
             simulated: false,
         }
@@ -296,5 +305,9 @@ impl crate::device::Backend for RhythmBoard {
 
     fn control(&mut self) -> &mut dyn Control {
         self
+    }
+
+    fn health(&self) -> Option<Arc<BoardHealth>> {
+        Some(Arc::clone(&self.health))
     }
 }
