@@ -273,19 +273,7 @@ mod tests {
     use super::*;
 
     fn keys() -> DeviceKeys {
-        DeviceKeys {
-            backbone: "sim-spikes".into(),
-            channels: 64,
-            sample_rate_hz: 30000.0,
-            seed: 1,
-            accelerated: false,
-            frames_per_block: 128,
-            frontpanel: "library".into(),
-            frontpanel_library: "libokFrontPanel.so".into(),
-            serial: String::new(),
-            bitfile: String::new(),
-            emulator: String::new(),
-        }
+        DeviceKeys::default()
     }
 
     #[test]
