@@ -344,12 +344,56 @@ mod tests {
         for (backbone, why) in [
             ("smartbox-pro", "not public"),
             ("smartbox-classic", "not public"),
-            ("xdaq-core-stim", "RHS"),
             ("smartbox-pro-sinaps-1024", "Sinaps"),
             ("sim-datasource", "replaying"),
         ] {
             let e = DeviceSpec::from_keys(&DeviceKeys { backbone: backbone.into(), ..keys() }).unwrap_err();
             assert!(e.key == "backbone" && e.allowed.contains(why), "{e}");
         }
+    }
+
+    #[test]
+    fn the_xdaq_stim_backbones_make_rhs_board_specs() {
+        use crate::rhythm::{Board, XdaqGeneration};
+        for (backbone, board) in [
+            ("xdaq-one-stim", Board::XdaqRhs(XdaqGeneration::One)),
+            ("xdaq-core-stim", Board::XdaqRhs(XdaqGeneration::One)),
+            ("xdaq-gen2-one-stim", Board::XdaqRhs(XdaqGeneration::Two)),
+            ("xdaq-gen2-core-stim", Board::XdaqRhs(XdaqGeneration::Two)),
+        ] {
+            let spec = DeviceSpec::from_keys(&DeviceKeys {
+                backbone: backbone.into(),
+                frontpanel: "emulated".into(),
+                emulator: "ports=A:2116+2116,C:2116 delays=C:6".into(),
+                ..keys()
+            })
+            .unwrap();
+            assert_eq!(spec.backbone(), backbone);
+            let DeviceSpec::Rhythm(r) = &spec else { panic!("a board") };
+            assert_eq!((r.model.board, r.model.ports), (board, 4), "{backbone}");
+            let PanelSource::Emulated(e) = &r.panel else { panic!("emulated") };
+            assert_eq!((e.board, e.amplifier_channels(), e.ports[1].cable_delay), (board, 48, 6));
+            assert!(backbone_names().contains(&backbone));
+            // Through the vendor library too.
+            let spec = DeviceSpec::from_keys(&DeviceKeys { backbone: backbone.into(), ..keys() }).unwrap();
+            let DeviceSpec::Rhythm(r) = &spec else { panic!("a board") };
+            assert!(matches!(r.panel, PanelSource::Library(_)));
+        }
+        let e = DeviceSpec::from_keys(&DeviceKeys {
+            backbone: "xdaq-one-stim".into(),
+            frontpanel: "emulated".into(),
+            emulator: "ports=A:2164".into(),
+            ..keys()
+        })
+        .unwrap_err();
+        assert!(e.key == "emulator" && e.allowed.contains("RHS headstages (2116)"), "{e}");
+        let e = DeviceSpec::from_keys(&DeviceKeys {
+            backbone: "xdaq-one-rec".into(),
+            frontpanel: "emulated".into(),
+            emulator: "board=xdaq-rhs-gen1 ports=A:2116".into(),
+            ..keys()
+        })
+        .unwrap_err();
+        assert!(e.allowed.contains("does not match backbone xdaq-one-rec"), "{e}");
     }
 }

@@ -1,4 +1,4 @@
-"""Every RHD board backbone, brought up against the emulated board through both FrontPanel
+"""Every board backbone (RHD and RHS headstages), brought up against the emulated board through both FrontPanel
 backends (in process, and the production loading path: the emulator's copy of
 libokFrontPanel.so loaded at run time), driven by the real radiens-core AllegoClient: the
 port scan finds the emulated headstages, and a recording holds exactly the samples the
@@ -31,6 +31,11 @@ BOARDS = [
     ("xdaq-core-rec", "xdaq-rhd-gen1", "ports=C:2164", {"C": 64}),
     ("xdaq-gen2-one-rec", "xdaq-rhd-gen2", "ports=A:2132+2132", {"A": 64}),
     ("xdaq-gen2-core-rec", "xdaq-rhd-gen2", "ports=E:2216", {"E": 16}),
+    # RHS2116 stimulation/recording headstages (recorded; stimulation is not driven yet).
+    ("xdaq-one-stim", "xdaq-rhs-gen1", "ports=A:2116+2116,C:2116 delays=C:7", {"A": 32, "C": 16}),
+    ("xdaq-core-stim", "xdaq-rhs-gen1", "ports=B:2116", {"B": 16}),
+    ("xdaq-gen2-one-stim", "xdaq-rhs-gen2", "ports=D:2116+2116", {"D": 32}),
+    ("xdaq-gen2-core-stim", "xdaq-rhs-gen2", "ports=A:2116", {"A": 16}),
 ]
 
 

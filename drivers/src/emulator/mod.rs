@@ -1,11 +1,12 @@
-//! The emulated board: a software model of a Rhythm-family FPGA and the RHD chips on its
-//! ports, speaking the FrontPanel operations ([`EmulatedPanel`] implements
+//! The emulated board: a software model of a Rhythm-family FPGA and the RHD or RHS2116 chips
+//! on its ports, speaking the FrontPanel operations ([`EmulatedPanel`] implements
 //! [`FrontPanel`](crate::frontpanel::FrontPanel)).
 //!
 //! It is how the board drivers run end to end without hardware, through exactly the code
 //! that drives a real board: the driver programs the clock, uploads command lists, scans
 //! cable delays and reads frames; the emulator runs those command lists against chip models
-//! ([`chip`]) whose ROM identifies them and whose ADC samples the simulated device's signal,
+//! ([`chip`], [`rhs_chip`]) whose ROM identifies them and whose ADC samples the simulated
+//! device's signal,
 //! and assembles byte-exact USB frames with the frame codec. Each electrode has an impedance
 //! ([`chip::electrodes`]), which the chips' impedance check drives its test current through.
 //! Faults can be injected ([`Fault`]): unplugging, a stalled or paused pipe, a corrupted magic
@@ -16,12 +17,18 @@
 //! through the vendor library's C entry points, which the `okfp-emu` crate exports from a
 //! shared library that the production loading path opens like `libokFrontPanel.so`.
 //!
+//! XDAQ with RHS headstages (`xdaq-rhs-gen1`, `xdaq-rhs-gen2`) is played as far as recording
+//! goes: the RHS map's command-list pipe-ins, four aux slots, one stream per RHS2116, the AC
+//! and DC amplifier words. Intan's own RHS controller is not emulated.
+//!
 //! What it does not model: analog front-end filtering (the chips' bandwidth registers are
-//! stored, not applied), the RHS2116 stimulation chips, and the electrical detail of a wrong
-//! MISO delay (the bits simply slip).
+//! stored, not applied), stimulation (stimulators, stimulation flags, compliance monitor,
+//! the FPGA's stimulation sequencer), and the electrical detail of a wrong MISO delay (the
+//! bits simply slip).
 
 pub mod chip;
 mod panel;
+pub mod rhs_chip;
 mod spec;
 mod world;
 
@@ -39,13 +46,15 @@ use crate::rhythm::Board;
 /// Board modes the emulated boards report on wire-out 0x25: Intan's values (RHX
 /// `rhxglobals.h`: RHD USB interface board 0, RHD controller 13, RHS controller 14). The Open
 /// Ephys board runs the USB interface board's firmware; XDAQ reports a value no public source
-/// documents, so the emulator gives the RHD controller's.
-pub(crate) const BOARD_MODES: [(Board, u32); 5] = [
+/// documents, so the emulator gives the RHD controller's (RHD headstages) or the RHS
+/// controller's (RHS headstages).
+pub(crate) const BOARD_MODES: [(Board, u32); 6] = [
     (Board::RhdUsbInterface, 0),
     (Board::OpenEphys, 0),
     (Board::RhdController, 13),
     (Board::RhsController, 14),
     (Board::XdaqRhd(crate::rhythm::XdaqGeneration::One), 13),
+    (Board::XdaqRhs(crate::rhythm::XdaqGeneration::One), 14),
 ];
 
 /// The emulated board as a device provider: it lists one board (while it is plugged in)

@@ -1,12 +1,33 @@
 //! The emulated Rhythm FPGA behind the FrontPanel operations: wire-ins and triggers program
 //! it, the SPI sequencer runs the command lists against the chip models on every port, and
 //! the frames it assembles wait in a FIFO until the host reads the pipe.
+//!
+//! XDAQ with RHS headstages runs the RHS map ([`ep::rhs`]): command lists arrive through the
+//! pipe-ins as 32-bit words, four aux slots loop over theirs, every stream is one RHS2116's.
+//! Where the aux results land in its frames:
+//!
+//! * slot 0 (AuxCmd1): the result of the command at list index `k` is in the aux-0 word of the
+//!   frame that sent it (frame `k` of a run whose list starts with it). This is where XDAQ's
+//!   own software reads the ROM: KonteX's RHX fork (`rhxdatablock.cpp`, `getChipID`, changed
+//!   from Intan's indices 57 and 59–61 to 56 and 58–60 for `READ` 255 and 253–251 sent at
+//!   56 and 58–60) and pyxdaq (`datablock.py`, `device_id` and `device_name`, rows 56 and
+//!   58–60). Intan's RHS controller has them one frame later (RHX `getChipID`, `print`:
+//!   `RomOffset = 57`).
+//! * slots 1–3: one frame after slot 0's of the same sample (RHX `fillFromUsbBuffer`: those
+//!   results are "associated with a different data frame (t+1 compared to aux command 0)").
+//!
+//! Every chip answers every sample's four aux commands when its stream's bit of
+//! [`ep::rhs::WIRE_IN_AUX_ENABLE`] is set; with the bit clear the FPGA's stimulation control
+//! would drive those slots, which is not modeled: the chip gets no aux command and the slots
+//! read 0. The stimulation flags are 0 and the eight analog outputs read back 32768 (0 V):
+//! nothing stimulates and no DAC is driven.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::chip::ChipModel;
+use super::rhs_chip::RhsChipModel;
 use super::spec::{EmulatorSpec, Fault};
 use super::world::World;
 use crate::frame::{BlockLayout, FrameBlock};
@@ -15,7 +36,8 @@ use crate::frontpanel::{
     TRIGGER_IN_RANGE, WIRE_IN_RANGE, WIRE_OUT_RANGE,
 };
 use crate::rhythm::endpoints::{self as ep, Interface};
-use crate::rhythm::{encode_with_extras, Board, FrameExtras, FrameFormat, ANALOG_INPUTS};
+use crate::rhythm::rhs::RhsCommand;
+use crate::rhythm::{encode_with_extras, Board, ChipFamily, FrameExtras, FrameFormat, HeadstageChip, ANALOG_INPUTS};
 use crate::sim::{SimConfig, SimulatedSource};
 use crate::source::Source;
 
@@ -68,6 +90,8 @@ pub struct EmulatorCounters {
 #[derive(Debug, Clone)]
 struct Port {
     lines: [Option<ChipModel>; 2],
+    /// XDAQ with RHS headstages: the RHS2116 on each MISO line.
+    rhs_lines: [Option<RhsChipModel>; 2],
     cable_delay: u8,
 }
 
@@ -89,10 +113,13 @@ struct Run {
     signal_used: usize,
     block: FrameBlock,
     extras: FrameExtras,
-    aux_index: [usize; 3],
+    /// Each aux slot's list index (RHD boards use the first three).
+    aux_index: [usize; 4],
     /// Each port's aux results (slot × MISO line × MISO A/B) of the previous sample: the
     /// Rhythm frame carries them one sample late.
     pending_aux: [[[[u16; 2]; 2]; 3]; 8],
+    /// RHS: each port's and MISO line's aux slot 1–3 results of the previous sample.
+    rhs_pending: [[[u32; 3]; 2]; ep::rhs::PORTS],
     /// The board went away (an `unplug` fault): nothing more is produced.
     stalled: bool,
 }
@@ -109,6 +136,14 @@ pub struct EmulatedPanel {
     wire_outs: [u32; 32],
     /// Command RAM: slot × bank × address.
     ram: Vec<u16>,
+    /// The board runs the RHS map.
+    rhs: bool,
+    /// RHS: the aux slots' command lists, slot × address.
+    rhs_ram: Vec<u32>,
+    /// RHS: where the next pipe-in command goes.
+    rhs_ram_address: usize,
+    /// RHS: each aux slot's (loop index, end index).
+    rhs_lengths: [(usize, usize); ep::rhs::AUX_SLOTS],
     rate: f64,
     clock_locked: bool,
     ports: Vec<Port>,
@@ -141,17 +176,25 @@ impl EmulatedPanel {
     /// A board sharing `world` (its presence and fired faults) with other handles.
     pub fn with_world(spec: &EmulatorSpec, world: Arc<World>) -> EmulatedPanel {
         let interface = spec.interface();
-        let mut ports: Vec<Port> =
-            (0..interface.ports()).map(|_| Port { lines: [None, None], cable_delay: 0 }).collect();
+        let mut ports: Vec<Port> = (0..spec.port_count())
+            .map(|_| Port { lines: [None, None], rhs_lines: [None, None], cable_delay: 0 })
+            .collect();
         let electrodes = super::chip::electrodes(spec);
         let mut first = 0;
         for p in &spec.ports {
             ports[p.port].cable_delay = p.cable_delay;
             for (line, chip) in p.miso.iter().enumerate() {
-                if let Some(chip) = chip {
-                    let own = electrodes[first..first + chip.amplifiers()].to_vec();
-                    ports[p.port].lines[line] = Some(ChipModel::new(*chip, first).with_electrodes(own));
-                    first += chip.amplifiers();
+                match chip {
+                    Some(HeadstageChip::Rhd(chip)) => {
+                        let own = electrodes[first..first + chip.amplifiers()].to_vec();
+                        ports[p.port].lines[line] = Some(ChipModel::new(*chip, first).with_electrodes(own));
+                        first += chip.amplifiers();
+                    }
+                    Some(HeadstageChip::Rhs(chip)) => {
+                        ports[p.port].rhs_lines[line] = Some(RhsChipModel::new(*chip, first));
+                        first += chip.amplifiers();
+                    }
+                    None => {}
                 }
             }
         }
@@ -165,6 +208,10 @@ impl EmulatedPanel {
             wires: [0; 32],
             wire_outs: [0; 32],
             ram: vec![0; ep::AUX_SLOTS * ep::COMMAND_BANKS * ep::COMMANDS_PER_BANK],
+            rhs: spec.board.chip() == ChipFamily::Rhs,
+            rhs_ram: vec![0; ep::rhs::AUX_SLOTS * ep::rhs::COMMANDS_PER_SLOT],
+            rhs_ram_address: 0,
+            rhs_lengths: [(0, 0); ep::rhs::AUX_SLOTS],
             rate: 30000.0,
             clock_locked: true,
             ports,
@@ -202,9 +249,24 @@ impl EmulatedPanel {
         self.ports.get(port)?.lines.get(line)?.as_ref().map(|c| c.register(register))
     }
 
+    /// An RHS2116's register as the chip holds it (`None`: no RHS2116 on that MISO line).
+    pub fn rhs_chip_register(&self, port: usize, line: usize, register: u8) -> Option<u16> {
+        self.ports.get(port)?.rhs_lines.get(line)?.as_ref().map(|c| c.register(register))
+    }
+
+    /// RHS: aux slot `slot`'s command list as uploaded, up to its end index.
+    pub fn rhs_command_list(&self, slot: usize) -> Option<&[u32]> {
+        let (_, end) = *self.rhs_lengths.get(slot)?;
+        let base = slot * ep::rhs::COMMANDS_PER_SLOT;
+        self.rhs.then(|| &self.rhs_ram[base..=base + end])
+    }
+
     /// Power-on / reset state: command RAM cleared, FIFO emptied, 30 kS/s, sequencer stopped.
     fn reset(&mut self) {
         self.ram.iter_mut().for_each(|w| *w = 0);
+        self.rhs_ram.iter_mut().for_each(|w| *w = 0);
+        self.rhs_ram_address = 0;
+        self.rhs_lengths = [(0, 0); ep::rhs::AUX_SLOTS];
         self.fifo.clear();
         self.fifo_read = 0;
         self.run = None;
@@ -240,6 +302,15 @@ impl EmulatedPanel {
     /// The enabled streams and the MISO word each carries.
     fn stream_sources(&self) -> Vec<(usize, usize, bool)> {
         let enabled = self.wires[usize::from(ep::WIRE_IN_DATA_STREAM_EN)];
+        if self.rhs {
+            return (0..ep::rhs::MAX_STREAMS)
+                .filter(|s| enabled & (1 << s) != 0)
+                .map(|s| {
+                    let (port, line) = ep::rhs::stream_source(s);
+                    (port, line, false)
+                })
+                .collect();
+        }
         (0..self.interface.max_streams())
             .filter(|s| enabled & (1 << s) != 0)
             .map(|s| {
@@ -301,8 +372,9 @@ impl EmulatedPanel {
             signal_used: 0,
             block: FrameBlock::new(layout),
             extras: FrameExtras::new(&format, CHUNK_FRAMES),
-            aux_index: [0; 3],
+            aux_index: [0; 4],
             pending_aux: [[[[0; 2]; 2]; 3]; 8],
+            rhs_pending: [[[0; 3]; 2]; ep::rhs::PORTS],
             stalled: false,
         });
     }
@@ -315,6 +387,18 @@ impl EmulatedPanel {
             word
         } else if setting < d {
             (word >> 1) | 0x8000
+        } else {
+            word << 1
+        }
+    }
+
+    /// [`Self::through_cable`] for a 32-bit RHS result.
+    fn through_cable_32(word: u32, setting: u32, delay: u8) -> u32 {
+        let d = u32::from(delay);
+        if setting == d || setting == d + 1 {
+            word
+        } else if setting < d {
+            (word >> 1) | 0x8000_0000
         } else {
             word << 1
         }
@@ -334,9 +418,54 @@ impl EmulatedPanel {
 
     fn produce_chunk(&mut self, frames: usize) {
         let Some(mut run) = self.run.take() else { return };
-        let n_streams = run.streams.len();
         let delays = self.wires[usize::from(ep::WIRE_IN_MISO_DELAY)];
         let ttl_out = self.wires[usize::from(ep::WIRE_IN_TTL_OUT)] as u16;
+        run.block.frames = frames;
+        if self.rhs {
+            self.assemble_rhs(&mut run, frames, delays, ttl_out);
+        } else {
+            self.assemble_rhd(&mut run, frames, delays, ttl_out);
+        }
+        self.frame_scratch.clear();
+        encode_with_extras(&run.format, &run.block, &run.extras, &mut self.frame_scratch)
+            .expect("block shaped for format");
+        let bpf = run.format.bytes_per_frame();
+        let mut scratch = std::mem::take(&mut self.frame_scratch);
+        for f in 0..frames {
+            let index = run.produced + f as u64;
+            let bytes = &mut scratch[f * bpf..(f + 1) * bpf];
+            if run.continuous {
+                match self.fault_for_frame(&mut run, index) {
+                    FrameFate::Keep => {}
+                    FrameFate::Drop => {
+                        self.counters.frames_dropped += 1;
+                        continue;
+                    }
+                    FrameFate::Corrupt => {
+                        bytes[0] ^= 0xff;
+                        self.counters.frames_corrupted += 1;
+                    }
+                    FrameFate::Stalled => continue,
+                }
+            }
+            if (self.fifo_len() + bpf) as u64 > self.fifo_capacity_bytes {
+                self.counters.frames_overflowed += 1;
+                continue;
+            }
+            self.fifo.extend_from_slice(bytes);
+        }
+        self.frame_scratch = scratch;
+        self.counters.frames_generated += frames as u64;
+        run.produced += frames as u64;
+        run.remaining = run.remaining.saturating_sub(frames as u64);
+        if run.remaining > 0 {
+            self.run = Some(run);
+        }
+    }
+
+    /// Assembles `frames` frames of an RHD board into `run.block`.
+    fn assemble_rhd(&mut self, run: &mut Run, frames: usize, delays: u32, ttl_out: u16) {
+        let n_streams = run.streams.len();
         let banks: [u32; 3] = ep::WIRE_IN_AUX_CMD_BANK.map(|w| self.wires[usize::from(w)]);
         let lengths: [(usize, usize); 3] = std::array::from_fn(|slot| {
             let ((le, ls, lm), (ee, es, em)) = self.interface.aux_length(slot);
@@ -344,7 +473,6 @@ impl EmulatedPanel {
             let end = ((self.wires[usize::from(ee)] >> es) & em) as usize;
             (lp, end)
         });
-        run.block.frames = frames;
         let cps = 32;
         for f in 0..frames {
             if run.signal_used == run.signal_block.frames {
@@ -418,40 +546,95 @@ impl EmulatedPanel {
             }
             run.signal_used += 1;
         }
-        self.frame_scratch.clear();
-        encode_with_extras(&run.format, &run.block, &run.extras, &mut self.frame_scratch)
-            .expect("block shaped for format");
-        let bpf = run.format.bytes_per_frame();
-        let mut scratch = std::mem::take(&mut self.frame_scratch);
+    }
+
+    /// Assembles `frames` frames of XDAQ with RHS headstages into `run.block` and
+    /// `run.extras` (see the module documentation for where the aux results land).
+    fn assemble_rhs(&mut self, run: &mut Run, frames: usize, delays: u32, ttl_out: u16) {
+        let n_streams = run.streams.len();
+        let cps = ChipFamily::Rhs.channels_per_stream();
+        let aux_n = ChipFamily::Rhs.aux_per_stream();
+        let amps = n_streams * cps;
+        let aux_enable = self.wires[usize::from(ep::rhs::WIRE_IN_AUX_ENABLE)];
+        let lengths = self.rhs_lengths;
         for f in 0..frames {
-            let index = run.produced + f as u64;
-            let bytes = &mut scratch[f * bpf..(f + 1) * bpf];
-            if run.continuous {
-                match self.fault_for_frame(&mut run, index) {
-                    FrameFate::Keep => {}
-                    FrameFate::Drop => {
-                        self.counters.frames_dropped += 1;
+            if run.signal_used == run.signal_block.frames {
+                run.signal.read_block(&mut run.signal_block).expect("simulated source");
+                run.signal_used = 0;
+            }
+            let t = run.signal_used;
+            let sig_ch = run.signal_block.layout().amplifier_channels;
+            let electrodes = &run.signal_block.amplifier[t * sig_ch..(t + 1) * sig_ch];
+            let electrode = |i: usize| electrodes.get(i).copied().unwrap_or(0);
+            // This sample's aux commands: slot 0's result goes into this frame, slots 1-3's
+            // into the next one.
+            let carried = run.rhs_pending;
+            let mut slot0 = [[0u32; 2]; ep::rhs::PORTS];
+            for (p, port) in self.ports.iter_mut().enumerate() {
+                for (line, chip) in port.rhs_lines.iter_mut().enumerate() {
+                    let Some(chip) = chip.as_mut() else { continue };
+                    if aux_enable & (1 << (2 * p + line)) == 0 {
+                        slot0[p][line] = 0;
+                        run.rhs_pending[p][line] = [0; 3];
                         continue;
                     }
-                    FrameFate::Corrupt => {
-                        bytes[0] ^= 0xff;
-                        self.counters.frames_corrupted += 1;
+                    for slot in 0..ep::rhs::AUX_SLOTS {
+                        let word = self.rhs_ram[slot * ep::rhs::COMMANDS_PER_SLOT + run.aux_index[slot]];
+                        let result = chip.command(word, electrode);
+                        match slot {
+                            0 => slot0[p][line] = result,
+                            _ => run.rhs_pending[p][line][slot - 1] = result,
+                        }
                     }
-                    FrameFate::Stalled => continue,
                 }
             }
-            if (self.fifo_len() + bpf) as u64 > self.fifo_capacity_bytes {
-                self.counters.frames_overflowed += 1;
-                continue;
+            for (index, &(loop_index, end)) in run.aux_index.iter_mut().zip(&lengths) {
+                *index = if *index >= end { loop_index } else { *index + 1 };
             }
-            self.fifo.extend_from_slice(bytes);
-        }
-        self.frame_scratch = scratch;
-        self.counters.frames_generated += frames as u64;
-        run.produced += frames as u64;
-        run.remaining = run.remaining.saturating_sub(frames as u64);
-        if run.remaining > 0 {
-            self.run = Some(run);
+            let amp = &mut run.block.amplifier[f * amps..(f + 1) * amps];
+            let dc = &mut run.extras.dc_amplifier[f * amps..(f + 1) * amps];
+            let aux = &mut run.block.aux[f * n_streams * aux_n..(f + 1) * n_streams * aux_n];
+            let aux_high = &mut run.extras.aux_high[f * n_streams * aux_n..(f + 1) * n_streams * aux_n];
+            for (s, &(p, line, _)) in run.streams.iter().enumerate() {
+                let setting = (delays >> (4 * p)) & 0xf;
+                let port = &mut self.ports[p];
+                let cable = port.cable_delay;
+                match port.rhs_lines[line].as_mut() {
+                    Some(chip) => {
+                        for c in 0..cps {
+                            let word = chip.command(RhsCommand::convert(c as u8).word(), electrode);
+                            let word = Self::through_cable_32(word, setting, cable);
+                            amp[s * cps + c] = ((word >> 16) as u16 ^ 0x8000) as i16;
+                            dc[s * cps + c] = word as u16;
+                        }
+                        let results = [slot0[p][line], carried[p][line][0], carried[p][line][1], carried[p][line][2]];
+                        for (slot, result) in results.into_iter().enumerate() {
+                            let word = Self::through_cable_32(result, setting, cable);
+                            aux[s * aux_n + slot] = word as u16;
+                            aux_high[s * aux_n + slot] = (word >> 16) as u16;
+                        }
+                    }
+                    None => {
+                        amp[s * cps..(s + 1) * cps].iter_mut().for_each(|x| *x = 0x8000u16 as i16);
+                        dc[s * cps..(s + 1) * cps].iter_mut().for_each(|x| *x = 0);
+                        aux[s * aux_n..(s + 1) * aux_n].iter_mut().for_each(|x| *x = 0);
+                        aux_high[s * aux_n..(s + 1) * aux_n].iter_mut().for_each(|x| *x = 0);
+                    }
+                }
+            }
+            let index = run.produced + f as u64;
+            run.block.frame_index[f] = index;
+            let a_n = ANALOG_INPUTS;
+            run.block.analog_in[f * a_n..(f + 1) * a_n]
+                .copy_from_slice(&run.signal_block.analog_in[t * a_n..(t + 1) * a_n]);
+            run.block.digital_in[f] = run.signal_block.digital_in[t];
+            run.block.digital_out[f] = ttl_out;
+            let dacs = crate::rhythm::ANALOG_OUTPUTS;
+            run.extras.analog_out[f * dacs..(f + 1) * dacs].iter_mut().for_each(|x| *x = 0x8000);
+            if run.format.board().has_device_timestamp() {
+                run.extras.device_timestamp_us[f] = (index as f64 * 1e6 / run.rate) as u64;
+            }
+            run.signal_used += 1;
         }
     }
 
@@ -540,6 +723,10 @@ impl EmulatedPanel {
             }
             return;
         }
+        if self.rhs {
+            self.on_rhs_trigger(endpoint, bit);
+            return;
+        }
         for slot in 0..ep::AUX_SLOTS {
             if (endpoint, bit) == self.interface.ram_write_trigger(slot) {
                 let addr = (self.wires[usize::from(ep::WIRE_IN_CMD_RAM_ADDR)] as usize) % ep::COMMANDS_PER_BANK;
@@ -552,6 +739,43 @@ impl EmulatedPanel {
         if (endpoint, bit) == (ep::TRIGGER_IN_SPI_START, 0) && self.clock_locked {
             self.start_run();
         }
+    }
+
+    /// The triggers of the RHS map other than the clock's.
+    fn on_rhs_trigger(&mut self, endpoint: u8, bit: u8) {
+        let multi_use = self.wires[usize::from(ep::WIRE_IN_MULTI_USE)] as usize;
+        match (endpoint, bit) {
+            (ep::rhs::TRIGGER_IN_RAM_ADDR_RESET, 0) => self.rhs_ram_address = 0,
+            (ep::rhs::TRIGGER_IN_AUX_CMD_LENGTH, 0..=7) => {
+                let slot = usize::from(bit % 4);
+                let index = multi_use % ep::rhs::COMMANDS_PER_SLOT;
+                if bit >= 4 {
+                    self.rhs_lengths[slot].0 = index;
+                } else {
+                    self.rhs_lengths[slot].1 = index;
+                }
+            }
+            (ep::TRIGGER_IN_SPI_START, 0) if self.clock_locked => self.start_run(),
+            _ => {}
+        }
+    }
+
+    /// An RHS command-list upload: 32-bit little-endian words into aux slot `slot` from the
+    /// current RAM address on. The transfer must be a whole number of 16-byte blocks (RHX
+    /// `uploadCommandList`: "all PipeIn transactions need to work with an integer multiple of
+    /// 16 bytes" on the XEM7310); words past the slot's 8192 are dropped.
+    fn write_rhs_commands(&mut self, slot: usize, data: &[u8]) -> Result<usize, FrontPanelError> {
+        if !data.len().is_multiple_of(16) {
+            return Err(FrontPanelError::Code { operation: "WriteToPipeIn", code: OkErrorCode::InvalidBlockSize });
+        }
+        for word in data.chunks_exact(4) {
+            if self.rhs_ram_address < ep::rhs::COMMANDS_PER_SLOT {
+                let word = u32::from_le_bytes(word.try_into().expect("4 bytes"));
+                self.rhs_ram[slot * ep::rhs::COMMANDS_PER_SLOT + self.rhs_ram_address] = word;
+            }
+            self.rhs_ram_address += 1;
+        }
+        Ok(data.len())
     }
 
     fn compact_fifo(&mut self) {
@@ -702,8 +926,12 @@ impl FrontPanel for EmulatedPanel {
         const OP: &str = "WriteToPipeIn";
         check_endpoint(OP, endpoint, "pipe-in", PIPE_IN_RANGE)?;
         self.check_present(OP)?;
-        // RHD boards take their command lists through wire-ins; no pipe-in is wired.
-        let _ = data;
+        if self.rhs {
+            if let Some(slot) = ep::rhs::PIPE_IN_AUX_CMD.iter().position(|&e| e == endpoint) {
+                return self.write_rhs_commands(slot, data);
+            }
+        }
+        // RHD boards take their command lists through wire-ins; no other pipe-in is wired.
         Err(FrontPanelError::Code { operation: OP, code: OkErrorCode::InvalidEndpoint })
     }
 }
@@ -723,6 +951,7 @@ fn board_label(board: Board) -> &'static str {
 pub fn board_mode(board: Board) -> u32 {
     let board = match board {
         Board::XdaqRhd(_) => Board::XdaqRhd(crate::rhythm::XdaqGeneration::One),
+        Board::XdaqRhs(_) => Board::XdaqRhs(crate::rhythm::XdaqGeneration::One),
         other => other,
     };
     super::BOARD_MODES.iter().find(|(b, _)| *b == board).map_or(0, |(_, m)| *m)

@@ -8,8 +8,8 @@
 //!
 //! | key | meaning | default |
 //! |---|---|---|
-//! | `board` | a Rhythm board name: `rhd-usb-interface`, `open-ephys`, `rhd-controller`, `xdaq-rhd-gen1`, `xdaq-rhd-gen2` | `rhd-controller` |
-//! | `ports` | per port letter, the chips on MISO lines 1 and 2 (`2132`, `2216`, `2164`), `+`-separated | `A:2164` |
+//! | `board` | a Rhythm board name: `rhd-usb-interface`, `open-ephys`, `rhd-controller`, `xdaq-rhd-gen1`, `xdaq-rhd-gen2`, `xdaq-rhs-gen1`, `xdaq-rhs-gen2` | `rhd-controller` |
+//! | `ports` | per port letter, the chips on MISO lines 1 and 2 (RHD boards: `2132`, `2216`, `2164`; XDAQ with RHS headstages: `2116`, ports A–D), `+`-separated | `A:2164` |
 //! | `delays` | per port, the MISO delay (0–14) at which the cable reads cleanly; the next one also does | 3 on every port |
 //! | `serial` | the board's serial number (up to 10 characters) | `EMU0000001` |
 //! | `seed`, `mode` | the simulated signal on the electrodes (`sim-spikes`, `sim-sine`, `sim-lfp`, `sim-broadband`) | 1, `sim-spikes` |
@@ -20,9 +20,10 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::rhythm::endpoints::Interface;
+use crate::rhythm::endpoints::{self as ep, Interface};
 use crate::rhythm::rhd::RhdChip;
-use crate::rhythm::Board;
+use crate::rhythm::rhs::RhsChip;
+use crate::rhythm::{Board, HeadstageChip};
 use crate::sim::SimMode;
 
 /// The environment variable the emulator's C library reads its spec from (not `EPHYSD_*`:
@@ -89,7 +90,7 @@ pub struct EmulatedPort {
     /// 0 = A.
     pub port: usize,
     /// The chips on MISO lines 1 and 2.
-    pub miso: [Option<RhdChip>; 2],
+    pub miso: [Option<HeadstageChip>; 2],
     /// The MISO delay setting at which this cable reads cleanly (this and the next one do).
     pub cable_delay: u8,
 }
@@ -136,7 +137,11 @@ impl Default for EmulatorSpec {
         EmulatorSpec {
             board: Board::RhdController,
             serial: "EMU0000001".into(),
-            ports: vec![EmulatedPort { port: 0, miso: [Some(RhdChip::Rhd2164), None], cable_delay: DEFAULT_DELAY }],
+            ports: vec![EmulatedPort {
+                port: 0,
+                miso: [Some(HeadstageChip::Rhd(RhdChip::Rhd2164)), None],
+                cable_delay: DEFAULT_DELAY,
+            }],
             seed: 1,
             mode: SimMode::Spikes,
             realtime: true,
@@ -169,9 +174,19 @@ impl EmulatorSpec {
         }
     }
 
-    /// The board's register map.
+    /// The board's register map: an RHD board's, or for XDAQ with RHS headstages the map its
+    /// frames leave the board through ([`ep::rhs::TRANSPORT`]; the rest of that map is in
+    /// [`ep::rhs`]).
     pub fn interface(&self) -> Interface {
-        Interface::of(self.board).expect("validated: an RHD board")
+        Interface::of(self.board).unwrap_or(ep::rhs::TRANSPORT)
+    }
+
+    /// SPI ports with headstage connectors.
+    pub fn port_count(&self) -> usize {
+        match Interface::of(self.board) {
+            Some(interface) => interface.ports(),
+            None => ep::rhs::PORTS,
+        }
     }
 
     /// Amplifier channels across every chip.
@@ -195,18 +210,23 @@ impl EmulatorSpec {
     }
 
     fn validate(&self) -> Result<(), EmulatorSpecError> {
-        let interface = Interface::of(self.board).ok_or_else(|| {
-            refuse(
+        if Interface::of(self.board).is_none() && !matches!(self.board, Board::XdaqRhs(_)) {
+            return Err(refuse(
                 "board",
-                format!("{}: the emulator plays RHD boards (RHS boards are not emulated yet)", self.board.name()),
-            )
-        })?;
+                format!(
+                    "{}: the emulator plays RHD boards and XDAQ with RHS headstages (xdaq-rhs-gen1, xdaq-rhs-gen2); \
+                     Intan's RHS controller is not emulated",
+                    self.board.name()
+                ),
+            ));
+        }
+        let family = self.board.chip();
         if self.serial.is_empty() || self.serial.len() > 10 || !self.serial.is_ascii() {
             return Err(refuse("serial", format!("{:?}: 1 to 10 ASCII characters", self.serial)));
         }
         for p in &self.ports {
-            if p.port >= interface.ports() {
-                let last = (b'A' + interface.ports() as u8 - 1) as char;
+            if p.port >= self.port_count() {
+                let last = (b'A' + self.port_count() as u8 - 1) as char;
                 return Err(refuse(
                     "ports",
                     format!("port {}: {} has ports A..={last}", p.letter(), self.board.name()),
@@ -214,6 +234,16 @@ impl EmulatorSpec {
             }
             if p.cable_delay > 14 {
                 return Err(refuse("delays", format!("port {}: {} (allowed 0..=14)", p.letter(), p.cable_delay)));
+            }
+            if let Some(chip) = p.miso.iter().flatten().find(|c| c.family() != family) {
+                let takes = match family {
+                    crate::rhythm::ChipFamily::Rhd => "RHD headstages (2132, 2216, 2164)",
+                    crate::rhythm::ChipFamily::Rhs => "RHS headstages (2116)",
+                };
+                return Err(refuse(
+                    "ports",
+                    format!("port {}: {} on {}, which takes {takes}", p.letter(), chip.name(), self.board.name()),
+                ));
             }
         }
         for &(port, channel) in &self.open {
@@ -224,13 +254,13 @@ impl EmulatorSpec {
             }
         }
         let streams: usize = self.ports.iter().flat_map(|p| p.miso.iter().flatten()).map(|c| c.streams()).sum();
-        if streams > interface.max_streams() {
+        if streams > self.board.max_streams() {
             return Err(refuse(
                 "ports",
                 format!(
                     "the chips need {streams} data streams, {} carries {}",
                     self.board.name(),
-                    interface.max_streams()
+                    self.board.max_streams()
                 ),
             ));
         }
@@ -245,13 +275,14 @@ fn parse_port_letter(key: &str, text: &str) -> Result<usize, EmulatorSpecError> 
     }
 }
 
-fn parse_chip(text: &str) -> Result<Option<RhdChip>, EmulatorSpecError> {
+fn parse_chip(text: &str) -> Result<Option<HeadstageChip>, EmulatorSpecError> {
     Ok(Some(match text {
-        "2132" => RhdChip::Rhd2132,
-        "2216" => RhdChip::Rhd2216,
-        "2164" => RhdChip::Rhd2164,
+        "2132" => HeadstageChip::Rhd(RhdChip::Rhd2132),
+        "2216" => HeadstageChip::Rhd(RhdChip::Rhd2216),
+        "2164" => HeadstageChip::Rhd(RhdChip::Rhd2164),
+        "2116" => HeadstageChip::Rhs(RhsChip::Rhs2116),
         "none" | "-" => return Ok(None),
-        other => return Err(refuse("ports", format!("{other}: allowed 2132, 2216, 2164, none"))),
+        other => return Err(refuse("ports", format!("{other}: allowed 2132, 2216, 2164, 2116, none"))),
     }))
 }
 
@@ -353,7 +384,7 @@ impl FromStr for EmulatorSpec {
 
 impl fmt::Display for EmulatorSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let chip = |c: &Option<RhdChip>| c.map_or("none", |c| &c.name()[3..]);
+        let chip = |c: &Option<HeadstageChip>| c.map_or("none", |c| &c.name()[3..]);
         let ports: Vec<String> =
             self.ports.iter().map(|p| format!("{}:{}+{}", p.letter(), chip(&p.miso[0]), chip(&p.miso[1]))).collect();
         let delays: Vec<String> = self.ports.iter().map(|p| format!("{}:{}", p.letter(), p.cable_delay)).collect();
@@ -423,5 +454,26 @@ mod tests {
         assert!(e.key == "open" && e.message.contains("16 amplifier channels"), "{e}");
         let e = "colour=red".parse::<EmulatorSpec>().unwrap_err();
         assert!(e.key == "colour" && e.message.contains("allowed board"), "{e}");
+    }
+
+    #[test]
+    fn xdaq_with_rhs_headstages_takes_rhs2116_chips_on_ports_a_to_d() {
+        let text = "board=xdaq-rhs-gen2 ports=A:2116+2116,D:none+2116 delays=A:2,D:12 seed=4 pace=free";
+        let spec: EmulatorSpec = text.parse().unwrap();
+        assert_eq!(spec.amplifier_channels(), 48);
+        assert_eq!((spec.port_channels(0), spec.port_channels(3)), (32, 16));
+        assert_eq!(spec.port_count(), 4);
+        assert_eq!(spec.ports[0].miso[1], Some(HeadstageChip::Rhs(RhsChip::Rhs2116)));
+        let again: EmulatorSpec = spec.to_string().parse().unwrap();
+        assert_eq!(again, spec);
+        assert!(spec.to_string().contains("ports=A:2116+2116,D:none+2116"), "{spec}");
+        let e = "board=xdaq-rhs-gen1 ports=E:2116".parse::<EmulatorSpec>().unwrap_err();
+        assert!(e.key == "ports" && e.message.contains("A..=D"), "{e}");
+        let e = "board=xdaq-rhs-gen1 ports=A:2116+2132".parse::<EmulatorSpec>().unwrap_err();
+        assert!(e.key == "ports" && e.message.contains("RHD2132 on xdaq-rhs-gen1"), "{e}");
+        let e = "board=xdaq-rhd-gen1 ports=B:2116".parse::<EmulatorSpec>().unwrap_err();
+        assert!(e.message.contains("RHS2116 on xdaq-rhd-gen1, which takes RHD headstages"), "{e}");
+        let e = "ports=A:2117".parse::<EmulatorSpec>().unwrap_err();
+        assert!(e.message.contains("2116"), "{e}");
     }
 }

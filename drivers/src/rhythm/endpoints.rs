@@ -6,7 +6,8 @@
 //! [`Interface::Usb2`] (the RHD USB interface board, and the Open Ephys acquisition board,
 //! which runs the same firmware) and [`Interface::Usb3`] (the 512/1024-channel recording
 //! controllers, and XDAQ boards with RHD headstages, which speak the same map). The
-//! constants here are the endpoints both share; [`Interface`] answers for the rest.
+//! constants here are the endpoints both share; [`Interface`] answers for the rest. XDAQ with
+//! RHS headstages runs another map, in [`rhs`].
 
 use super::format::Board;
 
@@ -66,6 +67,67 @@ pub const PIPE_THROTTLE_OVERRIDE_BIT: u32 = 1 << 16;
 pub const AUX_SLOTS: usize = 3;
 pub const COMMAND_BANKS: usize = 16;
 pub const COMMANDS_PER_BANK: usize = 1024;
+
+/// XDAQ running its RHS (stimulation/recording) firmware: the registers of Intan's RHS
+/// stim/record controller (Intan-RHX `rhxcontroller.h`, `EndPointStimRecordUSB2`; pyxdaq
+/// `constants.py`, class `RHS`) as KonteX's fork of RHX (kontex-neuro/Intan-RHX,
+/// `EndPointStimRecordUSB3`, `uploadCommandList`, `selectAuxCommandLength`) and pyxdaq
+/// (`xdaq.py`: `upload_auxcmd`, `set_auxcmd_length`, `enable_auxcmd_on_stream`) drive it.
+///
+/// What differs from the RHD map: four aux command slots of up to 8192 32-bit commands each
+/// and no banks (`set_auxcmd_bank` does nothing in RHS mode), uploaded through pipe-ins, their
+/// lengths set through a trigger; one data stream per MISO line; a wire-in enabling the aux
+/// slots per stream. The sample clock, MISO delays, data-stream enables, TTL outputs and the
+/// reset/run bits are where the RHD map has them.
+pub mod rhs {
+    use super::Interface;
+
+    /// SPI ports with headstage connectors (A–D), two MISO lines each, one RHS2116 per line and
+    /// no double data rate (RHX `maxNumSPIPorts` = 4 for `ControllerStimRecord`; pyxdaq
+    /// `XDAQPorts.default(2, 1, False)`: 4 HDMI ports of 2 SPI lines with 1 chip each). The MISO
+    /// delay of port `p` is nibble `p` of the MISO-delay wire (pyxdaq `scan_headstages` sets
+    /// one delay per port in RHS mode).
+    pub const PORTS: usize = 4;
+    /// Data streams: stream `n` carries MISO line `n` (port `n / 2`, line `n % 2`) (RHX
+    /// `findConnectedChips`: `enableDataStream(oldStream)` for an RHS2116 on MISO line
+    /// `oldStream`; `maxNumDataStreams` = 8).
+    pub const MAX_STREAMS: usize = 8;
+    /// Bit 0: stimulation command mode (RHX `setStimCmdMode`; cleared by `initialize`).
+    pub const WIRE_IN_STIM_CMD_MODE: u8 = 0x05;
+    /// Bit 0: convert the DC amplifiers (RHX `enableDcAmpConvert`; set by `initialize`).
+    pub const WIRE_IN_DC_AMP_CONVERT: u8 = 0x08;
+    /// One bit per data stream (0–7): the aux command slots reach that stream's chip; a clear
+    /// bit leaves the stream to the FPGA's automatic stimulation control (RHX
+    /// `enableAuxCommandsOnAllStreams` writes 0xff).
+    pub const WIRE_IN_AUX_ENABLE: u8 = 0x0c;
+    /// Bit 0: the next pipe-in command goes to address 0 (sent before every upload).
+    pub const TRIGGER_IN_RAM_ADDR_RESET: u8 = 0x42;
+    /// Bit `slot`: the multi-use wire is aux slot `slot`'s end index; bit `slot + 4`: its loop
+    /// index.
+    pub const TRIGGER_IN_AUX_CMD_LENGTH: u8 = 0x45;
+    /// The pipe-ins taking each aux slot's command list, 32-bit little-endian words (XRHX
+    /// `PipeInAuxCmd1..4`; Intan's own controller splits the words over a pipe-in pair,
+    /// 0x80/0x81 ..., which XDAQ's RHS firmware is not driven through).
+    pub const PIPE_IN_AUX_CMD: [u8; 4] = [0x81, 0x83, 0x85, 0x87];
+    /// Aux command slots.
+    pub const AUX_SLOTS: usize = 4;
+    /// Commands a slot holds (RHX `maxCommandLength` for `ControllerStimRecord`).
+    pub const COMMANDS_PER_SLOT: usize = 8192;
+    /// Uploads are padded to a whole number of 16 commands (XRHX `uploadCommandList` pads with
+    /// zero words; pyxdaq `upload_auxcmd` pads too).
+    pub const UPLOAD_COMMAND_MULTIPLE: usize = 16;
+    /// How frames leave the board: the run length is one 32-bit wire (0x01), the FIFO level one
+    /// 32-bit wire-out of 16-bit words (0x20), the clock is reprogrammed by trigger 0x40 bit 0
+    /// and the pipe is read in 1024-byte blocks, as on the USB 3 RHD controller (XRHX
+    /// `setMaxTimeStep`, `numWordsInFifo` and `isRunning` treat `ControllerStimRecord` as
+    /// `ControllerRecordUSB3`; pyxdaq `set_max_timestep` writes 0x01 whole).
+    pub const TRANSPORT: Interface = Interface::Usb3;
+
+    /// The (port, MISO line) data stream `stream` carries.
+    pub const fn stream_source(stream: usize) -> (usize, usize) {
+        (stream / 2, stream % 2)
+    }
+}
 
 /// The firmware generation behind a board, which places the registers that differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -28,6 +28,7 @@ pub mod endpoints;
 pub mod extras;
 pub mod format;
 pub mod rhd;
+pub mod rhs;
 mod transpose;
 
 pub use decode::{decode, decode_with_extras, resync, DecodeError, DecodeReport, Gap};
@@ -37,3 +38,57 @@ pub use format::{
     Board, ChipFamily, FormatError, FrameFormat, FrameOffsets, LayoutMismatch, XdaqGeneration, ANALOG_INPUTS,
     ANALOG_OUTPUTS, MAGIC_RHD_USB2, MAGIC_RHD_USB3, MAGIC_RHS, STIM_FLAG_WORDS,
 };
+
+/// A headstage chip on a Rhythm-family board: an RHD2000 recording chip or an RHS2116
+/// stimulation/recording chip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HeadstageChip {
+    Rhd(rhd::RhdChip),
+    Rhs(rhs::RhsChip),
+}
+
+impl HeadstageChip {
+    /// The product name (`RHD2164`, `RHS2116`, ...).
+    pub const fn name(self) -> &'static str {
+        match self {
+            HeadstageChip::Rhd(c) => c.name(),
+            HeadstageChip::Rhs(c) => c.name(),
+        }
+    }
+
+    /// Amplifier channels.
+    pub const fn amplifiers(self) -> usize {
+        match self {
+            HeadstageChip::Rhd(c) => c.amplifiers(),
+            HeadstageChip::Rhs(c) => c.amplifiers(),
+        }
+    }
+
+    /// Data streams the chip fills: two for an RHD2164, one otherwise.
+    pub const fn streams(self) -> usize {
+        match self {
+            HeadstageChip::Rhd(c) => c.streams(),
+            HeadstageChip::Rhs(_) => 1,
+        }
+    }
+
+    /// The family of the chip, which a board's frames are laid out for.
+    pub const fn family(self) -> ChipFamily {
+        match self {
+            HeadstageChip::Rhd(_) => ChipFamily::Rhd,
+            HeadstageChip::Rhs(_) => ChipFamily::Rhs,
+        }
+    }
+}
+
+impl From<rhd::RhdChip> for HeadstageChip {
+    fn from(c: rhd::RhdChip) -> HeadstageChip {
+        HeadstageChip::Rhd(c)
+    }
+}
+
+impl From<rhs::RhsChip> for HeadstageChip {
+    fn from(c: rhs::RhsChip) -> HeadstageChip {
+        HeadstageChip::Rhs(c)
+    }
+}

@@ -408,7 +408,7 @@ fn plan_streams(chips: &[FoundChip], interface: Interface) -> Vec<StreamPlan> {
                 port: c.port,
                 line: c.line,
                 ddr,
-                chip: c.chip,
+                chip: c.chip.into(),
                 channels: c.chip.amplifiers().min(32),
             });
         }

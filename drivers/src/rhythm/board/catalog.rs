@@ -1,13 +1,16 @@
 //! Which board each `device.backbone` name drives, and why the others are refused.
 //!
 //! Allego's `BackboneMode` list names device families; those with RHD headstages on a
-//! Rhythm-family FPGA map to a [`Board`] and this driver. The rest get one clear sentence:
-//! the stimulation controllers and Sinaps probes are not driven by this version, the
-//! SmartBox protocol is not public, and file replay is not built yet.
+//! Rhythm-family FPGA, and XDAQ with RHS headstages (the `*-stim` modes), map to a [`Board`]
+//! and this driver. The `*-stim` modes record: their RHS2116 amplifiers stream like any other
+//! channel, but stimulation is not driven by this version (`can_stimulate` is false and the
+//! chips' stimulators stay disabled). The rest get one clear sentence: the Sinaps probes are
+//! not driven by this version, the SmartBox protocol is not public, and file replay is not
+//! built yet.
 
 use crate::rhythm::{Board, XdaqGeneration};
 
-/// An RHD board model the driver brings up.
+/// A board model the driver brings up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BoardModel {
     /// Its `device.backbone` name.
@@ -70,21 +73,51 @@ const XDAQ_GEN2_CORE: BoardModel = BoardModel {
     ports: 8,
 };
 
-/// What `backbone` names: an RHD board model, or why this version does not drive it
-/// (`Ok(None)`: not a hardware backbone at all).
+/// XDAQ with RHS headstages (Allego's `XdaqOneStim`, ...): 4 ports of two MISO lines, one
+/// RHS2116 on each (pyxdaq `XDAQPorts.default(2, 1, False)`; kontex-neuro/Intan-RHX starts its
+/// stim/record controller with 4 SPI ports). How many ports carry headstages depends on the
+/// model and shows in the scan. Recording only: stimulation is not driven by this version.
+pub const RHS_MODELS: [BoardModel; 4] = [
+    BoardModel {
+        backbone: "xdaq-one-stim",
+        board: Board::XdaqRhs(XdaqGeneration::One),
+        name: "KonteX XDAQ One (RHS)",
+        ports: 4,
+    },
+    BoardModel {
+        backbone: "xdaq-core-stim",
+        board: Board::XdaqRhs(XdaqGeneration::One),
+        name: "KonteX XDAQ Core (RHS)",
+        ports: 4,
+    },
+    BoardModel {
+        backbone: "xdaq-gen2-one-stim",
+        board: Board::XdaqRhs(XdaqGeneration::Two),
+        name: "KonteX XDAQ One (gen 2, RHS)",
+        ports: 4,
+    },
+    BoardModel {
+        backbone: "xdaq-gen2-core-stim",
+        board: Board::XdaqRhs(XdaqGeneration::Two),
+        name: "KonteX XDAQ Core (gen 2, RHS)",
+        ports: 4,
+    },
+];
+
+fn all_models() -> impl Iterator<Item = &'static BoardModel> {
+    MODELS.iter().chain(std::iter::once(&XDAQ_GEN2_CORE)).chain(RHS_MODELS.iter())
+}
+
+/// What `backbone` names: a board model, or why this version does not drive it (`Ok(None)`:
+/// not a hardware backbone at all).
 pub fn model_of(backbone: &str) -> Result<Option<BoardModel>, String> {
-    if let Some(m) = MODELS.iter().chain(std::iter::once(&XDAQ_GEN2_CORE)).find(|m| m.backbone == backbone) {
+    if let Some(m) = all_models().find(|m| m.backbone == backbone) {
         return Ok(Some(*m));
     }
     let refusal = match backbone {
         "smartbox-pro" | "smartbox-classic" => {
             format!(
                 "{backbone}: the SmartBox protocol is not public, so ephysd cannot drive it; use its vendor software"
-            )
-        }
-        "xdaq-one-stim" | "xdaq-core-stim" | "xdaq-gen2-one-stim" | "xdaq-gen2-core-stim" => {
-            format!(
-                "{backbone}: RHS stimulation headstages are not driven by this version (the RHD recording modes are)"
             )
         }
         "smartbox-pro-sinaps-256" | "smartbox-pro-sinaps-512" | "smartbox-pro-sinaps-1024" => {
@@ -101,5 +134,5 @@ pub fn model_of(backbone: &str) -> Result<Option<BoardModel>, String> {
 
 /// Every backbone name this version drives hardware through.
 pub fn driven_backbones() -> Vec<&'static str> {
-    MODELS.iter().chain(std::iter::once(&XDAQ_GEN2_CORE)).map(|m| m.backbone).collect()
+    all_models().map(|m| m.backbone).collect()
 }

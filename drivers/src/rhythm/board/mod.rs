@@ -1,10 +1,12 @@
-//! The driver of the RHD boards of the Rhythm family: Intan's RHD USB interface board and
+//! The driver of the boards of the Rhythm family: Intan's RHD USB interface board and
 //! recording controllers, the Open Ephys acquisition board, KonteX's XDAQ with RHD
-//! headstages. It speaks only [`FrontPanel`], so the same code drives the vendor library and
-//! the emulated board.
+//! headstages, and KonteX's XDAQ with RHS headstages as far as recording goes. It speaks only
+//! [`FrontPanel`], so the same code drives the vendor library and the emulated board.
 //!
 //! * [`bringup`]: reset, clock, command lists, the MISO-delay scan that finds every chip and
 //!   the delay its cable needs, and the data streams they fill;
+//! * [`rhs_bringup`], [`rhs_commands`]: the same for XDAQ with RHS2116 headstages (their
+//!   register map, 32-bit command lists uploaded through pipe-ins, one stream per chip);
 //! * [`stream`]: [`RhythmSource`], which reads the FIFO and decodes frames into blocks,
 //!   counting corrupt and lost data;
 //! * [`commands`]: the aux command lists and where their results land;
@@ -14,6 +16,8 @@ pub mod bringup;
 pub mod catalog;
 pub mod commands;
 pub mod impedance;
+pub mod rhs_bringup;
+pub mod rhs_commands;
 pub mod stream;
 
 use std::path::PathBuf;
@@ -22,13 +26,22 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::endpoints::{self as ep, Interface};
 use super::rhd::RhdChip;
-use super::Board;
+use super::{Board, ChipFamily, HeadstageChip};
 use crate::control::{Control, ControlError, Impedance, StimPulse};
 use crate::device::DeviceError;
 use crate::frontpanel::{FrontPanel, FrontPanelError};
 
-pub use bringup::{bring_up, BringUpError};
+pub use bringup::BringUpError;
 pub use stream::RhythmSource;
+
+/// Brings the board behind `panel` up: an RHD board ([`bringup::bring_up`]) or XDAQ with RHS
+/// headstages ([`rhs_bringup::bring_up`]).
+pub fn bring_up(panel: SharedPanel, settings: BoardSettings) -> Result<RhythmBoard, BringUpError> {
+    match settings.board.chip() {
+        ChipFamily::Rhd => bringup::bring_up(panel, settings),
+        ChipFamily::Rhs => rhs_bringup::bring_up(panel, settings),
+    }
+}
 
 /// A FrontPanel device shared by the acquisition thread (pipe reads) and the control plane
 /// (wire-ins). Each side holds the lock for one FrontPanel operation or one short sequence.
@@ -57,7 +70,8 @@ pub struct BoardSettings {
     pub free_running: bool,
 }
 
-/// One chip found by the delay scan.
+/// One RHD chip found by the delay scan (an RHS board's chips are its
+/// [`streams`](RhythmBoard::streams), one per RHS2116).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FoundChip {
     /// 0 = A.
@@ -76,8 +90,8 @@ pub struct StreamPlan {
     pub line: usize,
     /// The RHD2164's MISO B half.
     pub ddr: bool,
-    pub chip: RhdChip,
-    /// Amplifier words of the stream's 32 that carry electrodes (16 for an RHD2216).
+    pub chip: HeadstageChip,
+    /// Amplifier words of the stream's 32 (RHS: 16) that carry electrodes (16 for an RHD2216).
     pub channels: usize,
 }
 
@@ -143,7 +157,8 @@ impl RhythmBoard {
         &self.serial
     }
 
-    /// The chips the scan found, in port and line order.
+    /// The RHD chips the scan found, in port and line order (empty on an RHS board: see
+    /// [`streams`](Self::streams)).
     pub fn chips(&self) -> &[FoundChip] {
         &self.chips
     }
@@ -174,7 +189,7 @@ impl RhythmBoard {
 
     /// Amplifier channels on each port (index 0 = A).
     pub fn channels_per_port(&self) -> Vec<usize> {
-        let mut per = vec![0; self.interface.ports()];
+        let mut per = vec![0; self.port_count()];
         for s in &self.streams {
             per[s.port] += s.channels;
         }
@@ -188,9 +203,29 @@ impl RhythmBoard {
 
     /// Measures every amplifier channel's electrode impedance at the test frequency closest to
     /// `frequency_hz` the sample rate allows ([`impedance::test_frequency`]); refused while a
-    /// stream of the board is running.
+    /// stream of the board is running, and on RHS boards (not implemented for RHS2116 chips).
     pub fn measure_impedance_at(&mut self, frequency_hz: f64) -> Result<Vec<Impedance>, ControlError> {
+        if self.is_rhs() {
+            return Err(ControlError::Unsupported {
+                device: self.settings.name.clone(),
+                what: "measure impedance (not implemented for RHS headstages in this version)",
+            });
+        }
         impedance::measure(self, frequency_hz)
+    }
+
+    /// Whether the board runs RHS headstages.
+    fn is_rhs(&self) -> bool {
+        self.settings.board.chip() == ChipFamily::Rhs
+    }
+
+    /// SPI ports of the board's register map.
+    fn port_count(&self) -> usize {
+        if self.is_rhs() {
+            ep::rhs::PORTS
+        } else {
+            self.interface.ports()
+        }
     }
 
     fn panel_error(&self, operation: &'static str, e: FrontPanelError) -> DeviceError {
@@ -220,11 +255,16 @@ impl Control for RhythmBoard {
     }
 
     fn stimulate(&mut self, _pulse: &StimPulse) -> Result<(), ControlError> {
-        Err(ControlError::Unsupported { device: self.settings.name.clone(), what: "stimulate (RHD chips record only)" })
+        let what = if self.is_rhs() {
+            "stimulate (stimulation through RHS headstages is not driven by this version)"
+        } else {
+            "stimulate (RHD chips record only)"
+        };
+        Err(ControlError::Unsupported { device: self.settings.name.clone(), what })
     }
 
     fn measure_impedance(&mut self) -> Result<Vec<Impedance>, ControlError> {
-        impedance::measure(self, impedance::DEFAULT_FREQUENCY_HZ)
+        self.measure_impedance_at(impedance::DEFAULT_FREQUENCY_HZ)
     }
 }
 
@@ -290,8 +330,10 @@ impl RhythmBoard {
             digital_in_channels: 16,
             digital_out_channels: 16,
             analog_out_channels: 8,
+            // RHS headstages can stimulate, but this version does not drive stimulation: their
+            // stimulators stay disabled.
             can_stimulate: false,
-            can_measure_impedance: true,
+            can_measure_impedance: !self.is_rhs(),
             free_running: self.settings.free_running,
             simulated: false,
         }

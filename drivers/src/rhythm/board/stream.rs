@@ -1,5 +1,5 @@
-//! The read side of an RHD board: waits for whole USB blocks in the FIFO, reads them and
-//! decodes frames into the pipeline's blocks.
+//! The read side of a board: waits for whole USB blocks in the FIFO, reads them and decodes
+//! frames into the pipeline's blocks (RHS boards: the AC amplifier words).
 //!
 //! Nothing is lost silently: a frame without the magic number is counted as a corrupt read,
 //! the intact frames before it are kept and the stream finds whole frames again (the frames
@@ -30,14 +30,14 @@ pub const FIFO_WARNING_PERMILLE: u64 = 500;
 /// No data for this long while running is a stalled pipe.
 const STALL_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// A running stream of an RHD board.
+/// A running stream of a board.
 pub struct RhythmSource {
     panel: SharedPanel,
     name: String,
     interface: Interface,
     format: FrameFormat,
     layout: BlockLayout,
-    /// Kept amplifier words of each stream (all 32, or the first 16 of an RHD2216).
+    /// Kept amplifier words of each stream (all of them, or the first 16 of an RHD2216's 32).
     kept: Vec<usize>,
     compact: bool,
     free_running: bool,
@@ -46,7 +46,7 @@ pub struct RhythmSource {
     buffer: Vec<u8>,
     start: usize,
     end: usize,
-    /// Decoded frames at full width, for boards with RHD2216 streams.
+    /// Decoded frames at full width, for boards with streams of fewer electrodes than words.
     wide: FrameBlock,
     /// The board's next sample index, once known.
     next_index: Option<u64>,
@@ -83,7 +83,7 @@ impl RhythmSource {
         })?;
         let layout = stream_layout(&board.streams, board.settings.frames_per_block);
         let kept = board.streams.iter().map(|s| s.channels).collect::<Vec<_>>();
-        let compact = kept.iter().any(|&k| k != 32);
+        let compact = kept.iter().any(|&k| k != format.channels_per_stream());
         let bpf = format.bytes_per_frame();
         let usb_bytes = USB_FRAMES * bpf;
         if let Some(block) = interface.pipe_block_size() {
@@ -251,12 +251,13 @@ impl RhythmSource {
     fn compact_into(&self, frames: usize, block: &mut FrameBlock) {
         let wide_ch = self.wide.layout().amplifier_channels;
         let ch = block.layout().amplifier_channels;
+        let cps = self.format.channels_per_stream();
         for f in 0..frames {
             let src = &self.wide.amplifier[f * wide_ch..(f + 1) * wide_ch];
             let dst = &mut block.amplifier[f * ch..(f + 1) * ch];
             let mut at = 0;
             for (s, &k) in self.kept.iter().enumerate() {
-                dst[at..at + k].copy_from_slice(&src[s * 32..s * 32 + k]);
+                dst[at..at + k].copy_from_slice(&src[s * cps..s * cps + k]);
                 at += k;
             }
         }
