@@ -17,6 +17,7 @@ pub mod notify;
 pub mod probe_map;
 pub mod processing;
 pub mod recorder;
+pub mod replay;
 pub mod signals;
 
 /// The daemon's own version (Cargo package version).

@@ -41,6 +41,14 @@ pub enum DeviceError {
     /// A board could not be brought up (clock, cables, headstages).
     #[error(transparent)]
     BringUp(Box<crate::rhythm::board::BringUpError>),
+    /// A recording to replay cannot be used.
+    #[error("replay of {path}: {reason}")]
+    Replay {
+        /// The recording.
+        path: String,
+        /// Why.
+        reason: String,
+    },
     /// The FrontPanel library could not be loaded.
     #[error(transparent)]
     Library(#[from] crate::frontpanel::library::LibraryError),
@@ -82,9 +90,11 @@ pub trait GroundTruth: Send + Sync {
     fn spikes(&self, frames: Range<u64>) -> Vec<GroundTruthSpike>;
 }
 
-/// What each kind of device provides to [`Device`]. Kept inside the drivers: new boards
-/// implement it, nothing above sees it.
-pub(crate) trait Backend: Send {
+/// What each kind of device provides to [`Device`]. The drivers' own devices implement it;
+/// so does a device whose data the drivers cannot read themselves (the replay of a
+/// recording, whose file format they do not know), through [`Device::from_backend`].
+/// Everything else above the drivers holds a [`Device`] and never sees this.
+pub trait Backend: Send {
     /// Starts a stream from frame 0 and returns its read side.
     fn start_stream(&mut self) -> Result<Box<dyn Source>, DeviceError>;
     /// The control side.
@@ -119,10 +129,20 @@ pub fn open(spec: &DeviceSpec) -> Result<Device, DeviceError> {
             let description = board.description(r);
             Ok(Device { spec: spec.clone(), description, backend: Box::new(board) })
         }
+        DeviceSpec::Replay(r) => Err(DeviceError::Replay {
+            path: r.path.display().to_string(),
+            reason: "a recording is replayed by the daemon, which reads its file format".into(),
+        }),
     }
 }
 
 impl Device {
+    /// A device the drivers do not open themselves (the replay of a recording), from its
+    /// parts.
+    pub fn from_backend(spec: DeviceSpec, description: DeviceDescription, backend: Box<dyn Backend>) -> Device {
+        Device { spec, description, backend }
+    }
+
     /// What the device is and can do.
     pub fn description(&self) -> &DeviceDescription {
         &self.description

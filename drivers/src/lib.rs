@@ -23,7 +23,7 @@ pub mod spec;
 
 pub use control::{Control, ControlError, Impedance, StimPhase, StimPulse};
 pub use description::{DeviceDescription, PortDescription};
-pub use device::{open, Device, DeviceError, GroundTruth};
+pub use device::{open, Backend, Device, DeviceError, GroundTruth};
 pub use frame::{
     analog_in_volts, BlockLayout, FrameBlock, LayoutError, AMPLIFIER_UV_PER_UNIT, ANALOG_IN_VOLTS_PER_CODE,
     ANALOG_IN_ZERO_CODE, MAX_AMPLIFIER_CHANNELS,
@@ -31,4 +31,4 @@ pub use frame::{
 pub use rates::{canonical_sample_rate, INTAN_SAMPLE_RATES};
 pub use sim::GroundTruthSpike;
 pub use source::{Source, SourceError};
-pub use spec::{DeviceKeys, DeviceSpec, DeviceSpecError};
+pub use spec::{DeviceKeys, DeviceSpec, DeviceSpecError, ReplaySpec};

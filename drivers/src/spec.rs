@@ -54,6 +54,9 @@ pub struct DeviceKeys {
     /// faults; see `ephysd_drivers::emulator`). Its board follows `backbone`.
     #[serde(default)]
     pub emulator: String,
+    /// `backbone = "sim-datasource"`: the recording (an HDF5 file ephysd wrote) to replay.
+    #[serde(default)]
+    pub replay_file: String,
 }
 
 impl Default for DeviceKeys {
@@ -72,6 +75,7 @@ impl Default for DeviceKeys {
             serial: String::new(),
             bitfile: String::new(),
             emulator: String::new(),
+            replay_file: String::new(),
         }
     }
 }
@@ -92,6 +96,21 @@ pub enum DeviceSpec {
     Simulated(SimConfig),
     /// An RHD board of the Rhythm family.
     Rhythm(RhythmSpec),
+    /// A recording played back as if it were being acquired (`sim-datasource`).
+    Replay(ReplaySpec),
+}
+
+/// The backbone name of recording playback (Allego's `SMARTBOX_SIM_DATASOURCE`).
+pub const REPLAY_BACKBONE: &str = "sim-datasource";
+
+/// A recording to play back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplaySpec {
+    /// The recording file.
+    pub path: PathBuf,
+    /// Play as fast as the pipeline takes it instead of at the recording's rate.
+    pub accelerated: bool,
+    pub frames_per_block: usize,
 }
 
 /// Where a board's FrontPanel operations come from.
@@ -133,7 +152,7 @@ fn refuse(key: &'static str, value: impl std::fmt::Display, allowed: impl Into<S
 
 /// Every `device.backbone` value this version can open, in the order messages list them.
 pub fn backbone_names() -> Vec<&'static str> {
-    SimMode::ALL.iter().map(|m| m.name()).chain(catalog::driven_backbones()).collect()
+    SimMode::ALL.iter().map(|m| m.name()).chain([REPLAY_BACKBONE]).chain(catalog::driven_backbones()).collect()
 }
 
 /// The board spec the hardware keys describe for `model`.
@@ -183,6 +202,20 @@ fn rhythm_spec(keys: &DeviceKeys, model: BoardModel, rate: f64) -> Result<Rhythm
 impl DeviceSpec {
     /// Checks `keys` and builds the spec they describe.
     pub fn from_keys(keys: &DeviceKeys) -> Result<DeviceSpec, DeviceSpecError> {
+        if keys.backbone == REPLAY_BACKBONE {
+            if keys.replay_file.is_empty() {
+                return Err(refuse("replay_file", "\"\"", "the recording to replay (an .h5 file ephysd wrote)"));
+            }
+            if !FRAMES_PER_BLOCK_RANGE.contains(&keys.frames_per_block) {
+                let (lo, hi) = FRAMES_PER_BLOCK_RANGE.into_inner();
+                return Err(refuse("frames_per_block", keys.frames_per_block, format!("allowed {lo}..={hi}")));
+            }
+            return Ok(DeviceSpec::Replay(ReplaySpec {
+                path: PathBuf::from(&keys.replay_file),
+                accelerated: keys.accelerated,
+                frames_per_block: keys.frames_per_block as usize,
+            }));
+        }
         let hardware = catalog::model_of(&keys.backbone).map_err(|why| refuse("backbone", &keys.backbone, why))?;
         let mode = match hardware {
             Some(_) => None,
@@ -219,6 +252,7 @@ impl DeviceSpec {
         match self {
             DeviceSpec::Simulated(c) => c.mode.name(),
             DeviceSpec::Rhythm(r) => r.model.backbone,
+            DeviceSpec::Replay(_) => REPLAY_BACKBONE,
         }
     }
 
@@ -227,6 +261,8 @@ impl DeviceSpec {
         match self {
             DeviceSpec::Simulated(c) => c.sample_rate_hz,
             DeviceSpec::Rhythm(r) => r.sample_rate_hz,
+            // The recording's own rate; the replay's description says it once opened.
+            DeviceSpec::Replay(_) => f64::NAN,
         }
     }
 
@@ -237,16 +273,29 @@ impl DeviceSpec {
         match self {
             DeviceSpec::Simulated(c) => Ok(DeviceSpec::Simulated(SimConfig { sample_rate_hz: rate, ..c.clone() })),
             DeviceSpec::Rhythm(r) => Ok(DeviceSpec::Rhythm(RhythmSpec { sample_rate_hz: rate, ..r.clone() })),
+            DeviceSpec::Replay(r) => Err(refuse(
+                "sample_rate_hz",
+                hz,
+                format!("a replay runs at its recording's rate ({})", r.path.display()),
+            )),
         }
     }
 
     /// The device `backbone` names, keeping this spec's channels, rate and other settings.
     /// A backbone this version cannot drive is refused, naming the ones it can.
     pub fn with_backbone(&self, backbone: &str) -> Result<DeviceSpec, DeviceSpecError> {
+        if backbone == REPLAY_BACKBONE || matches!(self, DeviceSpec::Replay(_)) {
+            return Err(refuse(
+                "backbone",
+                backbone,
+                "a replay is chosen in the configuration file (device.backbone and device.replay_file), then the daemon restarted",
+            ));
+        }
         let hardware = catalog::model_of(backbone).map_err(|why| refuse("backbone", backbone, why))?;
         if let Some(model) = hardware {
             return match self {
                 DeviceSpec::Rhythm(r) => Ok(DeviceSpec::Rhythm(RhythmSpec { model, ..r.clone() })),
+                DeviceSpec::Replay(_) => unreachable!("refused above"),
                 DeviceSpec::Simulated(_) => Err(refuse(
                     "backbone",
                     backbone,
@@ -259,7 +308,7 @@ impl DeviceSpec {
         })?;
         match self {
             DeviceSpec::Simulated(c) => Ok(DeviceSpec::Simulated(SimConfig { mode, ..c.clone() })),
-            DeviceSpec::Rhythm(_) => Err(refuse(
+            DeviceSpec::Rhythm(_) | DeviceSpec::Replay(_) => Err(refuse(
                 "backbone",
                 backbone,
                 "the simulated device is chosen in the configuration file (device.backbone), then the daemon restarted",
@@ -306,7 +355,7 @@ mod tests {
     fn each_bad_key_is_named_with_what_is_allowed() {
         let e = DeviceSpec::from_keys(&DeviceKeys { backbone: "sim-noise".into(), ..keys() }).unwrap_err();
         assert_eq!(e.key, "backbone");
-        assert!(e.allowed.contains("sim-spikes, sim-sine, sim-lfp, sim-broadband, intan-usb2"), "{e}");
+        assert!(e.allowed.contains("sim-spikes, sim-sine, sim-lfp, sim-broadband, sim-datasource, intan-usb2"), "{e}");
         let e = DeviceSpec::from_keys(&DeviceKeys { channels: 2000, ..keys() }).unwrap_err();
         assert_eq!(e.to_string(), "channels = 2000: allowed 1..=1024");
         let e = DeviceSpec::from_keys(&DeviceKeys { sample_rate_hz: 44100.0, ..keys() }).unwrap_err();
@@ -341,12 +390,9 @@ mod tests {
             DeviceSpec::from_keys(&DeviceKeys { backbone: "xdaq-one-rec".into(), frontpanel: "usb".into(), ..keys() })
                 .unwrap_err();
         assert_eq!(e.to_string(), "frontpanel = usb: allowed: library, emulated");
-        for (backbone, why) in [
-            ("smartbox-pro", "not public"),
-            ("smartbox-classic", "not public"),
-            ("smartbox-pro-sinaps-1024", "Sinaps"),
-            ("sim-datasource", "replaying"),
-        ] {
+        for (backbone, why) in
+            [("smartbox-pro", "not public"), ("smartbox-classic", "not public"), ("smartbox-pro-sinaps-1024", "Sinaps")]
+        {
             let e = DeviceSpec::from_keys(&DeviceKeys { backbone: backbone.into(), ..keys() }).unwrap_err();
             assert!(e.key == "backbone" && e.allowed.contains(why), "{e}");
         }

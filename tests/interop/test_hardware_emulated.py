@@ -256,3 +256,53 @@ def test_board_impedance_through_allego_client_matches_the_emulated_electrodes(s
                 assert abs(m.phase_deg - phase) < 5, (m, phase)
     finally:
         client.close()
+
+
+@pytest.mark.parametrize("accelerated", ["false", "true"])
+def test_a_recording_replays_through_the_same_path_frame_for_frame(start_daemon, tmp_path, accelerated):
+    """sim-datasource plays one of ephysd's recordings back as a device: a recording made of
+    the replay holds the original's samples, inputs and gaps at the same frames, paced to the
+    recording's rate or as fast as the pipeline takes it, and the stream ends with the file."""
+    first = start_daemon()
+    client = AllegoClient()
+    try:
+        client.start_recording()
+        original = Path(client.get_status().recording.active_filename)
+        wait_for(lambda: client.get_status().recording.duration > 2.0, 10, "2 s of recording")
+        client.stop_recording()
+        client.stop_streaming()
+    finally:
+        client.close()
+    assert first.terminate()[0] == 0
+    with h5py.File(original, "r") as f:
+        o_index, o_samples, o_din = f["frame_index"][...], f["samples"][...], f["digital_in"][...]
+        o_ain = f["analog_in"][...]
+    daemon = start_daemon(
+        EPHYSD_DEVICE__BACKBONE="sim-datasource",
+        EPHYSD_DEVICE__REPLAY_FILE=str(original),
+        EPHYSD_DEVICE__ACCELERATED=accelerated,
+        EPHYSD_RECORDING__BASE_NAME="replayed",
+    )
+    client = AllegoClient()
+    try:
+        status = client.get_status()
+        assert sum(p.channel_count for p in status.ports) == o_samples.shape[1]
+        client.start_recording()
+        replayed = Path(client.get_status().recording.active_filename)
+        ended = wait_for(
+            lambda: (s := client.get_status()).recording.error and "ended" in s.recording.error and s, 15, "the end of the file"
+        )
+        assert "the source has ended" in ended.recording.error, ended.recording.error
+    finally:
+        client.close()
+    with h5py.File(replayed, "r") as f:
+        r_index, r_samples, r_din, r_ain = f["frame_index"][...], f["samples"][...], f["digital_in"][...], f["analog_in"][...]
+    # Replayed frame k is the original's frame first + k, row k of the original (it has no gaps).
+    assert np.all(np.diff(o_index) == 1)
+    rows = r_index
+    assert r_index[-1] == o_index[-1] - o_index[0], "the replay ran to the file's last frame"
+    assert np.array_equal(r_samples, o_samples[rows])
+    assert np.array_equal(r_din, o_din[rows]) and np.array_equal(r_ain, o_ain[rows])
+    if accelerated == "false":
+        assert len(r_index) > 0.8 * len(o_index), "a paced replay is recorded from (near) its start"
+    assert "replay of" in daemon.output()

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use ephysd_drivers::{open, DeviceDescription, DeviceSpec};
+use ephysd_drivers::{DeviceDescription, DeviceSpec};
 
 use super::channels::{resolve_probes, ChannelTable, SignalKind};
 use super::{Engine, EngineError, State};
@@ -84,7 +84,9 @@ impl Engine {
                 });
             }
         }
-        if let Some(hz) = update.sample_rate_hz {
+        // Asking for the rate the device already runs at changes nothing (a replay has only its
+        // recording's).
+        if let Some(hz) = update.sample_rate_hz.filter(|hz| (hz - st.description.sample_rate_hz).abs() > 0.01) {
             let spec = st.device.spec().with_sample_rate(hz).map_err(|e| EngineError::InvalidArgument {
                 field: "sampFreq".into(),
                 value: hz.to_string(),
@@ -127,7 +129,7 @@ impl Engine {
     /// current device with it. `fresh` starts cable delays, selection and groups afresh (they
     /// are also reset where the new device's channels differ).
     pub(super) fn reopen_locked(&self, st: &mut State, spec: &DeviceSpec, fresh: bool) -> Result<(), EngineError> {
-        let mut device = open(spec).map_err(|e| EngineError::DeviceUnavailable {
+        let mut device = crate::replay::open_device(spec).map_err(|e| EngineError::DeviceUnavailable {
             backbone: spec.backbone().to_string(),
             reason: e.to_string(),
         })?;

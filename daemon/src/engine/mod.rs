@@ -35,7 +35,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::SystemTime;
 
 use crossbeam_channel::{Receiver, Sender};
-use ephysd_drivers::{open, Device, DeviceDescription, DeviceSpec, Impedance};
+use ephysd_drivers::{Device, DeviceDescription, DeviceSpec, Impedance};
 use ephysd_pipeline::{Acquisition, BufferPool, PipelineCounters, PrimaryCache, StreamId};
 
 use crate::config::{Autostart, ProbeKeys, Settings};
@@ -118,7 +118,7 @@ impl Engine {
         acquisition: Acquisition,
         notifier: Notifier,
     ) -> Result<Arc<Self>, EngineError> {
-        let mut device = open(spec)?;
+        let mut device = crate::replay::open_device(spec)?;
         let description = Arc::new(device.description().clone());
         let impedance = measure_impedance(&mut device, &description);
         let probe_keys = settings.probes.clone();

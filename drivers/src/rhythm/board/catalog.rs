@@ -126,7 +126,6 @@ pub fn model_of(backbone: &str) -> Result<Option<BoardModel>, String> {
         "open-ephys-usb3" => {
             format!("{backbone}: the USB 3 Open Ephys board's firmware map is not driven by this version (open-ephys-usb2 is)")
         }
-        "sim-datasource" => format!("{backbone}: replaying a recording is not available in this version"),
         _ => return Ok(None),
     };
     Err(refusal)
