@@ -4,8 +4,11 @@
 //! four `*-stim` backbones open as such boards through the device layer. Stimulation is not
 //! driven: the chips' stimulators stay disabled.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
+use common::emulated::{assert_source_matches_signal, assert_stream_matches_signal};
 use ephysd_drivers::emulator::{signal_config, EmulatedPanel, EmulatorProvider, EmulatorSpec, SPEC_ENV};
 use ephysd_drivers::frontpanel::library::LibraryProvider;
 use ephysd_drivers::frontpanel::{FrontPanel, FrontPanelError, OkErrorCode, PanelInfo, PanelProvider};
@@ -36,45 +39,6 @@ fn open(spec: &str) -> (EmulatorSpec, SharedPanel) {
     let spec: EmulatorSpec = spec.parse().unwrap();
     let panel: Box<dyn FrontPanel> = EmulatorProvider::new(spec.clone()).open(None).unwrap();
     (spec, Arc::new(Mutex::new(panel)))
-}
-
-/// Reads `frames` frames from `source` and the same frames straight from the emulator's
-/// signal, and compares every amplifier sample, analog input and digital input.
-fn assert_source_matches_signal(spec: &EmulatorSpec, rate: f64, source: &mut dyn Source, frames: usize) {
-    let mut block = FrameBlock::new(source.layout());
-    let mut signal = SimulatedSource::new(signal_config(spec, rate)).unwrap();
-    let mut truth = FrameBlock::new(signal.layout());
-    let channels = source.layout().amplifier_channels;
-    assert_eq!(channels, spec.amplifier_channels());
-    let (mut got, mut want) = (Vec::new(), Vec::new());
-    let (mut got_din, mut want_din, mut got_ain, mut want_ain) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut index = Vec::new();
-    while got.len() < frames * channels {
-        source.read_block(&mut block).unwrap();
-        got.extend_from_slice(block.amplifier_filled());
-        got_din.extend_from_slice(&block.digital_in[..block.frames]);
-        got_ain.extend_from_slice(&block.analog_in[..block.frames * 8]);
-        index.extend_from_slice(&block.frame_index[..block.frames]);
-    }
-    while want.len() < got.len() {
-        signal.read_block(&mut truth).unwrap();
-        want.extend_from_slice(truth.amplifier_filled());
-        want_din.extend_from_slice(&truth.digital_in[..truth.frames]);
-        want_ain.extend_from_slice(&truth.analog_in[..truth.frames * 8]);
-    }
-    let n = got.len() / channels;
-    assert_eq!(index, (0..n as u64).collect::<Vec<_>>(), "frame indices from 0 without gaps");
-    for f in 0..n {
-        assert_eq!(got[f * channels..(f + 1) * channels], want[f * channels..(f + 1) * channels], "frame {f}");
-    }
-    assert_eq!(got_din, want_din[..n]);
-    assert_eq!(got_ain, want_ain[..n * 8]);
-}
-
-fn assert_stream_matches_signal(spec: &EmulatorSpec, board: &mut RhythmBoard, frames: usize) {
-    let rate = board.settings().sample_rate_hz;
-    let mut source = board.start_stream().unwrap();
-    assert_source_matches_signal(spec, rate, &mut source, frames);
 }
 
 fn found(board: &RhythmBoard) -> Vec<(usize, usize, usize, HeadstageChip)> {

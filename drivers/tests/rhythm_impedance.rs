@@ -3,18 +3,19 @@
 //! electrode reads as very large, a streaming board refuses, and streaming afterwards
 //! delivers exactly the emulated signal again.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use common::emulated::assert_stream_matches_signal;
 use ephysd_drivers::control::{Control, ControlError, Impedance};
 use ephysd_drivers::emulator::chip::electrode_impedances;
-use ephysd_drivers::emulator::{signal_config, EmulatorProvider, EmulatorSpec};
+use ephysd_drivers::emulator::{EmulatorProvider, EmulatorSpec};
 use ephysd_drivers::frontpanel::{FrontPanel, PanelProvider};
 use ephysd_drivers::rhythm::board::impedance::test_frequency;
 use ephysd_drivers::rhythm::board::{bring_up, BoardSettings, RhythmBoard};
 use ephysd_drivers::rhythm::Board;
-use ephysd_drivers::sim::SimulatedSource;
-use ephysd_drivers::{FrameBlock, Source};
 
 fn board(text: &str, board: Board, rate: f64) -> (EmulatorSpec, RhythmBoard) {
     let spec: EmulatorSpec = text.parse().unwrap();
@@ -132,31 +133,6 @@ fn a_streaming_board_refuses_and_measures_once_stopped() {
     drop(source);
     let measured = b.measure_impedance().unwrap();
     assert_reads_electrodes(&spec, &measured, 1000.0, &[]);
-}
-
-/// Streams `frames` frames and compares every amplifier sample with the emulator's signal.
-fn assert_stream_matches_signal(spec: &EmulatorSpec, board: &mut RhythmBoard, frames: usize) {
-    let rate = board.settings().sample_rate_hz;
-    let mut source = board.start_stream().unwrap();
-    let mut block = FrameBlock::new(source.layout());
-    let mut signal = SimulatedSource::new(signal_config(spec, rate)).unwrap();
-    let mut truth = FrameBlock::new(signal.layout());
-    let channels = source.layout().amplifier_channels;
-    let (mut got, mut want, mut index) = (Vec::new(), Vec::new(), Vec::new());
-    while got.len() < frames * channels {
-        source.read_block(&mut block).unwrap();
-        got.extend_from_slice(block.amplifier_filled());
-        index.extend_from_slice(&block.frame_index[..block.frames]);
-    }
-    while want.len() < got.len() {
-        signal.read_block(&mut truth).unwrap();
-        want.extend_from_slice(truth.amplifier_filled());
-    }
-    let n = got.len() / channels;
-    assert_eq!(index, (0..n as u64).collect::<Vec<_>>());
-    for f in 0..n {
-        assert_eq!(got[f * channels..(f + 1) * channels], want[f * channels..(f + 1) * channels], "frame {f}");
-    }
 }
 
 #[test]

@@ -156,7 +156,13 @@ pub(super) fn wait_for(panel: &SharedPanel, endpoint: u8, done: impl Fn(u32) -> 
     }
 }
 
-fn set_sample_rate(panel: &SharedPanel, interface: Interface, settings: &BoardSettings) -> Result<(), BringUpError> {
+/// Programs the clock synthesizer (RHX `setSampleRate`: wait for the last programming to be
+/// done, write `256 × M + D`, trigger, wait for the lock). RHD and RHS boards alike.
+pub(super) fn set_sample_rate(
+    panel: &SharedPanel,
+    interface: Interface,
+    settings: &BoardSettings,
+) -> Result<(), BringUpError> {
     let name = &settings.name;
     let io = |operation| move |e| panel_error(name, operation, e);
     let (m, d) = ep::pll_setting(settings.sample_rate_hz).ok_or_else(|| {

@@ -25,10 +25,11 @@
 
 use std::sync::Arc;
 
-use super::bringup::{fifo_words, set_run_length, wait_for, BringUpError, PanelResult, HARDWARE_TIMEOUT};
+use super::bringup::{
+    fifo_words, set_run_length, set_sample_rate, wait_for, BringUpError, PanelResult, HARDWARE_TIMEOUT,
+};
 use super::rhs_commands::{self, RomReading, REGISTER_CONFIG_LEN, RESULT_FRAME_OFFSET};
 use super::{lock, panel_error, BoardHealth, BoardSettings, RhythmBoard, SharedPanel, StreamPlan};
-use crate::device::DeviceError;
 use crate::frame::FrameBlock;
 use crate::frontpanel::{FrontPanel, FrontPanelError};
 use crate::rhythm::endpoints::{self as ep, rhs::TRANSPORT};
@@ -65,7 +66,7 @@ pub fn bring_up(panel: SharedPanel, settings: BoardSettings) -> Result<RhythmBoa
         board_version = p.wire_out(ep::WIRE_OUT_BOARD_VERSION).map_err(io("read the firmware id"))?;
         initialize(&mut **p).map_err(io("reset"))?;
     }
-    set_sample_rate(&panel, &settings)?;
+    set_sample_rate(&panel, TRANSPORT, &settings)?;
     {
         let mut p = lock(&panel);
         upload_lists(&mut **p, settings.sample_rate_hz).map_err(io("upload command lists"))?;
@@ -104,43 +105,6 @@ fn initialize(p: &mut dyn FrontPanel) -> PanelResult<()> {
     p.set_wire_in(ep::rhs::WIRE_IN_STIM_CMD_MODE, 0, 1)?;
     p.set_wire_in(ep::rhs::WIRE_IN_DC_AMP_CONVERT, 1, 1)?;
     p.update_wire_ins()
-}
-
-/// Programs the clock synthesizer (RHX `setSampleRate`: wait for the last programming to be
-/// done, write `256 × M + D`, trigger, wait for the lock).
-fn set_sample_rate(panel: &SharedPanel, settings: &BoardSettings) -> Result<(), BringUpError> {
-    let name = &settings.name;
-    let io = |operation| move |e| panel_error(name, operation, e);
-    let (m, d) = ep::pll_setting(settings.sample_rate_hz).ok_or_else(|| {
-        BringUpError::Device(DeviceError::Io {
-            device: name.clone(),
-            operation: "set the sample rate",
-            source: std::io::Error::other(format!("{} Hz is not an Intan rate", settings.sample_rate_hz)),
-        })
-    })?;
-    let not_locked = || BringUpError::ClockNotLocked {
-        device: name.clone(),
-        rate_hz: settings.sample_rate_hz,
-        timeout_ms: HARDWARE_TIMEOUT.as_millis(),
-    };
-    if !wait_for(panel, ep::WIRE_OUT_DATA_CLK_LOCKED, |v| v & ep::DCM_PROG_DONE != 0)
-        .map_err(io("set the sample rate"))?
-    {
-        return Err(not_locked());
-    }
-    {
-        let mut p = lock(panel);
-        p.set_wire_in(ep::WIRE_IN_DATA_FREQ_PLL, 256 * m + d, u32::MAX).map_err(io("set the sample rate"))?;
-        p.update_wire_ins().map_err(io("set the sample rate"))?;
-        let (trigger, bit) = TRANSPORT.dcm_prog_trigger();
-        p.activate_trigger_in(trigger, bit).map_err(io("set the sample rate"))?;
-    }
-    if !wait_for(panel, ep::WIRE_OUT_DATA_CLK_LOCKED, |v| v & ep::DATA_CLOCK_LOCKED != 0)
-        .map_err(io("set the sample rate"))?
-    {
-        return Err(not_locked());
-    }
-    Ok(())
 }
 
 /// Uploads `list` to aux slot `slot`: the RAM address back to 0, then the commands as 32-bit
