@@ -163,6 +163,14 @@ pub trait Control: Send {
 
     /// Measures every amplifier channel's electrode impedance.
     fn measure_impedance(&mut self) -> Result<Vec<Impedance>, ControlError>;
+
+    /// Sets how late the board samples the MISO line of `port` (0 = A), in its clock steps
+    /// (0–15), or `None` for the delay its port scan chose. Devices without cables (the
+    /// simulated device) have nothing to set.
+    fn set_cable_delay(&mut self, port: usize, delay: Option<u8>) -> Result<(), ControlError> {
+        let _ = (port, delay);
+        Ok(())
+    }
 }
 
 #[cfg(test)]

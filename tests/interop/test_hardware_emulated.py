@@ -306,3 +306,43 @@ def test_a_recording_replays_through_the_same_path_frame_for_frame(start_daemon,
     if accelerated == "false":
         assert len(r_index) > 0.8 * len(o_index), "a paced replay is recorded from (near) its start"
     assert "replay of" in daemon.output()
+
+
+def test_a_manual_cable_delay_reaches_the_board(start_daemon, tmp_path):
+    """update_core_config(cable_delay=...) sets the port's MISO sampling delay on the board: a
+    delay the emulated cable cannot take garbles that port's samples (and only that port's),
+    and automatic gives the port scan's choice back."""
+    from radiens_core.models.core_config import CableDelay
+    from radiens_core.models.ports import Port
+
+    headstages = "ports=A:2132,C:2132 delays=A:3,C:3 pace=free"
+    start_daemon(
+        EPHYSD_DEVICE__BACKBONE="intan-recording-controller-1024",
+        EPHYSD_DEVICE__FRONTPANEL="emulated",
+        EPHYSD_DEVICE__EMULATOR=headstages,
+    )
+    spec = f"board=rhd-controller {headstages}"
+
+    def record() -> tuple[np.ndarray, np.ndarray]:
+        client.start_recording()
+        path = Path(client.get_status().recording.active_filename)
+        wait_for(lambda: client.get_status().recording.duration > 0.3, 10, "a recording")
+        client.stop_recording()
+        client.stop_streaming()
+        with h5py.File(path, "r") as f:
+            return f["frame_index"][...], f["samples"][...]
+
+    client = AllegoClient()
+    try:
+        client.update_core_config(cable_delay=CableDelay(port=Port.C, cable_delay=12, is_auto=False))
+        assert client.get_core_config().cable_delays[Port.C.value] == CableDelay(port=Port.C, cable_delay=12, is_auto=False)
+        index, samples = record()
+        expected = expected_signal(spec, int(index[-1]) + 1, tmp_path).reshape(-1, 64)[index]
+        assert np.array_equal(samples[:, :32], expected[:, :32]), "port A is untouched"
+        assert not np.array_equal(samples[:, 32:], expected[:, 32:]), "port C sampled at the wrong moment"
+        client.update_core_config(cable_delay=CableDelay(port=Port.C, cable_delay=0, is_auto=True))
+        index, samples = record()
+        expected = expected_signal(spec, int(index[-1]) + 1, tmp_path).reshape(-1, 64)[index]
+        assert np.array_equal(samples, expected)
+    finally:
+        client.close()

@@ -30,6 +30,14 @@ impl CableDelay {
     pub fn defaults(d: &DeviceDescription) -> Vec<CableDelay> {
         vec![CableDelay::Auto; d.ports.len()]
     }
+
+    /// The fixed delay, or `None` for the device's own choice.
+    pub fn steps(self) -> Option<u8> {
+        match self {
+            CableDelay::Auto => None,
+            CableDelay::Fixed(steps) => Some(steps),
+        }
+    }
 }
 
 /// What `update_core` changes; `None` leaves a setting as it is.
@@ -65,16 +73,21 @@ impl Engine {
         if st.stream.is_some() {
             return Err(EngineError::StreamingOn { action: "changing the core configuration" });
         }
-        if let Some((port, _)) = update.cable_delay {
-            if port >= st.description.ports.len() {
-                let letters: Vec<String> = st.description.ports.iter().map(|p| p.letter().to_string()).collect();
-                return Err(EngineError::InvalidArgument {
-                    field: "cableDelay.port".into(),
-                    value: format!("{:?}", port_letter(port)),
-                    allowed: format!("a port of this device: {}", letters.join(", ")),
-                });
+        // The port's place among the device's ports (they need not be A, B, C... in a row).
+        let cable = match update.cable_delay {
+            Some((port, delay)) => {
+                let Some(at) = st.description.ports.iter().position(|p| p.port == port) else {
+                    let letters: Vec<String> = st.description.ports.iter().map(|p| p.letter().to_string()).collect();
+                    return Err(EngineError::InvalidArgument {
+                        field: "cableDelay.port".into(),
+                        value: format!("{:?}", port_letter(port)),
+                        allowed: format!("a port of this device: {}", letters.join(", ")),
+                    });
+                };
+                Some((port, at, delay))
             }
-        }
+            None => None,
+        };
         if let Some(CableDelay::Fixed(steps)) = update.cable_delay.map(|(_, d)| d) {
             if steps > MAX_CABLE_DELAY {
                 return Err(EngineError::InvalidArgument {
@@ -97,8 +110,9 @@ impl Engine {
                 tracing::info!(sample_rate_hz = spec.sample_rate_hz(), "sample rate changed");
             }
         }
-        if let Some((port, delay)) = update.cable_delay {
-            st.cable_delays[port] = delay;
+        if let Some((port, at, delay)) = cable {
+            st.device.control().set_cable_delay(port, delay.steps())?;
+            st.cable_delays[at] = delay;
             tracing::info!(port = %port_letter(port), ?delay, "cable delay set");
         }
         self.publish(&st);
@@ -135,6 +149,14 @@ impl Engine {
         })?;
         let description = Arc::new(device.description().clone());
         let probes = resolve_probes(&st.probe_keys, &description)?;
+        // Fixed delays kept across the reopen (same ports) are set on the new device too.
+        if !fresh && description.ports == st.description.ports {
+            for (p, delay) in description.ports.iter().zip(&st.cable_delays) {
+                if let CableDelay::Fixed(steps) = delay {
+                    device.control().set_cable_delay(p.port, Some(*steps))?;
+                }
+            }
+        }
         let measured = super::measure_impedance(&mut device, &description);
         // A board measures on request: its last measurement stands while its ports are the same.
         if measured.is_some() || description.ports != st.description.ports {

@@ -263,6 +263,23 @@ impl Control for RhythmBoard {
         Err(ControlError::Unsupported { device: self.settings.name.clone(), what })
     }
 
+    fn set_cable_delay(&mut self, port: usize, delay: Option<u8>) -> Result<(), ControlError> {
+        let ports = self.delays.len();
+        if port >= ports {
+            return Err(ControlError::out_of_range("port", port, format!("0..{ports} (the board's SPI ports)")));
+        }
+        let steps = match delay {
+            Some(d) if d > 15 => return Err(ControlError::out_of_range("delay", d, "0..=15 clock steps")),
+            Some(d) => d,
+            None => self.delays[port],
+        };
+        let shift = 4 * port as u32;
+        let mut p = lock(&self.panel);
+        p.set_wire_in(ep::WIRE_IN_MISO_DELAY, u32::from(steps) << shift, 0xf << shift)
+            .and_then(|_| p.update_wire_ins())
+            .map_err(|e| ControlError::Device(self.panel_error("set a cable delay", e)))
+    }
+
     fn measure_impedance(&mut self) -> Result<Vec<Impedance>, ControlError> {
         self.measure_impedance_at(impedance::DEFAULT_FREQUENCY_HZ)
     }
