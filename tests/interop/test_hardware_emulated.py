@@ -106,11 +106,19 @@ def wait_for(predicate, timeout: float, what: str):
     pytest.fail(f"timed out waiting for {what}")
 
 
-def test_an_unplugged_board_is_reopened_when_it_returns_and_the_recording_marks_the_outage(start_daemon, tmp_path):
-    """The emulated controller disappears 1.5 s into the run and is back 1 s later: the first
-    file keeps every frame before the unplug, status says what happened, streaming resumes by
-    itself and the recording goes on in a second file whose /gaps holds the outage."""
-    headstages = "ports=A:2164 faults=unplug@1.5+1.0"
+@pytest.mark.parametrize(
+    "fault,said,longest",
+    [("unplug@1.5+1.0", "is gone", 3.5), ("stall@1.5", "stopped delivering data", 5.0)],
+    ids=["unplugged", "stalled"],
+)
+def test_a_board_that_goes_away_is_reopened_and_the_recording_marks_the_outage(
+    start_daemon, tmp_path, fault, said, longest
+):
+    """The emulated controller disappears 1.5 s into the run and is back 1 s later (or its
+    pipe stops for good, which takes FrontPanel's 2 s to tell): the first file keeps every
+    frame before, status says what happened, streaming resumes by itself and the recording
+    goes on in a second file whose /gaps holds the outage."""
+    headstages = f"ports=A:2164 faults={fault}"
     daemon = start_daemon(
         EPHYSD_DEVICE__BACKBONE="intan-recording-controller-1024",
         EPHYSD_DEVICE__FRONTPANEL="emulated",
@@ -122,7 +130,7 @@ def test_an_unplugged_board_is_reopened_when_it_returns_and_the_recording_marks_
         client.start_recording()
         first = Path(client.get_status().recording.active_filename)
         gone = wait_for(
-            lambda: (s := client.get_status()).recording.error and "is gone" in s.recording.error and s, 6, "the unplug"
+            lambda: (s := client.get_status()).recording.error and said in s.recording.error and s, 8, "the fault"
         )
         assert "opening it again" in gone.recording.error, gone.recording.error
         back = wait_for(
@@ -158,13 +166,13 @@ def test_an_unplugged_board_is_reopened_when_it_returns_and_the_recording_marks_
     assert len(gaps) == 1, gaps
     assert gaps[0]["length"] == int(index2[0]) - int(index1[-1]) - 1
     assert gaps[0]["timestamp"] == -gaps[0]["length"]
-    assert 0.9 * RATE < gaps[0]["length"] < 3.5 * RATE, gaps
+    assert 0.9 * RATE < gaps[0]["length"] < longest * RATE, gaps
     assert gaps[0]["reason"].decode() == "device"
     # The returned board streams its electrodes again from the start of its new run.
     again = expected_signal(spec, len(index2), tmp_path).reshape(-1, 64)
     assert np.array_equal(samples2, again)
     log = daemon.output()
-    assert "is gone" in log and "streaming resumed, recording continues in a new file" in log, log
+    assert said in log and "streaming resumed, recording continues in a new file" in log, log
 
 
 def test_impedance_by_port_and_sinaps_methods_refused_naming_the_device(daemon):
