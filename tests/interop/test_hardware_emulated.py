@@ -354,3 +354,31 @@ def test_a_manual_cable_delay_reaches_the_board(start_daemon, tmp_path):
         assert np.array_equal(samples, expected)
     finally:
         client.close()
+
+
+def test_a_1024_channel_board_loses_nothing_while_streaming_starts(start_daemon):
+    """The primary cache of 1024 channels takes seconds to build; the board is started only
+    once it is ready, so its FIFO (about 2 s of 1024 channels) never overflows at the start."""
+    ports = ",".join(f"{p}:2164+2164" for p in "ABCDEFGH")
+    daemon = start_daemon(
+        EPHYSD_DEVICE__BACKBONE="intan-recording-controller-1024",
+        EPHYSD_DEVICE__FRONTPANEL="emulated",
+        EPHYSD_DEVICE__EMULATOR=f"ports={ports}",
+        EPHYSD_CACHE__SECONDS="60",
+    )
+    client = AllegoClient()
+    try:
+        client.start_streaming()
+        client.start_recording()
+        path = Path(client.get_status().recording.active_filename)
+        wait_for(lambda: client.get_status().recording.duration > 1.0, 15, "a second of recording")
+        status = client.get_status()
+        client.stop_recording()
+        client.stop_streaming()
+    finally:
+        client.close()
+    assert not status.recording.error, status.recording.error
+    with h5py.File(path, "r") as f:
+        assert f["samples"].shape[1] == 1024
+        assert len(f["gaps"]) == 0
+    assert "lost on the USB link" not in daemon.output()
