@@ -46,6 +46,17 @@ def tool(name: str) -> Path:
     return path
 
 
+def start_controller(start_daemon, headstages: str, **env: str):
+    """A daemon on an emulated 1024-channel controller with `headstages` (its emulator spec),
+    in process, plus any other `EPHYSD_*` overrides."""
+    return start_daemon(
+        EPHYSD_DEVICE__BACKBONE="intan-recording-controller-1024",
+        EPHYSD_DEVICE__FRONTPANEL="emulated",
+        EPHYSD_DEVICE__EMULATOR=headstages,
+        **env,
+    )
+
+
 def expected_signal(spec: str, frames: int, tmp_path: Path) -> np.ndarray:
     out = tmp_path / "expected.bin"
     subprocess.run([str(tool("examples/emulated_signal")), spec, str(RATE), str(frames), str(out)], check=True)
@@ -119,11 +130,7 @@ def test_a_board_that_goes_away_is_reopened_and_the_recording_marks_the_outage(
     frame before, status says what happened, streaming resumes by itself and the recording
     goes on in a second file whose /gaps holds the outage."""
     headstages = f"ports=A:2164 faults={fault}"
-    daemon = start_daemon(
-        EPHYSD_DEVICE__BACKBONE="intan-recording-controller-1024",
-        EPHYSD_DEVICE__FRONTPANEL="emulated",
-        EPHYSD_DEVICE__EMULATOR=headstages,
-    )
+    daemon = start_controller(start_daemon, headstages)
     client = AllegoClient()
     try:
         client.start_streaming()
@@ -210,11 +217,7 @@ def test_lost_and_corrupt_frames_are_gaps_in_the_recording_and_lines_in_status(s
     goes on, each is a /gaps row of its exact length, status and the journal say what the
     link lost, and every frame kept is the board's own."""
     headstages = "ports=B:2132 faults=drop@15000+100,corrupt@40000"
-    daemon = start_daemon(
-        EPHYSD_DEVICE__BACKBONE="intan-recording-controller-1024",
-        EPHYSD_DEVICE__FRONTPANEL="emulated",
-        EPHYSD_DEVICE__EMULATOR=headstages,
-    )
+    daemon = start_controller(start_daemon, headstages)
     client = AllegoClient()
     try:
         client.start_recording()
@@ -241,11 +244,7 @@ def test_board_impedance_through_allego_client_matches_the_emulated_electrodes(s
     """GetIntanImpedance on a board runs Intan's measurement (test currents through the chip's
     capacitors, three scales) and reads each emulated electrode within 5 % and 5 degrees."""
     headstages = "ports=A:2164,C:2216 pace=free seed=4"
-    start_daemon(
-        EPHYSD_DEVICE__BACKBONE="intan-recording-controller-1024",
-        EPHYSD_DEVICE__FRONTPANEL="emulated",
-        EPHYSD_DEVICE__EMULATOR=headstages,
-    )
+    start_controller(start_daemon, headstages)
     out = subprocess.run(
         [str(tool("examples/emulated_impedance")), f"board=rhd-controller {headstages}", "1000"],
         check=True,
@@ -324,11 +323,7 @@ def test_a_manual_cable_delay_reaches_the_board(start_daemon, tmp_path):
     from radiens_core.models.ports import Port
 
     headstages = "ports=A:2132,C:2132 delays=A:3,C:3 pace=free"
-    start_daemon(
-        EPHYSD_DEVICE__BACKBONE="intan-recording-controller-1024",
-        EPHYSD_DEVICE__FRONTPANEL="emulated",
-        EPHYSD_DEVICE__EMULATOR=headstages,
-    )
+    start_controller(start_daemon, headstages)
     spec = f"board=rhd-controller {headstages}"
 
     def record() -> tuple[np.ndarray, np.ndarray]:
@@ -360,12 +355,7 @@ def test_a_1024_channel_board_loses_nothing_while_streaming_starts(start_daemon)
     """The primary cache of 1024 channels takes seconds to build; the board is started only
     once it is ready, so its FIFO (about 2 s of 1024 channels) never overflows at the start."""
     ports = ",".join(f"{p}:2164+2164" for p in "ABCDEFGH")
-    daemon = start_daemon(
-        EPHYSD_DEVICE__BACKBONE="intan-recording-controller-1024",
-        EPHYSD_DEVICE__FRONTPANEL="emulated",
-        EPHYSD_DEVICE__EMULATOR=f"ports={ports}",
-        EPHYSD_CACHE__SECONDS="60",
-    )
+    daemon = start_controller(start_daemon, f"ports={ports}", EPHYSD_CACHE__SECONDS="60")
     client = AllegoClient()
     try:
         client.start_streaming()

@@ -124,6 +124,18 @@ struct Run {
     stalled: bool,
 }
 
+impl Run {
+    /// The row of the simulated electrodes' next sample in `signal_block`, reading the next
+    /// block of the signal when this one is used up. The caller advances `signal_used`.
+    fn next_signal_row(&mut self) -> usize {
+        if self.signal_used == self.signal_block.frames {
+            self.signal.read_block(&mut self.signal_block).expect("simulated source");
+            self.signal_used = 0;
+        }
+        self.signal_used
+    }
+}
+
 /// The emulated board, opened.
 pub struct EmulatedPanel {
     spec: EmulatorSpec,
@@ -475,11 +487,7 @@ impl EmulatedPanel {
         });
         let cps = 32;
         for f in 0..frames {
-            if run.signal_used == run.signal_block.frames {
-                run.signal.read_block(&mut run.signal_block).expect("simulated source");
-                run.signal_used = 0;
-            }
-            let t = run.signal_used;
+            let t = run.next_signal_row();
             let sig_ch = run.signal_block.layout().amplifier_channels;
             let electrodes = &run.signal_block.amplifier[t * sig_ch..(t + 1) * sig_ch];
             let electrode = |i: usize| electrodes.get(i).copied().unwrap_or(0);
@@ -558,11 +566,7 @@ impl EmulatedPanel {
         let aux_enable = self.wires[usize::from(ep::rhs::WIRE_IN_AUX_ENABLE)];
         let lengths = self.rhs_lengths;
         for f in 0..frames {
-            if run.signal_used == run.signal_block.frames {
-                run.signal.read_block(&mut run.signal_block).expect("simulated source");
-                run.signal_used = 0;
-            }
-            let t = run.signal_used;
+            let t = run.next_signal_row();
             let sig_ch = run.signal_block.layout().amplifier_channels;
             let electrodes = &run.signal_block.amplifier[t * sig_ch..(t + 1) * sig_ch];
             let electrode = |i: usize| electrodes.get(i).copied().unwrap_or(0);

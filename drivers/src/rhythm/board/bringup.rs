@@ -270,10 +270,44 @@ fn scan_streams(p: &mut dyn FrontPanel, interface: Interface) -> PanelResult<Vec
     Ok((0..lines).collect())
 }
 
-fn set_all_delays(p: &mut dyn FrontPanel, delay: u32) -> PanelResult<()> {
-    let word = (0..8).fold(0u32, |acc, port| acc | (delay << (4 * port)));
-    p.set_wire_in(ep::WIRE_IN_MISO_DELAY, word, u32::MAX)?;
+/// Sets the MISO delay of the first `ports` ports to `delay`.
+fn set_all_delays(p: &mut dyn FrontPanel, ports: usize, delay: u32) -> PanelResult<()> {
+    let word = (0..ports).fold(0u32, |acc, port| acc | (delay << (4 * port)));
+    let mask = if ports >= 8 { u32::MAX } else { (1u32 << (4 * ports)) - 1 };
+    p.set_wire_in(ep::WIRE_IN_MISO_DELAY, word, mask)?;
     p.update_wire_ins()
+}
+
+/// One bounded run of the port scan at `delay` on the first `ports` ports: sets the delays,
+/// runs the sequencer until it stops, and reads the run's frames into `bytes` (which holds
+/// exactly the run). RHD and RHS boards alike.
+pub(super) fn scan_run(
+    panel: &SharedPanel,
+    interface: Interface,
+    ports: usize,
+    delay: u32,
+    name: &str,
+    frames: usize,
+    bytes: &mut [u8],
+) -> Result<(), BringUpError> {
+    let io = |operation| move |e| panel_error(name, operation, e);
+    {
+        let mut p = lock(panel);
+        set_all_delays(&mut **p, ports, delay).map_err(io("scan ports"))?;
+        p.activate_trigger_in(ep::TRIGGER_IN_SPI_START, 0).map_err(io("scan ports"))?;
+    }
+    let finished = wait_for(panel, ep::WIRE_OUT_SPI_RUNNING, |v| v & 1 == 0).map_err(io("scan ports"))?;
+    let words_needed = (bytes.len() / 2) as u64;
+    let have = fifo_words(&mut **lock(panel), interface).map_err(io("scan ports"))?;
+    if !finished || have < words_needed {
+        return Err(BringUpError::RunTimeout {
+            device: name.to_string(),
+            frames,
+            timeout_ms: HARDWARE_TIMEOUT.as_millis(),
+        });
+    }
+    lock(panel).read_pipe_out(ep::PIPE_OUT_DATA, interface.pipe_block_size(), bytes).map_err(io("scan ports"))?;
+    Ok(())
 }
 
 pub(super) fn set_run_length(p: &mut dyn FrontPanel, interface: Interface, frames: u32) -> PanelResult<()> {
@@ -327,24 +361,7 @@ fn scan(
     let mut seen: Vec<Option<RhdChip>> = vec![None; lines.len()];
     let mut results = vec![0u16; REGISTER_CONFIG_LEN];
     for delay in 0..16u32 {
-        {
-            let mut p = lock(panel);
-            set_all_delays(&mut **p, delay).map_err(io("scan ports"))?;
-            p.activate_trigger_in(ep::TRIGGER_IN_SPI_START, 0).map_err(io("scan ports"))?;
-        }
-        let finished = wait_for(panel, ep::WIRE_OUT_SPI_RUNNING, |v| v & 1 == 0).map_err(io("scan ports"))?;
-        let words_needed = (bytes.len() / 2) as u64;
-        let have = fifo_words(&mut **lock(panel), interface).map_err(io("scan ports"))?;
-        if !finished || have < words_needed {
-            return Err(BringUpError::RunTimeout {
-                device: name.clone(),
-                frames: SCAN_FRAMES,
-                timeout_ms: HARDWARE_TIMEOUT.as_millis(),
-            });
-        }
-        lock(panel)
-            .read_pipe_out(ep::PIPE_OUT_DATA, interface.pipe_block_size(), &mut bytes)
-            .map_err(io("scan ports"))?;
+        scan_run(panel, interface, 8, delay, name, SCAN_FRAMES, &mut bytes)?;
         if decode(&format, &bytes, &mut block, None).is_err() {
             // A corrupt scan run counts as no good pass at this delay.
             continue;

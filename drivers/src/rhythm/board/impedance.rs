@@ -246,18 +246,11 @@ fn write_command(
     p.activate_trigger_in(trigger, bit)
 }
 
-/// Reads and drops whatever the FIFO holds (the sequencer is stopped).
-fn drain(p: &mut dyn FrontPanel, interface: Interface) -> PanelResult<()> {
-    let block = interface.pipe_block_size().unwrap_or(2);
-    let mut scratch = vec![0u8; 64 * 1024];
-    loop {
-        let words = bringup::fifo_words(p, interface)?;
-        let whole = ((words * 2) as usize / block * block).min(scratch.len());
-        if whole == 0 {
-            return Ok(());
-        }
-        p.read_pipe_out(ep::PIPE_OUT_DATA, interface.pipe_block_size(), &mut scratch[..whole])?;
-    }
+/// Empties the FIFO and leaves continuous mode, so the next run is a bounded one.
+fn quiet(p: &mut dyn FrontPanel, interface: Interface) -> PanelResult<()> {
+    super::stream::flush(p, interface)?;
+    p.set_wire_in(ep::WIRE_IN_RESET_RUN, 0, ep::CONTINUOUS_RUN_BIT)?;
+    p.update_wire_ins()
 }
 
 /// Runs the sequencer for the run length set (`frames`) and reads its frames into `bytes`.
@@ -301,9 +294,7 @@ fn run_steps(board: &RhythmBoard, plan: &RunPlan) -> Result<Vec<[(f64, f64); 3]>
         let mut p = lock(&board.panel);
         let p = &mut **p;
         (|| {
-            drain(p, interface)?;
-            p.set_wire_in(ep::WIRE_IN_RESET_RUN, 0, ep::CONTINUOUS_RUN_BIT)?;
-            p.update_wire_ins()?;
+            quiet(p, interface)?;
             bringup::set_run_length(p, interface, plan.frames as u32)?;
             let dac = dac_list(plan.frequency.period);
             bringup::upload(p, interface, DAC_SLOT, DAC_BANK, &dac)?;
@@ -390,9 +381,7 @@ fn restore(board: &RhythmBoard) -> Result<(), ControlError> {
         let mut p = lock(&board.panel);
         let p = &mut **p;
         (|| {
-            drain(p, interface)?;
-            p.set_wire_in(ep::WIRE_IN_RESET_RUN, 0, ep::CONTINUOUS_RUN_BIT)?;
-            p.update_wire_ins()?;
+            quiet(p, interface)?;
             bringup::select_length(p, interface, DAC_SLOT, 0, aux_inputs - 1)?;
             bringup::select_bank(p, DAC_SLOT, 0)?;
             bringup::select_bank(p, CONFIG_SLOT, BANK_STREAMING)?;

@@ -25,9 +25,7 @@
 
 use std::sync::Arc;
 
-use super::bringup::{
-    fifo_words, set_run_length, set_sample_rate, wait_for, BringUpError, PanelResult, HARDWARE_TIMEOUT,
-};
+use super::bringup::{scan_run, set_run_length, set_sample_rate, BringUpError, PanelResult};
 use super::rhs_commands::{self, RomReading, REGISTER_CONFIG_LEN, RESULT_FRAME_OFFSET};
 use super::{lock, panel_error, BoardHealth, BoardSettings, RhythmBoard, SharedPanel, StreamPlan};
 use crate::frame::FrameBlock;
@@ -145,12 +143,6 @@ fn upload_lists(p: &mut dyn FrontPanel, rate_hz: f64) -> PanelResult<()> {
     Ok(())
 }
 
-fn set_all_delays(p: &mut dyn FrontPanel, delay: u32) -> PanelResult<()> {
-    let word = (0..ep::rhs::PORTS).fold(0u32, |acc, port| acc | (delay << (4 * port)));
-    p.set_wire_in(ep::WIRE_IN_MISO_DELAY, word, 0xffff)?;
-    p.update_wire_ins()
-}
-
 /// Runs the scan; returns the chips found and each port's chosen delay.
 fn scan(panel: &SharedPanel, settings: &BoardSettings) -> Result<(Vec<Found>, Vec<u8>), BringUpError> {
     let name = &settings.name;
@@ -174,24 +166,7 @@ fn scan(panel: &SharedPanel, settings: &BoardSettings) -> Result<(Vec<Found>, Ve
     let mut seen: Vec<Option<RhsChip>> = vec![None; lines];
     let mut results = vec![0u32; REGISTER_CONFIG_LEN];
     for delay in 0..16u32 {
-        {
-            let mut p = lock(panel);
-            set_all_delays(&mut **p, delay).map_err(io("scan ports"))?;
-            p.activate_trigger_in(ep::TRIGGER_IN_SPI_START, 0).map_err(io("scan ports"))?;
-        }
-        let finished = wait_for(panel, ep::WIRE_OUT_SPI_RUNNING, |v| v & 1 == 0).map_err(io("scan ports"))?;
-        let words_needed = (bytes.len() / 2) as u64;
-        let have = fifo_words(&mut **lock(panel), TRANSPORT).map_err(io("scan ports"))?;
-        if !finished || have < words_needed {
-            return Err(BringUpError::RunTimeout {
-                device: name.clone(),
-                frames: SCAN_FRAMES,
-                timeout_ms: HARDWARE_TIMEOUT.as_millis(),
-            });
-        }
-        lock(panel)
-            .read_pipe_out(ep::PIPE_OUT_DATA, TRANSPORT.pipe_block_size(), &mut bytes)
-            .map_err(io("scan ports"))?;
+        scan_run(panel, TRANSPORT, ep::rhs::PORTS, delay, name, SCAN_FRAMES, &mut bytes)?;
         if decode_with_extras(&format, &bytes, &mut block, &mut extras, None).is_err() {
             // A corrupt scan run counts as no good pass at this delay.
             continue;

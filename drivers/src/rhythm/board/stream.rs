@@ -270,7 +270,7 @@ impl RhythmSource {
 }
 
 /// Empties the FIFO (the sequencer is stopped).
-fn flush(
+pub(super) fn flush(
     p: &mut dyn crate::frontpanel::FrontPanel,
     interface: Interface,
 ) -> Result<(), crate::frontpanel::FrontPanelError> {
