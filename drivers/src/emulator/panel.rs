@@ -648,8 +648,9 @@ impl EmulatedPanel {
         }
         let seconds = index as f64 / run.rate;
         let mut fate = FrameFate::Keep;
-        for (i, fault) in self.spec.faults.clone().into_iter().enumerate() {
-            match fault {
+        // By index: the faults are `Copy`, and the loop changes `self` (no per-frame clone).
+        for i in 0..self.spec.faults.len() {
+            match self.spec.faults[i] {
                 Fault::Drop { frame, frames } if (frame..frame + frames).contains(&index) => {
                     if !self.world.has_fired(i) {
                         fate = FrameFate::Drop;
