@@ -1,6 +1,6 @@
-//! Opens an emulated board through the device layer, streams it for a few seconds and says
-//! how long each step took: `cargo run --release -p ephysd-drivers --example emulated_board --
-//! "ports=A:2164+2164 pace=realtime" 3`.
+//! Opens an emulated board through the device layer, measures its electrodes' impedance,
+//! streams it for a few seconds and says how long each step took:
+//! `cargo run --release -p ephysd-drivers --example emulated_board -- "ports=A:2164+2164 pace=realtime" 3`.
 
 use std::time::Instant;
 
@@ -20,6 +20,9 @@ fn main() {
     let t = Instant::now();
     let mut device = open(&spec).unwrap_or_else(|e| panic!("{e}"));
     println!("open + bring-up: {:?}, {} channels", t.elapsed(), device.description().amplifier_channels());
+    let t = Instant::now();
+    let measured = device.control().measure_impedance().unwrap_or_else(|e| panic!("{e}"));
+    println!("impedance of {} electrodes: {:?}", measured.len(), t.elapsed());
     let t = Instant::now();
     let mut source = device.start_stream().unwrap_or_else(|e| panic!("{e}"));
     println!("start stream: {:?}", t.elapsed());
