@@ -264,9 +264,18 @@ impl std::fmt::Debug for PrimaryCache {
 }
 
 impl CacheWriter {
-    /// Appends the filled frames of `block`. Wait-free.
+    /// Appends the filled frames of `block`, which has the cache's amplifier and analog-input
+    /// channels, and its aux channels or, for a cache that holds none, any number of them
+    /// (left out). Wait-free.
     pub fn publish(&mut self, block: &FrameBlock) {
         let cache = &*self.cache;
+        let (b, c) = (block.layout(), cache.layout);
+        debug_assert!(
+            b.amplifier_channels == c.amplifier_channels
+                && b.analog_in_channels == c.analog_in_channels
+                && (b.aux_channels == c.aux_channels || c.aux_channels == 0),
+            "block channels {b:?} do not fit the cache's {c:?}"
+        );
         let n = block.frames.min(cache.capacity_frames());
         let start = cache.positions.begin_write(n);
         cache.store_frames(start, block, n);

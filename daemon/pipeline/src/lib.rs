@@ -32,6 +32,7 @@ pub mod events;
 pub mod placement;
 mod prefault;
 mod ring;
+mod simd;
 pub mod snapshot;
 pub mod stage;
 pub mod tap;

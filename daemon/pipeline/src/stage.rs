@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::prefault::prefaulted;
+use crate::simd::with_avx2;
 use ephysd_drivers::{BlockLayout, FrameBlock, AMPLIFIER_UV_PER_UNIT, ANALOG_IN_VOLTS_PER_CODE, ANALOG_IN_ZERO_CODE};
 
 /// One step of the real-time processing chain.
@@ -127,17 +128,8 @@ impl SignalBlock {
     /// unit) and analog-input codes; returns how many values were beyond the 16-bit range
     /// (stored at its end). `amplifier` and `analog_in` hold at least the filled frames.
     pub(crate) fn store_lanes(&self, amplifier: &mut [i16], analog_in: &mut [u16]) -> u64 {
-        let units_per_uv = (1.0 / AMPLIFIER_UV_PER_UNIT) as f32;
-        // Counted in 32 bits inside the loops (a block has far fewer than 2^32 values), which
-        // keeps them vectorized.
-        let mut saturated = 0u32;
         let n = self.frames * self.channels;
-        for (out, &uv) in amplifier[..n].iter_mut().zip(&self.samples[..n]) {
-            let units = nearest_integer(uv * units_per_uv);
-            let stored = units.clamp(i32::from(i16::MIN), i32::from(i16::MAX));
-            saturated += u32::from(stored != units);
-            *out = stored as i16;
-        }
+        let mut saturated = uv_to_units(&mut amplifier[..n], &self.samples[..n]);
         let n = self.frames * self.analog_in_channels;
         for (out, &volts) in analog_in[..n].iter_mut().zip(&self.analog_in[..n]) {
             let (code, clipped) = volts_to_code(volts);
@@ -152,14 +144,39 @@ impl SignalBlock {
         self.frames = raw.frames;
         self.modified = false;
         self.first_frame_index = raw.frame_index.first().copied().unwrap_or(0);
-        let scale = AMPLIFIER_UV_PER_UNIT as f32;
-        for (out, &v) in self.samples.iter_mut().zip(raw.amplifier_filled()) {
-            *out = f32::from(v) * scale;
-        }
+        units_to_uv(&mut self.samples, raw.amplifier_filled());
         let n = raw.frames * self.analog_in_channels;
         for (out, &code) in self.analog_in.iter_mut().zip(&raw.analog_in[..n]) {
             *out = code_to_volts(code);
         }
+    }
+}
+
+with_avx2! {
+    /// Amplifier samples in µV (as many as both slices hold).
+    fn units_to_uv(out: &mut [f32], units: &[i16]) {
+        let scale = AMPLIFIER_UV_PER_UNIT as f32;
+        for (out, &v) in out.iter_mut().zip(units) {
+            *out = f32::from(v) * scale;
+        }
+    }
+}
+
+with_avx2! {
+    /// µV rounded to the nearest amplifier unit (as many as both slices hold); returns how
+    /// many were beyond the 16-bit range, stored at its end.
+    fn uv_to_units(out: &mut [i16], uv: &[f32]) -> u32 {
+        let units_per_uv = (1.0 / AMPLIFIER_UV_PER_UNIT) as f32;
+        // Counted in 32 bits inside the loop (a block has far fewer than 2^32 values), which
+        // keeps it vectorized.
+        let mut saturated = 0u32;
+        for (out, &uv) in out.iter_mut().zip(uv) {
+            let units = nearest_integer(uv * units_per_uv);
+            let stored = units.clamp(i32::from(i16::MIN), i32::from(i16::MAX));
+            saturated += u32::from(stored != units);
+            *out = stored as i16;
+        }
+        saturated
     }
 }
 

@@ -47,21 +47,19 @@ impl Stage for FilteredTap {
     }
 
     fn process(&mut self, block: &mut StageBlock<'_>) {
+        if !block.signal.is_modified() {
+            // The block's own samples are the signal, rounded: the filtered cache takes them
+            // as they are (leaving out the aux inputs it does not hold).
+            self.writer.publish(block.raw);
+            return;
+        }
         let frames = block.signal.frames();
         let out = &mut self.block;
         out.frames = frames;
         out.frame_index[..frames].copy_from_slice(&block.raw.frame_index[..frames]);
         out.digital_in[..frames].copy_from_slice(&block.raw.digital_in[..frames]);
         out.digital_out[..frames].copy_from_slice(&block.raw.digital_out[..frames]);
-        let saturated = if block.signal.is_modified() {
-            block.signal.store_lanes(&mut out.amplifier, &mut out.analog_in)
-        } else {
-            // The block's own samples are the signal, rounded: copying them is converting it.
-            let (n, a) = (frames * block.signal.channels(), frames * block.signal.analog_in_channels());
-            out.amplifier[..n].copy_from_slice(&block.raw.amplifier[..n]);
-            out.analog_in[..a].copy_from_slice(&block.raw.analog_in[..a]);
-            0
-        };
+        let saturated = block.signal.store_lanes(&mut out.amplifier, &mut out.analog_in);
         if saturated > 0 {
             self.saturated.fetch_add(saturated, Ordering::Relaxed);
         }

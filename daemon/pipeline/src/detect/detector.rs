@@ -41,6 +41,7 @@ use super::snippet::{centre, half_peak_width, peak_index, SnippetGeometry};
 use super::spike::{Spike, SNIPPET_SAMPLES, UNSORTED};
 use crate::events::EventWriter;
 use crate::prefault::prefaulted;
+use crate::simd::with_avx2;
 use crate::stage::{Stage, StageBlock};
 
 /// Most channels a detector can run on: a spike names its channel in 16 bits.
@@ -167,16 +168,9 @@ impl DetectorStage {
     fn scan(&mut self, row: &[f32], n: u64, frame: u64) {
         let whole = row.len() - row.len() % LANES;
         let mut b = 0;
-        while b < whole {
-            let hit = beyond(
-                row[b..b + LANES].try_into().unwrap(),
-                self.settings.lo[b..b + LANES].try_into().unwrap(),
-                self.settings.hi[b..b + LANES].try_into().unwrap(),
-            );
-            if hit {
-                self.crossings(row, b..b + LANES, n, frame);
-            }
-            b += LANES;
+        while let Some(hit) = first_beyond(&row[..whole], &self.settings.lo, &self.settings.hi, b) {
+            self.crossings(row, hit..hit + LANES, n, frame);
+            b = hit + LANES;
         }
         if whole < row.len() {
             self.crossings(row, whole..row.len(), n, frame);
@@ -234,6 +228,21 @@ impl DetectorStage {
             .complete_front(n + 1, sample, |p, raw| emit(p, raw, geometry, settings, lobes, spikes, shared))
         {}
         self.schedule();
+    }
+}
+
+with_avx2! {
+    /// The first channel from `from` on (a multiple of [`LANES`]) of the group of `LANES`
+    /// holding a sample of `row` (whole groups) beyond its channel's levels.
+    fn first_beyond(row: &[f32], lo: &[f32], hi: &[f32], from: usize) -> Option<usize> {
+        let (row, lo, hi) = (&row[from..], &lo[from..row.len()], &hi[from..row.len()]);
+        let groups = row.chunks_exact(LANES).zip(lo.chunks_exact(LANES)).zip(hi.chunks_exact(LANES));
+        for (g, ((x, lo), hi)) in groups.enumerate() {
+            if beyond(x.try_into().unwrap(), lo.try_into().unwrap(), hi.try_into().unwrap()) {
+                return Some(from + g * LANES);
+            }
+        }
+        None
     }
 }
 
@@ -311,20 +320,23 @@ impl Stage for DetectorStage {
         for (i, row) in samples.chunks_exact(self.channels).enumerate() {
             let n = first + i as u64;
             self.scan(row, n, first_frame + i as u64);
+            if self.pending.waiting() > 0 {
+                let (channels, history) = (self.channels, &self.history);
+                self.pending.fill_row(n, row, |m, c| {
+                    if m < first {
+                        history.get(m, c)
+                    } else {
+                        samples[(m - first) as usize * channels + c]
+                    }
+                });
+            }
             if n >= self.next_service {
                 self.service(samples, first, i);
             }
         }
         let end = first + signal.frames() as u64;
-        // Spikes still waiting take this block's samples with them before it is gone.
-        let (channels, history) = (self.channels, &self.history);
-        self.pending.fill(end, |m, c| {
-            if m < first {
-                history.get(m, c)
-            } else {
-                samples[(m - first) as usize * channels + c]
-            }
-        });
+        // Spikes still waiting took this block's samples row by row; the history keeps the
+        // pre-crossing span for crossings early in the next block.
         self.history.keep(first, samples);
         self.frames_seen = end;
     }

@@ -101,6 +101,8 @@ pub(crate) struct Bank {
     last_output: Vec<f32>,
     /// Whether this CPU runs the AVX2 copy of the loop.
     avx2: bool,
+    /// Whether this CPU runs the AVX-512 copy of the loop.
+    avx512: bool,
 }
 
 impl Bank {
@@ -122,6 +124,7 @@ impl Bank {
             dc_gain: vec![1.0; width],
             last_output: crate::prefault::prefaulted(width, 0.0).into_vec(),
             avx2: avx2_available(),
+            avx512: avx512_available(),
         };
         for i in 0..groups * LANES {
             // Levels from the coefficients as they will run, rounded to f32.
@@ -161,7 +164,10 @@ impl Bank {
         }
         let samples = &mut samples[..frames * channels];
         #[cfg(target_arch = "x86_64")]
-        if self.avx2 {
+        if self.avx512 {
+            // SAFETY: the CPU has AVX-512F (checked when the bank was built).
+            unsafe { self.run_avx512(samples, channels) };
+        } else if self.avx2 {
             // SAFETY: the CPU has AVX2 (checked when the bank was built).
             unsafe { self.run_avx2(samples, channels) };
         } else {
@@ -186,6 +192,16 @@ impl Bank {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     unsafe fn run_avx2(&mut self, samples: &mut [f32], channels: usize) {
+        self.run(samples, channels);
+    }
+
+    /// [`run`](Self::run) compiled for AVX-512.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn run_avx512(&mut self, samples: &mut [f32], channels: usize) {
         self.run(samples, channels);
     }
 
@@ -263,6 +279,16 @@ fn avx2_available() -> bool {
 
 #[cfg(not(target_arch = "x86_64"))]
 fn avx2_available() -> bool {
+    false
+}
+
+#[cfg(target_arch = "x86_64")]
+fn avx512_available() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f")
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn avx512_available() -> bool {
     false
 }
 
