@@ -164,12 +164,27 @@ pub trait Control: Send {
     /// Measures every amplifier channel's electrode impedance.
     fn measure_impedance(&mut self) -> Result<Vec<Impedance>, ControlError>;
 
+    /// Turns the amplifiers' fast settle on or off: while on, every amplifier is held at its
+    /// baseline (blanked), as after a large artifact. Devices without it refuse with
+    /// [`ControlError::Unsupported`].
+    fn fast_settle(&mut self, on: bool) -> Result<(), ControlError> {
+        let _ = on;
+        Err(ControlError::Unsupported { device: "this device".into(), what: "fast-settle its amplifiers" })
+    }
+
     /// Sets how late the board samples the MISO line of `port` (0 = A), in its clock steps
     /// (0–15), or `None` for the delay its port scan chose. Devices without cables (the
     /// simulated device) have nothing to set.
     fn set_cable_delay(&mut self, port: usize, delay: Option<u8>) -> Result<(), ControlError> {
         let _ = (port, delay);
         Ok(())
+    }
+
+    /// The operations only a SmartBox Pro with a SiNAPS probe has (Allego's MOSI, wire-out,
+    /// status-register and flash methods): `Some` on such a device, `None` (the default) on
+    /// every other. The daemon reaches them through this without knowing the board type.
+    fn sinaps(&mut self) -> Option<&mut dyn crate::sinaps::SinapsControl> {
+        None
     }
 }
 

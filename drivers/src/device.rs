@@ -41,6 +41,15 @@ pub enum DeviceError {
     /// A board could not be brought up (clock, cables, headstages).
     #[error(transparent)]
     BringUp(Box<crate::rhythm::board::BringUpError>),
+    /// A SmartBox Pro with a SiNAPS probe could not be brought up (FPGA design, clock, probe,
+    /// pixels, bitfile).
+    #[error("{device}: {reason}")]
+    SinapsBringUp {
+        /// The device's name.
+        device: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// A recording to replay cannot be used.
     #[error("replay of {path}: {reason}")]
     Replay {
@@ -127,6 +136,11 @@ pub fn open(spec: &DeviceSpec) -> Result<Device, DeviceError> {
         DeviceSpec::Rhythm(r) => {
             let board = crate::rhythm::board::open_board(r)?;
             let description = board.description(r);
+            Ok(Device { spec: spec.clone(), description, backend: Box::new(board) })
+        }
+        DeviceSpec::Sinaps(s) => {
+            let board = crate::sinaps::open_sinaps(s)?;
+            let description = board.description();
             Ok(Device { spec: spec.clone(), description, backend: Box::new(board) })
         }
         DeviceSpec::Replay(r) => Err(DeviceError::Replay {

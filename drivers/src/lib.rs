@@ -4,9 +4,10 @@
 //! `device.*` keys) and returns a [`Device`]: it describes itself once
 //! ([`DeviceDescription`]), starts streams whose read side is a [`Source`] (which fills a
 //! preallocated [`FrameBlock`] in place, so the acquisition thread never allocates), and is
-//! acted on through its [`Control`] side (outputs, stimulation, impedance). Today that is the
-//! simulated device ([`sim`]); the Rhythm/XDAQ boards, Sinaps probes and file replay plug in
-//! behind the same types.
+//! acted on through its [`Control`] side (outputs, stimulation, impedance). The devices: the
+//! simulated device ([`sim`]), the Rhythm/XDAQ boards ([`rhythm`]) and SmartBox Pro with
+//! SiNAPS probes ([`sinaps`]) over the FrontPanel operations; file replay plugs in behind the
+//! same types from the daemon.
 
 pub mod control;
 pub mod description;
@@ -18,6 +19,7 @@ pub mod frontpanel;
 pub mod rates;
 pub mod rhythm;
 pub mod sim;
+pub mod sinaps;
 pub mod source;
 pub mod spec;
 
@@ -30,5 +32,6 @@ pub use frame::{
 };
 pub use rates::{canonical_sample_rate, INTAN_SAMPLE_RATES};
 pub use sim::GroundTruthSpike;
+pub use sinaps::{SinapsControl, SinapsError, SinapsModel, SinapsStatus};
 pub use source::{Source, SourceError};
 pub use spec::{DeviceKeys, DeviceSpec, DeviceSpecError, ReplaySpec};

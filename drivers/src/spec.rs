@@ -10,10 +10,12 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::emulator::sinaps::SinapsEmulatorSpec;
 use crate::emulator::EmulatorSpec;
 use crate::rates::{canonical_sample_rate, rate_list};
 use crate::rhythm::board::catalog::{self, BoardModel};
 use crate::sim::{SimConfig, SimMode};
+use crate::sinaps::SinapsModel;
 use crate::MAX_AMPLIFIER_CHANNELS;
 
 /// Frames per block the pipeline accepts: at least 16 (per-block overhead), at most 4096
@@ -98,6 +100,8 @@ pub enum DeviceSpec {
     Rhythm(RhythmSpec),
     /// A recording played back as if it were being acquired (`sim-datasource`).
     Replay(ReplaySpec),
+    /// A SmartBox Pro with a SiNAPS probe.
+    Sinaps(SinapsSpec),
 }
 
 /// The backbone name of recording playback (Allego's `SMARTBOX_SIM_DATASOURCE`).
@@ -134,6 +138,27 @@ pub struct RhythmSpec {
     pub panel: PanelSource,
 }
 
+/// Where a SmartBox Pro's FrontPanel operations come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SinapsPanelSource {
+    /// The vendor library (or a stand-in exporting its C entry points) at this path.
+    Library(PathBuf),
+    /// The emulated SmartBox Pro, in process.
+    Emulated(SinapsEmulatorSpec),
+}
+
+/// A SmartBox Pro with a SiNAPS probe, fully specified and checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SinapsSpec {
+    pub model: SinapsModel,
+    pub sample_rate_hz: f64,
+    pub frames_per_block: usize,
+    /// Open this box; `None` for the first one attached.
+    pub serial: Option<String>,
+    pub bitfile: Option<PathBuf>,
+    pub panel: SinapsPanelSource,
+}
+
 /// A `device.*` key that does not name a usable device.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{key} = {value}: {allowed}")]
@@ -152,18 +177,64 @@ fn refuse(key: &'static str, value: impl std::fmt::Display, allowed: impl Into<S
 
 /// Every `device.backbone` value this version can open, in the order messages list them.
 pub fn backbone_names() -> Vec<&'static str> {
-    SimMode::ALL.iter().map(|m| m.name()).chain([REPLAY_BACKBONE]).chain(catalog::driven_backbones()).collect()
+    SimMode::ALL
+        .iter()
+        .map(|m| m.name())
+        .chain([REPLAY_BACKBONE])
+        .chain(catalog::driven_backbones())
+        .chain(crate::sinaps::backbones())
+        .collect()
+}
+
+/// The FrontPanel library the keys name, checked.
+fn library_path(keys: &DeviceKeys) -> Result<PathBuf, DeviceSpecError> {
+    if keys.frontpanel_library.is_empty() {
+        return Err(refuse("frontpanel_library", "\"\"", "the path of libokFrontPanel.so"));
+    }
+    Ok(PathBuf::from(&keys.frontpanel_library))
+}
+
+/// The SmartBox Pro spec the hardware keys describe for `model`.
+fn sinaps_spec(keys: &DeviceKeys, model: SinapsModel, rate: f64) -> Result<SinapsSpec, DeviceSpecError> {
+    let panel = match keys.frontpanel.as_str() {
+        "library" => SinapsPanelSource::Library(library_path(keys)?),
+        "emulated" => {
+            let text = if keys.emulator.split_whitespace().any(|w| w.starts_with("board=")) {
+                keys.emulator.clone()
+            } else {
+                format!("board={} {}", model.emulator_board, keys.emulator)
+            };
+            let spec: SinapsEmulatorSpec = text
+                .parse()
+                .map_err(|e: crate::emulator::EmulatorSpecError| refuse("emulator", &keys.emulator, e.to_string()))?;
+            if spec.model != model {
+                return Err(refuse(
+                    "emulator",
+                    &keys.emulator,
+                    format!(
+                        "board={} does not match backbone {} (board={})",
+                        spec.model.emulator_board, model.backbone, model.emulator_board
+                    ),
+                ));
+            }
+            SinapsPanelSource::Emulated(spec)
+        }
+        other => return Err(refuse("frontpanel", other, "allowed: library, emulated")),
+    };
+    Ok(SinapsSpec {
+        model,
+        sample_rate_hz: rate,
+        frames_per_block: keys.frames_per_block as usize,
+        serial: (!keys.serial.is_empty()).then(|| keys.serial.clone()),
+        bitfile: (!keys.bitfile.is_empty()).then(|| PathBuf::from(&keys.bitfile)),
+        panel,
+    })
 }
 
 /// The board spec the hardware keys describe for `model`.
 fn rhythm_spec(keys: &DeviceKeys, model: BoardModel, rate: f64) -> Result<RhythmSpec, DeviceSpecError> {
     let panel = match keys.frontpanel.as_str() {
-        "library" => {
-            if keys.frontpanel_library.is_empty() {
-                return Err(refuse("frontpanel_library", "\"\"", "the path of libokFrontPanel.so"));
-            }
-            PanelSource::Library(PathBuf::from(&keys.frontpanel_library))
-        }
+        "library" => PanelSource::Library(library_path(keys)?),
         "emulated" => {
             let text = if keys.emulator.split_whitespace().any(|w| w.starts_with("board=")) {
                 keys.emulator.clone()
@@ -216,9 +287,14 @@ impl DeviceSpec {
                 frames_per_block: keys.frames_per_block as usize,
             }));
         }
-        let hardware = catalog::model_of(&keys.backbone).map_err(|why| refuse("backbone", &keys.backbone, why))?;
+        let sinaps = SinapsModel::from_backbone(&keys.backbone);
+        let hardware = match sinaps {
+            Some(_) => None,
+            None => catalog::model_of(&keys.backbone).map_err(|why| refuse("backbone", &keys.backbone, why))?,
+        };
         let mode = match hardware {
             Some(_) => None,
+            None if sinaps.is_some() => None,
             None => Some(SimMode::from_str(&keys.backbone).map_err(|_| {
                 refuse("backbone", &keys.backbone, format!("allowed: {}", backbone_names().join(", ")))
             })?),
@@ -231,6 +307,9 @@ impl DeviceSpec {
         if !FRAMES_PER_BLOCK_RANGE.contains(&keys.frames_per_block) {
             let (lo, hi) = FRAMES_PER_BLOCK_RANGE.into_inner();
             return Err(refuse("frames_per_block", keys.frames_per_block, format!("allowed {lo}..={hi}")));
+        }
+        if let Some(model) = sinaps {
+            return Ok(DeviceSpec::Sinaps(sinaps_spec(keys, model, rate)?));
         }
         let Some(mode) = mode else {
             let model = hardware.expect("a hardware backbone when not simulated");
@@ -253,6 +332,7 @@ impl DeviceSpec {
             DeviceSpec::Simulated(c) => c.mode.name(),
             DeviceSpec::Rhythm(r) => r.model.backbone,
             DeviceSpec::Replay(_) => REPLAY_BACKBONE,
+            DeviceSpec::Sinaps(s) => s.model.backbone,
         }
     }
 
@@ -261,6 +341,7 @@ impl DeviceSpec {
         match self {
             DeviceSpec::Simulated(c) => c.sample_rate_hz,
             DeviceSpec::Rhythm(r) => r.sample_rate_hz,
+            DeviceSpec::Sinaps(s) => s.sample_rate_hz,
             // The recording's own rate; the replay's description says it once opened.
             DeviceSpec::Replay(_) => f64::NAN,
         }
@@ -273,6 +354,7 @@ impl DeviceSpec {
         match self {
             DeviceSpec::Simulated(c) => Ok(DeviceSpec::Simulated(SimConfig { sample_rate_hz: rate, ..c.clone() })),
             DeviceSpec::Rhythm(r) => Ok(DeviceSpec::Rhythm(RhythmSpec { sample_rate_hz: rate, ..r.clone() })),
+            DeviceSpec::Sinaps(s) => Ok(DeviceSpec::Sinaps(SinapsSpec { sample_rate_hz: rate, ..s.clone() })),
             DeviceSpec::Replay(r) => Err(refuse(
                 "sample_rate_hz",
                 hz,
@@ -291,12 +373,22 @@ impl DeviceSpec {
                 "a replay is chosen in the configuration file (device.backbone and device.replay_file), then the daemon restarted",
             ));
         }
+        if let Some(model) = SinapsModel::from_backbone(backbone) {
+            return match self {
+                DeviceSpec::Sinaps(s) if s.model == model => Ok(self.clone()),
+                _ => Err(refuse(
+                    "backbone",
+                    backbone,
+                    "a SmartBox Pro's probe is chosen in the configuration file (device.backbone and device.frontpanel), then the daemon restarted",
+                )),
+            };
+        }
         let hardware = catalog::model_of(backbone).map_err(|why| refuse("backbone", backbone, why))?;
         if let Some(model) = hardware {
             return match self {
                 DeviceSpec::Rhythm(r) => Ok(DeviceSpec::Rhythm(RhythmSpec { model, ..r.clone() })),
                 DeviceSpec::Replay(_) => unreachable!("refused above"),
-                DeviceSpec::Simulated(_) => Err(refuse(
+                DeviceSpec::Simulated(_) | DeviceSpec::Sinaps(_) => Err(refuse(
                     "backbone",
                     backbone,
                     "a board is chosen in the configuration file (device.backbone and device.frontpanel), then the daemon restarted",
@@ -308,7 +400,7 @@ impl DeviceSpec {
         })?;
         match self {
             DeviceSpec::Simulated(c) => Ok(DeviceSpec::Simulated(SimConfig { mode, ..c.clone() })),
-            DeviceSpec::Rhythm(_) | DeviceSpec::Replay(_) => Err(refuse(
+            DeviceSpec::Rhythm(_) | DeviceSpec::Replay(_) | DeviceSpec::Sinaps(_) => Err(refuse(
                 "backbone",
                 backbone,
                 "the simulated device is chosen in the configuration file (device.backbone), then the daemon restarted",
@@ -390,12 +482,51 @@ mod tests {
             DeviceSpec::from_keys(&DeviceKeys { backbone: "xdaq-one-rec".into(), frontpanel: "usb".into(), ..keys() })
                 .unwrap_err();
         assert_eq!(e.to_string(), "frontpanel = usb: allowed: library, emulated");
-        for (backbone, why) in
-            [("smartbox-pro", "not public"), ("smartbox-classic", "not public"), ("smartbox-pro-sinaps-1024", "Sinaps")]
-        {
+        for (backbone, why) in [("smartbox-pro", "not public"), ("smartbox-classic", "not public")] {
             let e = DeviceSpec::from_keys(&DeviceKeys { backbone: backbone.into(), ..keys() }).unwrap_err();
             assert!(e.key == "backbone" && e.allowed.contains(why), "{e}");
         }
+    }
+
+    #[test]
+    fn the_sinaps_backbones_make_smartbox_pro_specs() {
+        for model in SinapsModel::ALL {
+            let spec = DeviceSpec::from_keys(&DeviceKeys {
+                backbone: model.backbone.into(),
+                frontpanel: "emulated".into(),
+                emulator: "seed=4 pace=free".into(),
+                ..keys()
+            })
+            .unwrap();
+            assert_eq!(spec.backbone(), model.backbone);
+            assert!(backbone_names().contains(&model.backbone));
+            let DeviceSpec::Sinaps(s) = &spec else { panic!("a SmartBox Pro") };
+            let SinapsPanelSource::Emulated(e) = &s.panel else { panic!("emulated") };
+            assert_eq!((e.model, e.seed, e.realtime), (model, 4, false));
+            assert_eq!(spec.with_sample_rate(20000.0).unwrap().sample_rate_hz(), 20000.0);
+            assert_eq!(spec.with_backbone(model.backbone).unwrap(), spec);
+            let e = spec.with_backbone("sim-spikes").unwrap_err();
+            assert!(e.allowed.contains("configuration file"), "{e}");
+            let spec = DeviceSpec::from_keys(&DeviceKeys { backbone: model.backbone.into(), ..keys() }).unwrap();
+            let DeviceSpec::Sinaps(s) = &spec else { panic!("a SmartBox Pro") };
+            assert!(matches!(s.panel, SinapsPanelSource::Library(_)));
+        }
+        let e = DeviceSpec::from_keys(&DeviceKeys {
+            backbone: "smartbox-pro-sinaps-512".into(),
+            frontpanel: "emulated".into(),
+            emulator: "board=sinaps-256".into(),
+            ..keys()
+        })
+        .unwrap_err();
+        assert!(e.key == "emulator" && e.allowed.contains("does not match backbone smartbox-pro-sinaps-512"), "{e}");
+        let e = DeviceSpec::from_keys(&DeviceKeys {
+            backbone: "smartbox-pro-sinaps-512".into(),
+            frontpanel: "emulated".into(),
+            emulator: "ports=A:2164".into(),
+            ..keys()
+        })
+        .unwrap_err();
+        assert!(e.key == "emulator" && e.allowed.contains("ports"), "{e}");
     }
 
     #[test]

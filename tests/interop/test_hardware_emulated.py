@@ -184,7 +184,8 @@ def test_a_board_that_goes_away_is_reopened_and_the_recording_marks_the_outage(
 
 def test_impedance_by_port_and_sinaps_methods_refused_naming_the_device(daemon):
     """GetIntanImpedance measures the port asked for (not while streaming); the Sinaps methods
-    name the device that is open, as no device this version drives has Sinaps probes."""
+    are refused on a device without a Sinaps probe, naming the device that is open (they work
+    on a SmartBox Pro: test_sinaps_emulated.py)."""
     client = AllegoClient()
     try:
         z = client.get_intan_impedance("a").measurements
@@ -202,11 +203,13 @@ def test_impedance_by_port_and_sinaps_methods_refused_naming_the_device(daemon):
             client.transmit_mosi,
             lambda: client.read_wire_out(0x20),
             client.get_sinaps_status_registers,
+            lambda: client.flash_sinaps("/nonexistent/sinaps.bit"),
         ):
             with pytest.raises(Exception) as refused:
                 call()
             message = str(refused.value)
             assert "Sinaps" in message and "sim-spikes" in message, message
+            assert "FAILED_PRECONDITION" in message, message
         client.stop_streaming()
     finally:
         client.close()

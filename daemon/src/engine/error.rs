@@ -154,4 +154,8 @@ pub enum EngineError {
     /// The device refused or failed a control request (outputs, stimulation, impedance).
     #[error("device: {0}")]
     Control(#[from] ephysd_drivers::ControlError),
+    /// A Sinaps probe method was refused (a bad register, wire-out address or bitfile) or
+    /// failed on the device.
+    #[error("{0}")]
+    Sinaps(#[from] ephysd_drivers::SinapsError),
 }

@@ -1,6 +1,7 @@
-//! Requests that act on the hardware itself: impedance, and the Sinaps probe methods.
+//! Requests that act on the hardware itself: impedance, and the Sinaps probe methods (which
+//! reach the device through `Control::sinaps` and are refused on any other device, naming it).
 
-use ephysd_drivers::Impedance;
+use ephysd_drivers::{Impedance, SinapsControl, SinapsError, SinapsStatus};
 
 use super::{Engine, EngineError};
 
@@ -38,15 +39,68 @@ impl Engine {
         Ok(on_port)
     }
 
-    /// The refusal a Sinaps method gets on this device: none of the devices this version
-    /// drives has Sinaps probes.
-    pub fn sinaps_refusal(&self, method: &'static str) -> EngineError {
-        let d = self.description();
-        EngineError::WrongDevice {
-            method,
-            needs: "a SmartBox Pro with Sinaps probes (smartbox-pro-sinaps-*), which this version does not drive",
-            device: d.name.clone(),
-            backbone: d.backbone,
+    /// Runs a Sinaps operation on the open device: refused, naming the device, when it has no
+    /// Sinaps probe (`method` as the wire names it); with `idle`, also while streaming (the
+    /// action refused). Device I/O: call it off the async workers.
+    fn with_sinaps<T>(
+        &self,
+        method: &'static str,
+        idle: Option<&'static str>,
+        op: impl FnOnce(&mut dyn SinapsControl) -> Result<T, SinapsError>,
+    ) -> Result<T, EngineError> {
+        let mut st = self.lock();
+        let d = std::sync::Arc::clone(&st.description);
+        let streaming = st.stream.is_some();
+        let Some(sinaps) = st.device.control().sinaps() else {
+            return Err(EngineError::WrongDevice {
+                method,
+                needs: SINAPS_DEVICE,
+                device: d.name.clone(),
+                backbone: d.backbone,
+            });
+        };
+        if let (Some(action), true) = (idle, streaming) {
+            return Err(EngineError::StreamingOn { action });
         }
+        Ok(op(sinaps)?)
+    }
+
+    /// `LoadAllMosi`: the MOSI register bank, checked register by register, into the FPGA.
+    pub fn load_all_mosi(&self, register_vals: &[i32]) -> Result<(), EngineError> {
+        self.with_sinaps("allego.AllegoCore/LoadAllMosi", None, |s| s.load_all_mosi(register_vals))
+    }
+
+    /// `TransmitMosi`: the loaded bank to the probe.
+    pub fn transmit_mosi(&self) -> Result<(), EngineError> {
+        self.with_sinaps("allego.AllegoCore/TransmitMosi", None, |s| s.transmit_mosi())
+    }
+
+    /// `ReadWireOut`: one FrontPanel wire-out of the SmartBox Pro's FPGA.
+    pub fn read_wire_out(&self, address: i64) -> Result<u32, EngineError> {
+        self.with_sinaps("allego.AllegoCore/ReadWireOut", None, |s| s.read_wire_out(address))
+    }
+
+    /// `GetSinapsStatusRegisters`: the FPGA's status registers, decoded.
+    pub fn sinaps_status(&self) -> Result<SinapsStatus, EngineError> {
+        self.with_sinaps("allego.AllegoCore/GetSinapsStatusRegisters", None, |s| s.status())
+    }
+
+    /// `FlashSinaps`: configures the FPGA from `bitfile` (checked whole first) and brings the
+    /// probe up again. Refused while streaming, like impedance.
+    pub fn flash_sinaps(&self, bitfile: &str) -> Result<(), EngineError> {
+        self.with_sinaps("allego.AllegoCore/FlashSinaps", Some("flashing the Sinaps FPGA"), |s| {
+            if bitfile.is_empty() {
+                return Err(SinapsError::InvalidArgument {
+                    field: "bitfile".into(),
+                    value: "\"\"".into(),
+                    allowed: "the path of a Xilinx .bit file on the daemon's machine".into(),
+                });
+            }
+            s.flash(std::path::Path::new(bitfile))
+        })
     }
 }
+
+/// What the Sinaps methods need, as refusals name it.
+const SINAPS_DEVICE: &str =
+    "a SmartBox Pro with a Sinaps probe (device.backbone smartbox-pro-sinaps-256, -512 or -1024)";

@@ -36,6 +36,17 @@ fn code_of(e: &EngineError) -> Code {
         EngineError::Processing(e) => processing_code(e),
         EngineError::WrongDevice { .. } => Code::FailedPrecondition,
         EngineError::Control(e) => control_code(e),
+        EngineError::Sinaps(e) => sinaps_code(e),
+    }
+}
+
+fn sinaps_code(e: &ephysd_drivers::SinapsError) -> Code {
+    use ephysd_drivers::SinapsError;
+    match e {
+        SinapsError::InvalidArgument { .. } | SinapsError::Bitfile(_) => Code::InvalidArgument,
+        SinapsError::Streaming { .. } | SinapsError::NothingLoaded { .. } => Code::FailedPrecondition,
+        SinapsError::Device(d) => device_code(d),
+        _ => Code::Unavailable,
     }
 }
 
@@ -114,6 +125,28 @@ mod tests {
             operation: "write /samples",
             source: io::Error::from_raw_os_error(errno),
         })
+    }
+
+    #[test]
+    fn sinaps_refusals_are_bad_arguments_or_not_now_and_name_what() {
+        use ephysd_drivers::sinaps::{BitfileError, BitfileProblem};
+        use ephysd_drivers::SinapsError;
+        let (c, m) = code(EngineError::Sinaps(SinapsError::InvalidArgument {
+            field: "register_vals[3]".into(),
+            value: "40000".into(),
+            allowed: "0..=33000".into(),
+        }));
+        assert_eq!((c, m.as_str()), (Code::InvalidArgument, "register_vals[3] = 40000: allowed 0..=33000"));
+        let (c, m) = code(EngineError::Sinaps(SinapsError::Bitfile(BitfileError {
+            path: PathBuf::from("/tmp/x.bit"),
+            problem: BitfileProblem::NoSyncWord,
+        })));
+        assert_eq!(c, Code::InvalidArgument);
+        assert!(m.contains("/tmp/x.bit") && m.contains("sync word"), "{m}");
+        let (c, _) = code(EngineError::Sinaps(SinapsError::NothingLoaded { device: "box".into() }));
+        assert_eq!(c, Code::FailedPrecondition);
+        let gone = DeviceError::Gone { device: "box".into(), reason: "unplugged".into() };
+        assert_eq!(code(EngineError::Sinaps(SinapsError::Device(gone))).0, Code::Unavailable);
     }
 
     #[test]

@@ -75,24 +75,24 @@ impl AllegoCore for CoreService {
         hardware::intan_impedance(&self.engine, request.get_ref()).await.map(Response::new)
     }
 
-    async fn load_all_mosi(&self, _: Request<LoadAllMosiRequest>) -> Reply<StandardReply> {
-        Err(hardware::sinaps_refused(&self.engine, "allego.AllegoCore/LoadAllMosi"))
+    async fn load_all_mosi(&self, request: Request<LoadAllMosiRequest>) -> Reply<StandardReply> {
+        hardware::load_all_mosi(&self.engine, request.get_ref()).await.map(Response::new)
     }
 
     async fn transmit_mosi(&self, _: Request<TransmitMosiRequest>) -> Reply<StandardReply> {
-        Err(hardware::sinaps_refused(&self.engine, "allego.AllegoCore/TransmitMosi"))
+        hardware::transmit_mosi(&self.engine).await.map(Response::new)
     }
 
-    async fn read_wire_out(&self, _: Request<ReadWireOutRequest>) -> Reply<ReadWireOutReply> {
-        Err(hardware::sinaps_refused(&self.engine, "allego.AllegoCore/ReadWireOut"))
+    async fn read_wire_out(&self, request: Request<ReadWireOutRequest>) -> Reply<ReadWireOutReply> {
+        hardware::read_wire_out(&self.engine, request.get_ref()).await.map(Response::new)
     }
 
     async fn get_sinaps_status_registers(&self, _: Request<StandardRequest>) -> Reply<SinapsStatusRegisters> {
-        Err(hardware::sinaps_refused(&self.engine, "allego.AllegoCore/GetSinapsStatusRegisters"))
+        hardware::sinaps_status_registers(&self.engine).await.map(Response::new)
     }
 
-    async fn flash_sinaps(&self, _: Request<FlashSinapsRequest>) -> Reply<StandardReply> {
-        Err(hardware::sinaps_refused(&self.engine, "allego.AllegoCore/FlashSinaps"))
+    async fn flash_sinaps(&self, request: Request<FlashSinapsRequest>) -> Reply<StandardReply> {
+        hardware::flash_sinaps(&self.engine, request.get_ref()).await.map(Response::new)
     }
 
     async fn set_stream_state(&self, request: Request<SetStreamRequest>) -> Reply<StandardReply> {

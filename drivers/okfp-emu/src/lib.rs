@@ -1,4 +1,5 @@
-//! A stand-in for Opal Kelly's `libokFrontPanel.so` that serves the emulated Rhythm board.
+//! A stand-in for Opal Kelly's `libokFrontPanel.so` that serves the emulated Rhythm board, or
+//! the emulated SmartBox Pro with a SiNAPS probe.
 //!
 //! The daemon talks to real boards through the vendor library, loaded at run time
 //! ([`ephysd_drivers::frontpanel::library::LibraryProvider`]). This shared library exports the
@@ -15,10 +16,10 @@
 //! ```
 //!
 //! The board it plays is read from the `OKFP_EMU_SPEC` environment variable (the spec
-//! syntax of [`EmulatorSpec`]; the default board when it is unset) each time devices are
-//! listed or opened. One board per process: every handle that opens it shares its presence on
-//! the bus and its fired faults, as the in-process
-//! [`EmulatorProvider`] does.
+//! syntax of [`EmulatedBoardSpec`]: a Rhythm board, or with `board=sinaps-256`, `sinaps-512`
+//! or `sinaps-1024` the SmartBox Pro; the default Rhythm board when it is unset) each time
+//! devices are listed or opened. One board per process: every handle that opens it shares its
+//! presence on the bus and its fired faults, as the in-process providers do.
 //!
 //! Conventions of the C API kept here: a handle that is not open answers `DeviceNotOpen` (-8)
 //! where the function returns an error code and does nothing where it returns nothing; string
@@ -33,9 +34,9 @@ use std::ffi::{c_char, c_int, c_long, c_ulong, c_void, CStr, OsStr};
 use std::os::unix::ffi::OsStrExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use ephysd_drivers::emulator::{EmulatedPanel, EmulatorProvider, EmulatorSpec, SPEC_ENV};
+use ephysd_drivers::emulator::{EmulatedBoardSpec, SPEC_ENV};
 use ephysd_drivers::frontpanel::{FrontPanel, FrontPanelError, ListedPanel, OkErrorCode, PanelProvider};
 
 /// `OK_MAX_SERIALNUMBER_LENGTH`, `OK_MAX_DEVICEID_LENGTH`, `OK_MAX_BOARD_MODEL_STRING_LENGTH`:
@@ -61,15 +62,15 @@ fn model_name(code: c_int) -> &'static str {
 
 /// The board of this process: created for the spec in `OKFP_EMU_SPEC`, and created anew
 /// only if the spec changes.
-static BOARD: Mutex<Option<EmulatorProvider>> = Mutex::new(None);
+static BOARD: Mutex<Option<(EmulatedBoardSpec, Arc<dyn PanelProvider>)>> = Mutex::new(None);
 
 /// The last spec error written to stderr.
 static REPORTED: Mutex<Option<String>> = Mutex::new(None);
 
 /// The provider of the board `OKFP_EMU_SPEC` describes, or `None` (after one line on
 /// stderr) if it describes none.
-fn board() -> Option<EmulatorProvider> {
-    let spec = match EmulatorSpec::from_env() {
+fn board() -> Option<Arc<dyn PanelProvider>> {
+    let spec = match EmulatedBoardSpec::from_env() {
         Ok(spec) => spec,
         Err(e) => {
             // Once per distinct error: listing and opening both read the spec.
@@ -84,10 +85,13 @@ fn board() -> Option<EmulatorProvider> {
     };
     let mut board = BOARD.lock().unwrap_or_else(|p| p.into_inner());
     match board.as_ref() {
-        Some(provider) if *provider.spec() == spec => {}
-        _ => *board = Some(EmulatorProvider::new(spec)),
+        Some((current, _)) if *current == spec => {}
+        _ => {
+            let provider = spec.provider();
+            *board = Some((spec, provider));
+        }
     }
-    board.clone()
+    board.as_ref().map(|(_, provider)| Arc::clone(provider))
 }
 
 /// The devices on the emulated bus: the board while it is plugged in.
@@ -98,7 +102,7 @@ fn listed() -> Vec<ListedPanel> {
 /// What a handle points to.
 struct Device {
     /// The open board, or `None` before `OpenBySerial` (and after the board went away).
-    panel: Option<EmulatedPanel>,
+    panel: Option<Box<dyn FrontPanel>>,
 }
 
 /// The C return value of an error.
@@ -133,12 +137,12 @@ unsafe fn device<'a>(h: *mut c_void) -> Option<&'a mut Device> {
 /// As for [`device`].
 unsafe fn on_panel<T>(
     h: *mut c_void,
-    op: impl FnOnce(&mut EmulatedPanel) -> Result<T, FrontPanelError>,
+    op: impl FnOnce(&mut dyn FrontPanel) -> Result<T, FrontPanelError>,
 ) -> Result<T, c_int> {
     // SAFETY: forwarded contract.
     let Some(device) = (unsafe { device(h) }) else { return Err(OkErrorCode::DeviceNotOpen.raw()) };
     let Some(panel) = device.panel.as_mut() else { return Err(OkErrorCode::DeviceNotOpen.raw()) };
-    match catch_unwind(AssertUnwindSafe(|| op(panel))) {
+    match catch_unwind(AssertUnwindSafe(|| op(&mut **panel))) {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(e)) => {
             let raw = raw_code(&e);
@@ -296,13 +300,7 @@ pub unsafe extern "C" fn okFrontPanel_OpenBySerial(h: *mut c_void, serial: *cons
         unsafe { CStr::from_ptr(serial) }.to_string_lossy().into_owned()
     };
     device.panel = None;
-    let opened = catch_unwind(|| {
-        let board = board()?;
-        if !wanted.is_empty() && wanted != board.spec().serial() {
-            return None;
-        }
-        board.open_emulated().ok()
-    });
+    let opened = catch_unwind(|| board()?.open(Some(wanted.as_str())).ok());
     match opened {
         Ok(Some(panel)) => {
             device.panel = Some(panel);

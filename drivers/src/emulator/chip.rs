@@ -40,6 +40,11 @@
 //!   amplifier's + input.
 //! * Nothing runs while the check is off; turning it off, or changing the selected amplifier
 //!   or capacitor, starts the next measurement from rest.
+//!
+//! ## Fast settle
+//!
+//! While register 0's fast-settle bit (bit 5) is set, every amplifier reads its baseline (0),
+//! whatever its electrode carries; the auxiliary inputs and sensors are not held.
 
 use super::spec::EmulatorSpec;
 use crate::frame::AMPLIFIER_UV_PER_UNIT;
@@ -76,6 +81,10 @@ const PHASE_RANGE_DEGREES: (f64, f64) = (-80.0, -20.0);
 /// Keys the electrode stream of the seed (apart from the signal's streams).
 const ELECTRODE_STREAM: u64 = 0x656c_6563_7472_6f64;
 
+/// Register 0's amplifier fast-settle bit: while set, every amplifier's output is held at its
+/// baseline (RHX `getRHDRegisterValue`: `ampFastSettle[0] << 5`; `setFastSettle`: "drive
+/// amplifiers to baseline").
+const AMP_FAST_SETTLE: u8 = 0x20;
 /// Register 5 bits.
 const ZCHECK_ENABLE: u8 = 0x01;
 const ZCHECK_DAC_POWER: u8 = 0x40;
@@ -328,8 +337,11 @@ impl ChipModel {
                 let c = usize::from(channel);
                 let amplifiers_per_line = self.chip.amplifiers().min(32);
                 let code = |x: i16| if self.twos_complement() { x as u16 } else { (x as u16) ^ 0x8000 };
+                let settling = self.registers[0] & AMP_FAST_SETTLE != 0;
                 let sample = |line_offset: usize| -> u16 {
-                    if c < amplifiers_per_line {
+                    if c < amplifiers_per_line && settling {
+                        code(0)
+                    } else if c < amplifiers_per_line {
                         let signal = electrode(self.first_channel + line_offset + c);
                         match self.zcheck_units(line_offset + c) {
                             None => code(signal),

@@ -13,22 +13,29 @@
 //! number, dropped frames; a host that reads too late overflows its FIFO (of the board's real
 //! size).
 //!
+//! The SmartBox Pro with a SiNAPS probe has a model of its own, [`sinaps`], chosen with
+//! `board=sinaps-256`, `sinaps-512` or `sinaps-1024` ([`EmulatedBoardSpec`] reads either).
+//!
 //! Two ways in: in process (`device.frontpanel = "emulated"`, [`EmulatorProvider`]), or
 //! through the vendor library's C entry points, which the `okfp-emu` crate exports from a
 //! shared library that the production loading path opens like `libokFrontPanel.so`.
 //!
-//! XDAQ with RHS headstages (`xdaq-rhs-gen1`, `xdaq-rhs-gen2`) is played as far as recording
-//! goes: the RHS map's command-list pipe-ins, four aux slots, one stream per RHS2116, the AC
+//! XDAQ with RHS headstages (`xdaq-rhs-gen1`, `xdaq-rhs-gen2`) is played with the RHS map's command-list pipe-ins, four aux slots, one stream per RHS2116, the AC
 //! and DC amplifier words. Intan's own RHS controller is not emulated.
 //!
+//! XDAQ with RHS headstages also stimulates: the FPGA's stimulation sequencers and their
+//! flags in every frame, the RHS2116's stimulators driving the electrodes' impedance
+//! ([`rhs_chip`]); the DACs play into the RHS frames and, on USB 3 RHD boards, back into the
+//! analog inputs; the chips' fast settle holds their amplifiers at baseline.
+//!
 //! What it does not model: analog front-end filtering (the chips' bandwidth registers are
-//! stored, not applied), stimulation (stimulators, stimulation flags, compliance monitor,
-//! the FPGA's stimulation sequencer), and the electrical detail of a wrong MISO delay (the
-//! bits simply slip).
+//! stored, not applied), the compliance monitor, and the electrical detail of a wrong MISO
+//! delay (the bits simply slip).
 
 pub mod chip;
 mod panel;
 pub mod rhs_chip;
+pub mod sinaps;
 mod spec;
 mod world;
 
@@ -37,7 +44,7 @@ use std::sync::Arc;
 pub use panel::{
     board_mode, signal_config, EmulatedPanel, EmulatorCounters, EMULATED_BOARD_ID, EMULATED_BOARD_VERSION,
 };
-pub use spec::{EmulatedPort, EmulatorSpec, EmulatorSpecError, Fault, SPEC_ENV};
+pub use spec::{EmulatedBoardSpec, EmulatedPort, EmulatorSpec, EmulatorSpecError, Fault, SPEC_ENV};
 pub use world::World;
 
 use crate::frontpanel::{FrontPanel, FrontPanelError, ListedPanel, PanelProvider};

@@ -16,11 +16,37 @@
 //! * slots 1–3: one frame after slot 0's of the same sample (RHX `fillFromUsbBuffer`: those
 //!   results are "associated with a different data frame (t+1 compared to aux command 0)").
 //!
-//! Every chip answers every sample's four aux commands when its stream's bit of
-//! [`ep::rhs::WIRE_IN_AUX_ENABLE`] is set; with the bit clear the FPGA's stimulation control
-//! would drive those slots, which is not modeled: the chip gets no aux command and the slots
-//! read 0. The stimulation flags are 0 and the eight analog outputs read back 32768 (0 V):
-//! nothing stimulates and no DAC is driven.
+//! Each sample, the 16 `CONVERT`s come first and the four aux slots after them (Intan's RHS2000
+//! Rhythm Stim interface, `main.v`: channels 0–15 convert, 16–19 are the aux slots), so a
+//! register an aux command changes acts on the next sample's conversions. What the aux slots
+//! carry (`command_selector_stim`):
+//!
+//! * in stimulation command mode ([`ep::rhs::WIRE_IN_STIM_CMD_MODE`]), the stream's
+//!   stimulation sequencer's writes ([`stim_sequencer`]), whatever the aux lists hold;
+//! * otherwise each slot's list when the stream's bit of [`ep::rhs::WIRE_IN_AUX_ENABLE`] is
+//!   set, and `READ(255)` when it is clear.
+//!
+//! The stimulation sequencers (one per data stream, 16 units each) are programmed through
+//! [`ep::rhs::WIRE_IN_STIM_REG_ADDR`] and [`ep::rhs::WIRE_IN_STIM_REG_WORD`] and step once per
+//! sample while the sequencer runs; their trigger bus is the TTL inputs (bits 0–15, the
+//! simulated digital inputs), the analog-input thresholds (16–23, never crossed: not modeled)
+//! and the manual triggers (24–31, [`ep::rhs::WIRE_IN_MANUAL_TRIGGERS`]). Every frame carries
+//! each stream's stimulation-on, polarity, amplifier-settle and charge-recovery words as the
+//! sequencer drives them that sample (`main.v` writes them to the FIFO after the last aux
+//! slot). The global settle policy (`WireInGlobalSettleSelect`) is not modeled.
+//!
+//! The eight analog outputs (DACs) read back what each plays: 32768 (0 V) while disabled, the
+//! manual value ([`ep::WIRE_IN_DAC_MANUAL`]) for the manual source, or the AC word of the
+//! selected stream and channel this sample. Their gain and the audio noise suppression are
+//! recorded, not applied.
+//!
+//! RHD boards on USB 3 (the recording controllers, XDAQ with RHD headstages) play their DACs
+//! the same way, and the emulated board has DAC `n` cabled to analog input `n`: an enabled DAC
+//! replaces that input's simulated signal with its code (both ±10.24 V offset binary). USB 2
+//! boards record their DAC settings only.
+//!
+//! A wire-in update or trigger on a board running in real time first brings the sequencer up
+//! to now, so that a change takes effect at the sample it was made at, as on hardware.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -28,6 +54,10 @@ use std::time::{Duration, Instant};
 
 use super::chip::ChipModel;
 use super::rhs_chip::RhsChipModel;
+use stim_sequencer::StimSequencer;
+
+#[path = "stim_sequencer.rs"]
+pub mod stim_sequencer;
 use super::spec::{EmulatorSpec, Fault};
 use super::world::World;
 use crate::frame::{BlockLayout, FrameBlock};
@@ -108,6 +138,8 @@ struct Run {
     format: FrameFormat,
     /// For each enabled stream: (port, MISO line, double-data-rate word).
     streams: Vec<(usize, usize, bool)>,
+    /// For each enabled stream, its number on the board (its enable bit).
+    board_streams: Vec<usize>,
     signal: SimulatedSource,
     signal_block: FrameBlock,
     signal_used: usize,
@@ -171,6 +203,8 @@ pub struct EmulatedPanel {
     streaming_runs: u64,
     /// A `stall` fault holds the pipe: until this instant (`Some(None)`: for good).
     pipe_held: Option<Option<Instant>>,
+    /// RHS: the stimulation sequencer of each data stream.
+    sequencers: [StimSequencer; ep::rhs::MAX_STREAMS],
 }
 
 impl std::fmt::Debug for EmulatedPanel {
@@ -203,7 +237,8 @@ impl EmulatedPanel {
                         first += chip.amplifiers();
                     }
                     Some(HeadstageChip::Rhs(chip)) => {
-                        ports[p.port].rhs_lines[line] = Some(RhsChipModel::new(*chip, first));
+                        let own = electrodes[first..first + chip.amplifiers()].to_vec();
+                        ports[p.port].rhs_lines[line] = Some(RhsChipModel::new(*chip, first).with_electrodes(own));
                         first += chip.amplifiers();
                     }
                     None => {}
@@ -236,6 +271,7 @@ impl EmulatedPanel {
             counters: EmulatorCounters::default(),
             streaming_runs: 0,
             pipe_held: None,
+            sequencers: Default::default(),
         };
         panel.reset();
         panel
@@ -266,6 +302,64 @@ impl EmulatedPanel {
         self.ports.get(port)?.rhs_lines.get(line)?.as_ref().map(|c| c.register(register))
     }
 
+    /// RHS: register `address` (0–13) of stimulation sequencer unit `channel` of data stream
+    /// `stream`, as programmed.
+    pub fn stim_sequencer_register(&self, stream: usize, channel: usize, address: usize) -> Option<u16> {
+        let seq = self.sequencers.get(stream).filter(|_| self.rhs && channel < 16 && address < 14)?;
+        Some(seq.register(channel, address))
+    }
+
+    /// An RHS2116's triggered register as it acts (its value at the last `u` flag).
+    pub fn rhs_chip_acting_register(&self, port: usize, line: usize, register: u8) -> Option<u16> {
+        self.ports.get(port)?.rhs_lines.get(line)?.as_ref().map(|c| c.acting_register(register))
+    }
+
+    /// What DAC `dac` (0–7) plays: `None` while disabled, else the (stream, channel) its source
+    /// wire selects (the manual value for the board's manual stream number).
+    pub fn dac_source(&self, dac: usize) -> Option<(u32, u32)> {
+        let wire = *ep::WIRE_IN_DAC_SOURCE.get(dac)?;
+        self.dac_bits().decode(self.wires[usize::from(wire)])
+    }
+
+    /// The DACs' manual value, gain exponent and audio noise suppression, as set.
+    pub fn dac_settings(&self) -> (u16, u32, u32) {
+        let reset_run = self.wires[usize::from(ep::WIRE_IN_RESET_RUN)];
+        (
+            self.wires[usize::from(ep::WIRE_IN_DAC_MANUAL)] as u16,
+            (reset_run & ep::DAC_GAIN_MASK) >> ep::DAC_GAIN_SHIFT,
+            (reset_run & ep::DAC_NOISE_SUPPRESS_MASK) >> ep::DAC_NOISE_SUPPRESS_SHIFT,
+        )
+    }
+
+    fn dac_bits(&self) -> ep::DacSourceBits {
+        if self.rhs {
+            ep::rhs::DAC_SOURCE
+        } else {
+            self.interface.dac_source()
+        }
+    }
+
+    /// Each DAC's code this sample, given the frame's amplifier words (`amp`, signed, stream-
+    /// major in the frame's stream order) and which board stream each frame stream is.
+    fn dac_codes(
+        sources: &[Option<(u32, u32)>; 8],
+        manual_stream: u32,
+        manual: u16,
+        amp: &[i16],
+        channels_per_stream: usize,
+        frame_streams: &[usize],
+    ) -> [Option<u16>; 8] {
+        std::array::from_fn(|k| {
+            let (stream, channel) = sources[k]?;
+            if stream == manual_stream {
+                return Some(manual);
+            }
+            let at = frame_streams.iter().position(|&s| s as u32 == stream)?;
+            let channel = channel as usize;
+            (channel < channels_per_stream).then(|| (amp[at * channels_per_stream + channel] as u16) ^ 0x8000)
+        })
+    }
+
     /// RHS: aux slot `slot`'s command list as uploaded, up to its end index.
     pub fn rhs_command_list(&self, slot: usize) -> Option<&[u32]> {
         let (_, end) = *self.rhs_lengths.get(slot)?;
@@ -279,6 +373,7 @@ impl EmulatedPanel {
         self.rhs_ram.iter_mut().for_each(|w| *w = 0);
         self.rhs_ram_address = 0;
         self.rhs_lengths = [(0, 0); ep::rhs::AUX_SLOTS];
+        self.sequencers = Default::default();
         self.fifo.clear();
         self.fifo_read = 0;
         self.run = None;
@@ -351,6 +446,9 @@ impl EmulatedPanel {
 
     fn start_run(&mut self) {
         let streams = self.stream_sources();
+        let enabled = self.wires[usize::from(ep::WIRE_IN_DATA_STREAM_EN)];
+        let max_streams = if self.rhs { ep::rhs::MAX_STREAMS } else { self.interface.max_streams() };
+        let board_streams: Vec<usize> = (0..max_streams).filter(|s| enabled & (1 << s) != 0).collect();
         let continuous = self.wires[usize::from(ep::WIRE_IN_RESET_RUN)] & ep::CONTINUOUS_RUN_BIT != 0;
         let remaining = if continuous { u64::MAX } else { self.max_time_step() };
         let Ok(format) = FrameFormat::new(self.spec.board, streams.len()) else {
@@ -379,6 +477,7 @@ impl EmulatedPanel {
             rate,
             format,
             streams,
+            board_streams,
             signal,
             signal_block,
             signal_used: 0,
@@ -486,6 +585,11 @@ impl EmulatedPanel {
             (lp, end)
         });
         let cps = 32;
+        // USB 3 boards: DAC n is cabled to analog input n (see the module documentation).
+        let loopback = self.interface == Interface::Usb3;
+        let dac_bits = self.dac_bits();
+        let dac_sources: [Option<(u32, u32)>; 8] = std::array::from_fn(|k| self.dac_source(k));
+        let dac_manual = self.wires[usize::from(ep::WIRE_IN_DAC_MANUAL)] as u16;
         for f in 0..frames {
             let t = run.next_signal_row();
             let sig_ch = run.signal_block.layout().amplifier_channels;
@@ -549,6 +653,21 @@ impl EmulatedPanel {
                 .copy_from_slice(&run.signal_block.analog_in[t * a_n..(t + 1) * a_n]);
             run.block.digital_in[f] = run.signal_block.digital_in[t];
             run.block.digital_out[f] = ttl_out;
+            if loopback {
+                let codes = Self::dac_codes(
+                    &dac_sources,
+                    dac_bits.manual_stream,
+                    dac_manual,
+                    &run.block.amplifier[f * n_streams * cps..(f + 1) * n_streams * cps],
+                    cps,
+                    &run.board_streams,
+                );
+                for (input, code) in run.block.analog_in[f * a_n..(f + 1) * a_n].iter_mut().zip(codes) {
+                    if let Some(code) = code {
+                        *input = code;
+                    }
+                }
+            }
             if run.format.board().has_device_timestamp() {
                 run.extras.device_timestamp_us[f] = (index as f64 * 1e6 / run.rate) as u64;
             }
@@ -557,48 +676,44 @@ impl EmulatedPanel {
     }
 
     /// Assembles `frames` frames of XDAQ with RHS headstages into `run.block` and
-    /// `run.extras` (see the module documentation for where the aux results land).
+    /// `run.extras` (see the module documentation for the order of each sample's commands and
+    /// where the aux results land).
     fn assemble_rhs(&mut self, run: &mut Run, frames: usize, delays: u32, ttl_out: u16) {
         let n_streams = run.streams.len();
         let cps = ChipFamily::Rhs.channels_per_stream();
         let aux_n = ChipFamily::Rhs.aux_per_stream();
         let amps = n_streams * cps;
         let aux_enable = self.wires[usize::from(ep::rhs::WIRE_IN_AUX_ENABLE)];
+        let stim_mode = self.wires[usize::from(ep::rhs::WIRE_IN_STIM_CMD_MODE)] & 1 != 0;
+        let reset_run = self.wires[usize::from(ep::WIRE_IN_RESET_RUN)];
+        let settle_register = if reset_run & ep::rhs::AMP_SETTLE_MODE_BIT != 0 {
+            crate::rhythm::rhs::REG_AMP_FAST_SETTLE
+        } else {
+            crate::rhythm::rhs::REG_AMP_FL_SELECT
+        };
+        let recovery_register = if reset_run & ep::rhs::CHARGE_RECOVERY_MODE_BIT != 0 {
+            crate::rhythm::rhs::REG_CHARGE_RECOVERY_SWITCH
+        } else {
+            crate::rhythm::rhs::REG_CHARGE_RECOVERY_LIMITED
+        };
+        let manual_triggers = self.wires[usize::from(ep::rhs::WIRE_IN_MANUAL_TRIGGERS)] & 0xff;
+        let dac_sources: [Option<(u32, u32)>; 8] = std::array::from_fn(|k| self.dac_source(k));
+        let dac_manual = self.wires[usize::from(ep::WIRE_IN_DAC_MANUAL)] as u16;
         let lengths = self.rhs_lengths;
+        let read_255 = RhsCommand::read(crate::rhythm::rhs::REG_CHIP_ID).word();
         for f in 0..frames {
             let t = run.next_signal_row();
             let sig_ch = run.signal_block.layout().amplifier_channels;
             let electrodes = &run.signal_block.amplifier[t * sig_ch..(t + 1) * sig_ch];
             let electrode = |i: usize| electrodes.get(i).copied().unwrap_or(0);
-            // This sample's aux commands: slot 0's result goes into this frame, slots 1-3's
-            // into the next one.
-            let carried = run.rhs_pending;
-            let mut slot0 = [[0u32; 2]; ep::rhs::PORTS];
-            for (p, port) in self.ports.iter_mut().enumerate() {
-                for (line, chip) in port.rhs_lines.iter_mut().enumerate() {
-                    let Some(chip) = chip.as_mut() else { continue };
-                    if aux_enable & (1 << (2 * p + line)) == 0 {
-                        slot0[p][line] = 0;
-                        run.rhs_pending[p][line] = [0; 3];
-                        continue;
-                    }
-                    for slot in 0..ep::rhs::AUX_SLOTS {
-                        let word = self.rhs_ram[slot * ep::rhs::COMMANDS_PER_SLOT + run.aux_index[slot]];
-                        let result = chip.command(word, electrode);
-                        match slot {
-                            0 => slot0[p][line] = result,
-                            _ => run.rhs_pending[p][line][slot - 1] = result,
-                        }
-                    }
-                }
+            // The sequencers step at the start of the sample.
+            let triggers = u32::from(run.signal_block.digital_in[t]) | (manual_triggers << 24);
+            for seq in self.sequencers.iter_mut() {
+                seq.step(triggers);
             }
-            for (index, &(loop_index, end)) in run.aux_index.iter_mut().zip(&lengths) {
-                *index = if *index >= end { loop_index } else { *index + 1 };
-            }
+            // The 16 conversions.
             let amp = &mut run.block.amplifier[f * amps..(f + 1) * amps];
             let dc = &mut run.extras.dc_amplifier[f * amps..(f + 1) * amps];
-            let aux = &mut run.block.aux[f * n_streams * aux_n..(f + 1) * n_streams * aux_n];
-            let aux_high = &mut run.extras.aux_high[f * n_streams * aux_n..(f + 1) * n_streams * aux_n];
             for (s, &(p, line, _)) in run.streams.iter().enumerate() {
                 let setting = (delays >> (4 * p)) & 0xf;
                 let port = &mut self.ports[p];
@@ -611,20 +726,63 @@ impl EmulatedPanel {
                             amp[s * cps + c] = ((word >> 16) as u16 ^ 0x8000) as i16;
                             dc[s * cps + c] = word as u16;
                         }
-                        let results = [slot0[p][line], carried[p][line][0], carried[p][line][1], carried[p][line][2]];
-                        for (slot, result) in results.into_iter().enumerate() {
-                            let word = Self::through_cable_32(result, setting, cable);
-                            aux[s * aux_n + slot] = word as u16;
-                            aux_high[s * aux_n + slot] = (word >> 16) as u16;
-                        }
                     }
                     None => {
                         amp[s * cps..(s + 1) * cps].iter_mut().for_each(|x| *x = 0x8000u16 as i16);
                         dc[s * cps..(s + 1) * cps].iter_mut().for_each(|x| *x = 0);
-                        aux[s * aux_n..(s + 1) * aux_n].iter_mut().for_each(|x| *x = 0);
-                        aux_high[s * aux_n..(s + 1) * aux_n].iter_mut().for_each(|x| *x = 0);
                     }
                 }
+            }
+            // Then the four aux slots: slot 0's result goes into this frame, slots 1-3's into
+            // the next one.
+            let carried = run.rhs_pending;
+            let mut slot0 = [[0u32; 2]; ep::rhs::PORTS];
+            for (p, port) in self.ports.iter_mut().enumerate() {
+                for (line, chip) in port.rhs_lines.iter_mut().enumerate() {
+                    let Some(chip) = chip.as_mut() else { continue };
+                    let stream = 2 * p + line;
+                    for slot in 0..ep::rhs::AUX_SLOTS {
+                        let word = if stim_mode {
+                            self.sequencers[stream].command(slot, settle_register, recovery_register)
+                        } else if aux_enable & (1 << stream) != 0 {
+                            self.rhs_ram[slot * ep::rhs::COMMANDS_PER_SLOT + run.aux_index[slot]]
+                        } else {
+                            read_255
+                        };
+                        let result = chip.command(word, electrode);
+                        match slot {
+                            0 => slot0[p][line] = result,
+                            _ => run.rhs_pending[p][line][slot - 1] = result,
+                        }
+                    }
+                    chip.end_sample(run.rate);
+                }
+            }
+            for (index, &(loop_index, end)) in run.aux_index.iter_mut().zip(&lengths) {
+                *index = if *index >= end { loop_index } else { *index + 1 };
+            }
+            let aux = &mut run.block.aux[f * n_streams * aux_n..(f + 1) * n_streams * aux_n];
+            let aux_high = &mut run.extras.aux_high[f * n_streams * aux_n..(f + 1) * n_streams * aux_n];
+            for (s, &(p, line, _)) in run.streams.iter().enumerate() {
+                let setting = (delays >> (4 * p)) & 0xf;
+                let cable = self.ports[p].cable_delay;
+                if self.ports[p].rhs_lines[line].is_some() {
+                    let results = [slot0[p][line], carried[p][line][0], carried[p][line][1], carried[p][line][2]];
+                    for (slot, result) in results.into_iter().enumerate() {
+                        let word = Self::through_cable_32(result, setting, cable);
+                        aux[s * aux_n + slot] = word as u16;
+                        aux_high[s * aux_n + slot] = (word >> 16) as u16;
+                    }
+                } else {
+                    aux[s * aux_n..(s + 1) * aux_n].iter_mut().for_each(|x| *x = 0);
+                    aux_high[s * aux_n..(s + 1) * aux_n].iter_mut().for_each(|x| *x = 0);
+                }
+                let seq = &self.sequencers[2 * p + line];
+                let at = f * n_streams + s;
+                run.extras.stim_on[at] = seq.stim_on;
+                run.extras.stim_polarity[at] = seq.stim_polarity;
+                run.extras.amp_settle[at] = seq.amp_settle;
+                run.extras.charge_recovery[at] = seq.charge_recovery;
             }
             let index = run.produced + f as u64;
             run.block.frame_index[f] = index;
@@ -634,7 +792,17 @@ impl EmulatedPanel {
             run.block.digital_in[f] = run.signal_block.digital_in[t];
             run.block.digital_out[f] = ttl_out;
             let dacs = crate::rhythm::ANALOG_OUTPUTS;
-            run.extras.analog_out[f * dacs..(f + 1) * dacs].iter_mut().for_each(|x| *x = 0x8000);
+            let codes = Self::dac_codes(
+                &dac_sources,
+                ep::rhs::DAC_SOURCE.manual_stream,
+                dac_manual,
+                &run.block.amplifier[f * amps..(f + 1) * amps],
+                cps,
+                &run.board_streams,
+            );
+            for (out, code) in run.extras.analog_out[f * dacs..(f + 1) * dacs].iter_mut().zip(codes) {
+                *out = code.unwrap_or(ep::DAC_ZERO_CODE as u16);
+            }
             if run.format.board().has_device_timestamp() {
                 run.extras.device_timestamp_us[f] = (index as f64 * 1e6 / run.rate) as u64;
             }
@@ -695,6 +863,7 @@ impl EmulatedPanel {
     }
 
     fn on_update_wire_ins(&mut self) {
+        self.catch_up();
         let before = self.wires;
         self.wires = self.staged;
         let reset_run = usize::from(ep::WIRE_IN_RESET_RUN);
@@ -714,7 +883,16 @@ impl EmulatedPanel {
         }
     }
 
+    /// On a board running in real time, produces the frames whose time has come with the wires
+    /// as they were, so that the change about to be made acts from now on.
+    fn catch_up(&mut self) {
+        if self.spec.realtime && self.run.as_ref().is_some_and(|r| !r.stalled) {
+            self.advance(0);
+        }
+    }
+
     fn on_trigger(&mut self, endpoint: u8, bit: u8) {
+        self.catch_up();
         let (dcm_ep, dcm_bit) = self.interface.dcm_prog_trigger();
         if (endpoint, bit) == (dcm_ep, dcm_bit) {
             let rate = ep::rate_of_pll_word(self.wires[usize::from(ep::WIRE_IN_DATA_FREQ_PLL)]);
@@ -751,6 +929,19 @@ impl EmulatedPanel {
         let multi_use = self.wires[usize::from(ep::WIRE_IN_MULTI_USE)] as usize;
         match (endpoint, bit) {
             (ep::rhs::TRIGGER_IN_RAM_ADDR_RESET, 0) => self.rhs_ram_address = 0,
+            (ep::rhs::TRIGGER_IN_RAM_ADDR_RESET, ep::rhs::TRIGGER_IN_STIM_PROG_BIT) => {
+                let address = self.wires[usize::from(ep::rhs::WIRE_IN_STIM_REG_ADDR)];
+                let word = self.wires[usize::from(ep::rhs::WIRE_IN_STIM_REG_WORD)] as u16;
+                let (module, channel, register) =
+                    (((address >> 8) & 0x1f) as usize, ((address >> 4) & 0xf) as usize, (address & 0xf) as usize);
+                // Modules 8-16 (the analog-out and digital-out sequencers) are not modeled.
+                if let Some(seq) = self.sequencers.get_mut(module) {
+                    seq.program(channel, register, word);
+                }
+            }
+            (ep::TRIGGER_IN_SPI_START, ep::rhs::TRIGGER_IN_RESET_SEQUENCERS_BIT) if self.run.is_none() => {
+                self.sequencers.iter_mut().for_each(StimSequencer::reset);
+            }
             (ep::rhs::TRIGGER_IN_AUX_CMD_LENGTH, 0..=7) => {
                 let slot = usize::from(bit % 4);
                 let index = multi_use % ep::rhs::COMMANDS_PER_SLOT;

@@ -16,6 +16,11 @@
 //! | `pace` | `realtime`: frames appear at the sample rate; `free`: as fast as they are read | `realtime` |
 //! | `faults` | comma-separated, see [`Fault`] | none |
 //! | `open` | per port, amplifier channels (0-based, in the port's stream order) whose electrode is broken off: only a stray 1 pF remains, so it measures as a very high impedance, e.g. `A:3,A:17,C:0` | none |
+//!
+//! `board=sinaps-256`, `sinaps-512` or `sinaps-1024` selects the emulated SmartBox Pro with a
+//! SiNAPS probe instead; it takes `probe`, `serial`, `firmware`, `seed`, `mode`, `pace` and
+//! `faults` (no ports: see [`crate::emulator::sinaps`]). [`EmulatedBoardSpec`] reads a spec of
+//! either kind.
 
 use std::fmt;
 use std::str::FromStr;
@@ -48,7 +53,7 @@ pub enum Fault {
 }
 
 impl Fault {
-    fn parse(text: &str) -> Result<Fault, String> {
+    pub(crate) fn parse(text: &str) -> Result<Fault, String> {
         let (kind, at) = text.split_once('@').ok_or_else(|| format!("{text}: expected kind@when"))?;
         let (first, second) = match at.split_once('+') {
             Some((a, b)) => (a, Some(b)),
@@ -409,6 +414,54 @@ impl fmt::Display for EmulatorSpec {
             write!(f, " open={}", open.join(","))?;
         }
         Ok(())
+    }
+}
+
+/// A spec of any board the emulator plays: a Rhythm board, or (with `board=sinaps-*`) the
+/// SmartBox Pro with a SiNAPS probe.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EmulatedBoardSpec {
+    Rhythm(EmulatorSpec),
+    Sinaps(super::sinaps::SinapsEmulatorSpec),
+}
+
+impl EmulatedBoardSpec {
+    /// The spec in [`SPEC_ENV`], or the default Rhythm board when it is unset.
+    pub fn from_env() -> Result<EmulatedBoardSpec, EmulatorSpecError> {
+        match std::env::var(SPEC_ENV) {
+            Ok(text) => text.parse(),
+            Err(std::env::VarError::NotPresent) => Ok(EmulatedBoardSpec::Rhythm(EmulatorSpec::default())),
+            Err(e) => Err(refuse(SPEC_ENV, e.to_string())),
+        }
+    }
+
+    /// A provider of a board of its own, alone on its bus.
+    pub fn provider(&self) -> std::sync::Arc<dyn crate::frontpanel::PanelProvider> {
+        match self {
+            EmulatedBoardSpec::Rhythm(s) => std::sync::Arc::new(super::EmulatorProvider::new(s.clone())),
+            EmulatedBoardSpec::Sinaps(s) => std::sync::Arc::new(super::sinaps::SinapsEmulatorProvider::new(s.clone())),
+        }
+    }
+}
+
+impl FromStr for EmulatedBoardSpec {
+    type Err = EmulatorSpecError;
+
+    fn from_str(text: &str) -> Result<EmulatedBoardSpec, EmulatorSpecError> {
+        if super::sinaps::is_sinaps_spec(text) {
+            text.parse().map(EmulatedBoardSpec::Sinaps)
+        } else {
+            text.parse().map(EmulatedBoardSpec::Rhythm)
+        }
+    }
+}
+
+impl fmt::Display for EmulatedBoardSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EmulatedBoardSpec::Rhythm(s) => s.fmt(f),
+            EmulatedBoardSpec::Sinaps(s) => s.fmt(f),
+        }
     }
 }
 

@@ -116,6 +116,34 @@ pub mod rhs {
     /// Uploads are padded to a whole number of 16 commands (XRHX `uploadCommandList` pads with
     /// zero words; pyxdaq `upload_auxcmd` pads too).
     pub const UPLOAD_COMMAND_MULTIPLE: usize = 16;
+    /// The stimulation sequencers' programming port (RHX `programStimReg`; pyxdaq
+    /// `StimSubsystem.program_reg`; Intan's RHS2000 Rhythm Stim interface `main.v`: `prog_address
+    /// = ep06[3:0]`, `prog_channel = ep06[7:4]`, `prog_module = ep06[12:8]`, `prog_word =
+    /// ep07`, `prog_trig = ep42trig[1]`): the address wire holds `module << 8 | channel << 4 |
+    /// register`, the word wire the value, and bit 1 of trigger 0x42 writes it. Modules 0–7 are
+    /// the stimulation sequencers of data streams 0–7, one unit per amplifier channel.
+    pub const WIRE_IN_STIM_REG_ADDR: u8 = 0x06;
+    pub const WIRE_IN_STIM_REG_WORD: u8 = 0x07;
+    pub const TRIGGER_IN_STIM_PROG_BIT: u8 = 1;
+    /// Bits 0–7: manual stimulation triggers 0–7 (RHX `setManualStimTrigger`; pyxdaq
+    /// `StimSubsystem.trigger`). A sequencer's trigger source `24 + k` is manual trigger `k`
+    /// (`main.v`: `triggers = {manual_triggers[7:0], ADC_triggers, TTL_in}`).
+    pub const WIRE_IN_MANUAL_TRIGGERS: u8 = 0x12;
+    /// The trigger source number of manual trigger 0.
+    pub const MANUAL_TRIGGER_SOURCE: u16 = 24;
+    /// Bits of [`super::WIRE_IN_RESET_RUN`] on the RHS map (`main.v`: `amp_settle_mode =
+    /// ep00[3]`, `charge_recov_mode = ep00[4]`; RHX `setAmpSettleMode`,
+    /// `setChargeRecoveryMode`): amplifier settle through register 10 (fast settle) instead of
+    /// 12 (lower-cutoff select), and charge recovery through the switch (46) instead of the
+    /// current-limited drivers (48).
+    pub const AMP_SETTLE_MODE_BIT: u32 = 1 << 3;
+    pub const CHARGE_RECOVERY_MODE_BIT: u32 = 1 << 4;
+    /// Bit 1 of the SPI-start trigger resets the stimulation sequencers (RHX `resetSequencers`).
+    pub const TRIGGER_IN_RESET_SEQUENCERS_BIT: u8 = 1;
+    /// DAC source selection on the RHS map (`main.v`: `DAC_channel_sel = ep16[4:0]`,
+    /// `DAC_stream_sel = ep16[8:5]`, `DAC_en = ep16[9]`; stream 8 is `DAC_manual`).
+    pub const DAC_SOURCE: super::DacSourceBits =
+        super::DacSourceBits { enable: 1 << 9, stream_shift: 5, stream_mask: 0xf, manual_stream: 8 };
     /// How frames leave the board: the run length is one 32-bit wire (0x01), the FIFO level one
     /// 32-bit wire-out of 16-bit words (0x20), the clock is reprogrammed by trigger 0x40 bit 0
     /// and the pipe is read in 1024-byte blocks, as on the USB 3 RHD controller (XRHX
@@ -128,6 +156,54 @@ pub mod rhs {
         (stream / 2, stream % 2)
     }
 }
+
+/// How a DAC source wire-in (`WIRE_IN_DAC_SOURCE[n]`) selects what DAC `n` plays: the
+/// amplifier channel in bits 4–0, the data stream above it, an enable bit, and the stream
+/// number that selects the manual value ([`WIRE_IN_DAC_MANUAL`]) instead (RHX `enableDac`,
+/// `selectDacDataStream`, `selectDacDataChannel`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DacSourceBits {
+    pub enable: u32,
+    pub stream_shift: u32,
+    pub stream_mask: u32,
+    pub manual_stream: u32,
+}
+
+impl DacSourceBits {
+    /// Amplifier channel field.
+    pub const CHANNEL_MASK: u32 = 0x1f;
+
+    /// Every bit this source word uses.
+    pub const fn mask(self) -> u32 {
+        self.enable | (self.stream_mask << self.stream_shift) | Self::CHANNEL_MASK
+    }
+
+    /// The word selecting `stream`'s `channel` (or the manual value when `stream` is
+    /// [`Self::manual_stream`]), enabled.
+    pub const fn word(self, stream: u32, channel: u32) -> u32 {
+        self.enable | ((stream & self.stream_mask) << self.stream_shift) | (channel & Self::CHANNEL_MASK)
+    }
+
+    /// What a source word selects: `None` when the DAC is disabled, else (stream, channel).
+    pub const fn decode(self, word: u32) -> Option<(u32, u32)> {
+        if word & self.enable == 0 {
+            return None;
+        }
+        Some(((word >> self.stream_shift) & self.stream_mask, word & Self::CHANNEL_MASK))
+    }
+}
+
+/// Bits 15–13 of [`WIRE_IN_RESET_RUN`]: the DACs' gain of 2^n for amplifier sources; bits
+/// 12–6: the audio noise suppression of DACs 1 and 2 (RHX `setDacGain`, `setAudioNoiseSuppress`;
+/// the same bits on every map).
+pub const DAC_GAIN_SHIFT: u32 = 13;
+pub const DAC_GAIN_MASK: u32 = 0x7 << DAC_GAIN_SHIFT;
+pub const DAC_NOISE_SUPPRESS_SHIFT: u32 = 6;
+pub const DAC_NOISE_SUPPRESS_MASK: u32 = 0x7f << DAC_NOISE_SUPPRESS_SHIFT;
+/// DAC and ADC codes: offset binary, 0 V at 32768, ±10.24 V full scale (RHX
+/// `setAnalogInTriggerThreshold`: `32768 × (V / 10.24) + 32768`; the analog inputs of the
+/// controllers read back on the same scale, `readBoardAdcData`).
+pub const DAC_ZERO_CODE: u32 = 32768;
 
 /// The firmware generation behind a board, which places the registers that differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -196,6 +272,18 @@ impl Interface {
         match self {
             Interface::Usb2 => ((0x0e + slot as u8, 0, 0x3ff), (0x0b + slot as u8, 0, 0x3ff)),
             Interface::Usb3 => ((0x0c, 10 * slot as u32, 0x3ff), (0x0b, 10 * slot as u32, 0x3ff)),
+        }
+    }
+
+    /// The DAC source bits (RHX `enableDac`: enable 0x0200, 0x0800 on `ControllerRecordUSB3`;
+    /// `selectDacDataStream`: stream mask 0x01e0, 0x07e0 on USB 3, stream 32 selecting
+    /// `DacManual` there; the USB 2 Rhythm firmware plays `DAC_manual` for stream 8: Intan's
+    /// Rhythm `main.v`, `case (DAC_stream_sel_1)`, and the Open Ephys `rhd2000evalboard.cpp`,
+    /// `selectDacDataStream`: "setting stream to 8 selects DacManual1").
+    pub const fn dac_source(self) -> DacSourceBits {
+        match self {
+            Interface::Usb2 => DacSourceBits { enable: 1 << 9, stream_shift: 5, stream_mask: 0xf, manual_stream: 8 },
+            Interface::Usb3 => DacSourceBits { enable: 1 << 11, stream_shift: 5, stream_mask: 0x3f, manual_stream: 32 },
         }
     }
 

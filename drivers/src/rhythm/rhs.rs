@@ -65,6 +65,95 @@ pub fn is_ram_register(register: u8) -> bool {
     matches!(register, 0..=8 | 10 | 12 | 32..=38 | 40 | 42 | 44 | 46 | 48 | 50 | 64..=79 | 96..=111)
 }
 
+/// Registers 32 and 33: the stimulators are enabled only while they hold these two values
+/// (RHX `RHXRegisters::setStimEnable(true)`: `stimEnableA = 0xaaaa`, `stimEnableB = 0x00ff`;
+/// `setStimEnable(false)` writes 0 to both).
+pub const REG_STIM_ENABLE_A: u8 = 32;
+pub const REG_STIM_ENABLE_B: u8 = 33;
+pub const STIM_ENABLE_A: u16 = 0xaaaa;
+pub const STIM_ENABLE_B: u16 = 0x00ff;
+/// Register 34: the stimulation current DAC's step size, `sel3 << 13 | sel2 << 7 | sel1`;
+/// register 35: the stimulator bias voltages, `pbias << 4 | nbias` (RHX `getRHSRegisterValue`).
+pub const REG_STIM_STEP: u8 = 34;
+pub const REG_STIM_BIAS: u8 = 35;
+/// Register 10: amplifier fast settle, one bit per channel; 12: amplifier lower-cutoff select
+/// (the 1 kHz corner of register 6 while set) (RHX `getRHSRegisterValue`: `ampFastSettle`,
+/// `ampFLSelect`).
+pub const REG_AMP_FAST_SETTLE: u8 = 10;
+pub const REG_AMP_FL_SELECT: u8 = 12;
+/// Registers 42, 44, 46, 48: stimulation on, polarity (1 = positive current), charge-recovery
+/// switch and current-limited charge recovery, one bit per channel (RHX `getRHSRegisterValue`:
+/// `stimOn`, `stimPol`, `chargeRecoverySwitch`, `cLChargeRecoveryEn`).
+pub const REG_STIM_ON: u8 = 42;
+pub const REG_STIM_POLARITY: u8 = 44;
+pub const REG_CHARGE_RECOVERY_SWITCH: u8 = 46;
+pub const REG_CHARGE_RECOVERY_LIMITED: u8 = 48;
+/// Registers 64–79: channel `c`'s negative current, trim (high byte) and magnitude in steps
+/// (low byte); 96–111 the positive current (RHX `getRHSRegisterValue`: `negCurrentTrim`,
+/// `negCurrentMag`, `posCurrentTrim`, `posCurrentMag`). A trim of 0x80 is no trim (RHX
+/// `setPosStimMagnitude` stores `trim + 128`).
+pub const REG_NEG_CURRENT: u8 = 64;
+pub const REG_POS_CURRENT: u8 = 96;
+pub const NO_TRIM: u16 = 0x80;
+
+/// The registers that take a written value only when a command with the `u` flag arrives
+/// (RHX `createCommandListRHSRegisterConfig`: "update all triggered registers with last WRITE
+/// command", the `u` on its write of register 111; the FPGA sets `u` on its charge-recovery
+/// write every sample in stimulation command mode: Intan's RHS2000 Rhythm Stim interface
+/// `main.v`, `command_selector_stim`): amplifier fast settle and lower-cutoff select, the four
+/// stimulation control registers and the 32 current registers.
+pub fn is_triggered_register(register: u8) -> bool {
+    matches!(register, 10 | 12 | 42 | 44 | 46 | 48 | 64..=79 | 96..=111)
+}
+
+/// One stimulation step size of the RHS2116's current DAC and the register fields that select
+/// it (RHX `RHXRegisters::setStimStepSize` and `stimStepSizeToDouble`; pyxdaq
+/// `RHSDriver.setStimStepSize`, the same values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StimStep {
+    /// The step, nA.
+    pub nanoamps: u32,
+    pub sel1: u16,
+    pub sel2: u16,
+    pub sel3: u16,
+    pub pbias: u16,
+    pub nbias: u16,
+}
+
+impl StimStep {
+    /// Register 34's value.
+    pub const fn step_register(self) -> u16 {
+        (self.sel3 << 13) | (self.sel2 << 7) | self.sel1
+    }
+
+    /// Register 35's value.
+    pub const fn bias_register(self) -> u16 {
+        (self.pbias << 4) | self.nbias
+    }
+
+    /// The step registers 34 and 35 select (`None`: a setting that is none of Intan's steps).
+    pub fn from_registers(r34: u16, r35: u16) -> Option<StimStep> {
+        STIM_STEPS.into_iter().find(|s| s.step_register() == r34 && s.bias_register() == r35)
+    }
+}
+
+/// Largest magnitude code of a current register (8 bits: 0–255 steps).
+pub const MAX_STIM_MAGNITUDE: u16 = 255;
+
+/// Intan's ten stimulation step sizes, finest first.
+pub const STIM_STEPS: [StimStep; 10] = [
+    StimStep { nanoamps: 10, sel1: 64, sel2: 19, sel3: 3, pbias: 6, nbias: 6 },
+    StimStep { nanoamps: 20, sel1: 40, sel2: 40, sel3: 1, pbias: 7, nbias: 7 },
+    StimStep { nanoamps: 50, sel1: 64, sel2: 40, sel3: 0, pbias: 7, nbias: 7 },
+    StimStep { nanoamps: 100, sel1: 30, sel2: 20, sel3: 0, pbias: 7, nbias: 7 },
+    StimStep { nanoamps: 200, sel1: 25, sel2: 10, sel3: 0, pbias: 8, nbias: 8 },
+    StimStep { nanoamps: 500, sel1: 101, sel2: 3, sel3: 0, pbias: 9, nbias: 9 },
+    StimStep { nanoamps: 1000, sel1: 98, sel2: 1, sel3: 0, pbias: 10, nbias: 10 },
+    StimStep { nanoamps: 2000, sel1: 94, sel2: 0, sel3: 0, pbias: 11, nbias: 11 },
+    StimStep { nanoamps: 5000, sel1: 38, sel2: 0, sel3: 0, pbias: 14, nbias: 14 },
+    StimStep { nanoamps: 10000, sel1: 15, sel2: 0, sel3: 0, pbias: 15, nbias: 15 },
+];
+
 /// An RHS chip model, as its ROM names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RhsChip {

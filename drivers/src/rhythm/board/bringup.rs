@@ -14,6 +14,9 @@
 //!    an RHD2164's double-data-rate line, the second when three or more are good), enable
 //!    one data stream per chip (two for an RHD2164) in port order;
 //! 7. switch to the streaming command bank and continuous runs.
+//!
+//! A third version of the register list, with the amplifiers' fast settle on, waits in bank 2
+//! of the same slot for [`Control::fast_settle`](crate::Control::fast_settle) (RHX's bank 2).
 
 use std::sync::Arc;
 use std::thread;
@@ -39,6 +42,8 @@ pub(super) const CONFIG_SLOT: usize = 2;
 /// Command banks of the register list: with and without `CALIBRATE`.
 const BANK_CALIBRATE: u32 = 0;
 pub(super) const BANK_STREAMING: u32 = 1;
+/// The register list with the amplifiers' fast settle on (RHX's bank 2 of AuxCmd3).
+pub(super) const BANK_FAST_SETTLE: u32 = 2;
 
 /// Why a board could not be brought up.
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +120,8 @@ pub fn bring_up(panel: SharedPanel, settings: BoardSettings) -> Result<RhythmBoa
         health: Arc::new(BoardHealth::default()),
         board_id,
         board_version,
+        progress: Arc::default(),
+        control: Default::default(),
     })
 }
 
@@ -244,6 +251,7 @@ fn upload_lists(p: &mut dyn FrontPanel, interface: Interface, rate_hz: f64) -> P
     }
     upload(p, interface, CONFIG_SLOT, BANK_CALIBRATE, &commands::register_config(rate_hz, true))?;
     upload(p, interface, CONFIG_SLOT, BANK_STREAMING, &commands::register_config(rate_hz, false))?;
+    upload(p, interface, CONFIG_SLOT, BANK_FAST_SETTLE, &commands::register_config_fast_settle(rate_hz))?;
     select_length(p, interface, CONFIG_SLOT, 0, REGISTER_CONFIG_LEN as u32 - 1)?;
     select_bank(p, CONFIG_SLOT, BANK_CALIBRATE)
 }

@@ -2,11 +2,12 @@
 //!
 //! Allego's `BackboneMode` list names device families; those with RHD headstages on a
 //! Rhythm-family FPGA, and XDAQ with RHS headstages (the `*-stim` modes), map to a [`Board`]
-//! and this driver. The `*-stim` modes record: their RHS2116 amplifiers stream like any other
-//! channel, but stimulation is not driven by this version (`can_stimulate` is false and the
-//! chips' stimulators stay disabled). The rest get one clear sentence: the Sinaps probes are
-//! not driven by this version, the SmartBox protocol is not public, and file replay is not
-//! built yet.
+//! and this driver. The `*-stim` modes record and stimulate: their RHS2116 amplifiers stream
+//! like any other channel, and `can_stimulate` is true (pulses through the chips' stimulators
+//! and the FPGA's stimulation sequencers: [`super::stim`], [`super::outputs`]). The SmartBox
+//! Pro with SiNAPS probes (`smartbox-pro-sinaps-*`) has its own driver ([`crate::sinaps`])
+//! and is not a board of this catalog. The rest get one clear sentence: the SmartBox protocol
+//! is not public, and the USB 3 Open Ephys board's map is not driven.
 
 use crate::rhythm::{Board, XdaqGeneration};
 
@@ -76,7 +77,7 @@ const XDAQ_GEN2_CORE: BoardModel = BoardModel {
 /// XDAQ with RHS headstages (Allego's `XdaqOneStim`, ...): 4 ports of two MISO lines, one
 /// RHS2116 on each (pyxdaq `XDAQPorts.default(2, 1, False)`; kontex-neuro/Intan-RHX starts its
 /// stim/record controller with 4 SPI ports). How many ports carry headstages depends on the
-/// model and shows in the scan. Recording only: stimulation is not driven by this version.
+/// model and shows in the scan. They record and stimulate.
 pub const RHS_MODELS: [BoardModel; 4] = [
     BoardModel {
         backbone: "xdaq-one-stim",
@@ -119,9 +120,6 @@ pub fn model_of(backbone: &str) -> Result<Option<BoardModel>, String> {
             format!(
                 "{backbone}: the SmartBox protocol is not public, so ephysd cannot drive it; use its vendor software"
             )
-        }
-        "smartbox-pro-sinaps-256" | "smartbox-pro-sinaps-512" | "smartbox-pro-sinaps-1024" => {
-            format!("{backbone}: Sinaps probes are not driven by this version")
         }
         "open-ephys-usb3" => {
             format!("{backbone}: the USB 3 Open Ephys board's firmware map is not driven by this version (open-ephys-usb2 is)")

@@ -84,12 +84,34 @@ fn bandwidth_registers() -> [u8; 6] {
     [0, 0, 0, 0, 0, 0]
 }
 
+/// Register 0's amplifier fast-settle bit: while set, every amplifier is held at its baseline
+/// (RHX `getRHDRegisterValue`, register 0: `ampFastSettle[0] << 5`; `setFastSettle`: "drive
+/// amplifiers to baseline if enabled").
+pub const AMP_FAST_SETTLE_BIT: u8 = 1 << 5;
+
 /// The register-configuration list: `calibrate` puts a `CALIBRATE` at [`CALIBRATE_AT`]
 /// (bring-up), otherwise a dummy there (streaming).
 pub fn register_config(rate_hz: f64, calibrate: bool) -> Vec<u16> {
+    register_config_with(rate_hz, calibrate, false)
+}
+
+/// The streaming list with the amplifiers' fast settle on: RHX uploads this third version of
+/// its register list to AuxCmd3's bank 2 and selects that bank on every port while its "fast
+/// settle" is on, bank 1 again when it is off (`controllerinterface.cpp`: "Upload version with
+/// fast settle enabled to AuxCmd3 RAM Bank 2"; `enableFastSettle`). Its read-back of register
+/// 0 shows the bit set.
+pub fn register_config_fast_settle(rate_hz: f64) -> Vec<u16> {
+    register_config_with(rate_hz, false, true)
+}
+
+fn register_config_with(rate_hz: f64, calibrate: bool, fast_settle: bool) -> Vec<u16> {
     let dummy = RhdCommand::Read { register: rhd::REG_CHIP_ID }.word();
     let mut list = vec![dummy, dummy];
-    for (register, value) in ram_registers(rate_hz).into_iter().enumerate() {
+    let mut registers = ram_registers(rate_hz);
+    if fast_settle {
+        registers[0] |= AMP_FAST_SETTLE_BIT;
+    }
+    for (register, value) in registers.into_iter().enumerate() {
         list.push(RhdCommand::Write { register: register as u8, value }.word());
     }
     debug_assert_eq!(list.len(), ROM_READ_START);

@@ -1,6 +1,6 @@
 //! The driver of the boards of the Rhythm family: Intan's RHD USB interface board and
 //! recording controllers, the Open Ephys acquisition board, KonteX's XDAQ with RHD
-//! headstages, and KonteX's XDAQ with RHS headstages as far as recording goes. It speaks only
+//! headstages, and KonteX's XDAQ with RHS headstages, which also stimulate. It speaks only
 //! [`FrontPanel`], so the same code drives the vendor library and the emulated board.
 //!
 //! * [`bringup`]: reset, clock, command lists, the MISO-delay scan that finds every chip and
@@ -10,18 +10,22 @@
 //! * [`stream`]: [`RhythmSource`], which reads the FIFO and decodes frames into blocks,
 //!   counting corrupt and lost data;
 //! * [`commands`]: the aux command lists and where their results land;
-//! * [`impedance`]: electrode impedance through the chips' impedance-check circuit.
+//! * [`impedance`]: electrode impedance through the chips' impedance-check circuit;
+//! * [`stim`], [`outputs`]: stimulation through RHS headstages, the analog outputs (DACs) and
+//!   the amplifiers' fast settle, the [`Control`] side of a running board.
 
 pub mod bringup;
 pub mod catalog;
 pub mod commands;
 pub mod impedance;
+pub mod outputs;
 pub mod rhs_bringup;
 pub mod rhs_commands;
+pub mod stim;
 pub mod stream;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::endpoints::{self as ep, Interface};
@@ -123,6 +127,31 @@ impl BoardHealth {
     }
 }
 
+/// How far the running stream of a board has read, shared by its source (which counts) and its
+/// control side (which waits for frames to pass, [`RhythmBoard::wait_for_frames`]).
+#[derive(Debug, Default)]
+pub struct StreamProgress {
+    /// Frames read from the pipe since the board was brought up.
+    pub frames_read: AtomicU64,
+    /// A stream of the board is running.
+    pub streaming: AtomicBool,
+}
+
+/// What the control side has set on a board, kept to write only what changes.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ControlState {
+    /// The amplifiers' fast settle is on.
+    fast_settle: bool,
+    /// RHS: each data stream's chip as the driver last programmed it.
+    rhs_chips: [rhs_commands::RhsChipSettings; ep::rhs::MAX_STREAMS],
+    /// RHS: the sequencer unit (board stream, channel) armed on the manual trigger.
+    armed: Option<(usize, usize)>,
+    /// RHS: what the board does around each pulse.
+    stim_options: stim::StimOptions,
+    /// What each analog output plays.
+    dacs: [Option<outputs::DacUse>; 8],
+}
+
 /// A board after bring-up: its chips, delays and streams, ready to run.
 pub struct RhythmBoard {
     panel: SharedPanel,
@@ -135,6 +164,8 @@ pub struct RhythmBoard {
     health: Arc<BoardHealth>,
     board_id: u32,
     board_version: u32,
+    progress: Arc<StreamProgress>,
+    control: ControlState,
 }
 
 impl std::fmt::Debug for RhythmBoard {
@@ -211,7 +242,14 @@ impl RhythmBoard {
                 what: "measure impedance (not implemented for RHS headstages in this version)",
             });
         }
-        impedance::measure(self, frequency_hz)
+        let measured = impedance::measure(self, frequency_hz);
+        if self.control.fast_settle {
+            // The measurement leaves the register list on its streaming bank.
+            let mut p = lock(&self.panel);
+            bringup::select_bank(&mut **p, bringup::CONFIG_SLOT, bringup::BANK_FAST_SETTLE)
+                .map_err(|e| ControlError::Device(self.panel_error("restore fast settle", e)))?;
+        }
+        measured
     }
 
     /// Whether the board runs RHS headstages.
@@ -250,17 +288,20 @@ impl Control for RhythmBoard {
             .map_err(|e| ControlError::Device(self.panel_error("set TTL outputs", e)))
     }
 
-    fn set_analog_out(&mut self, _output: usize, _volts: f64) -> Result<(), ControlError> {
-        Err(ControlError::Unsupported { device: self.settings.name.clone(), what: "set an analog output level" })
+    fn set_analog_out(&mut self, output: usize, volts: f64) -> Result<(), ControlError> {
+        self.set_dac_level(output, volts)
     }
 
-    fn stimulate(&mut self, _pulse: &StimPulse) -> Result<(), ControlError> {
-        let what = if self.is_rhs() {
-            "stimulate (stimulation through RHS headstages is not driven by this version)"
-        } else {
-            "stimulate (RHD chips record only)"
-        };
-        Err(ControlError::Unsupported { device: self.settings.name.clone(), what })
+    fn stimulate(&mut self, pulse: &StimPulse) -> Result<(), ControlError> {
+        if !self.is_rhs() {
+            let what = "stimulate (RHD chips record only)";
+            return Err(ControlError::Unsupported { device: self.settings.name.clone(), what });
+        }
+        self.stimulate_rhs(pulse)
+    }
+
+    fn fast_settle(&mut self, on: bool) -> Result<(), ControlError> {
+        self.set_fast_settle(on)
     }
 
     fn set_cable_delay(&mut self, port: usize, delay: Option<u8>) -> Result<(), ControlError> {
@@ -346,10 +387,9 @@ impl RhythmBoard {
             ports,
             digital_in_channels: 16,
             digital_out_channels: 16,
-            analog_out_channels: 8,
-            // RHS headstages can stimulate, but this version does not drive stimulation: their
-            // stimulators stay disabled.
-            can_stimulate: false,
+            analog_out_channels: if self.drives_dacs() { 8 } else { 0 },
+            // RHS2116 headstages stimulate (their stimulators are enabled on first use).
+            can_stimulate: self.is_rhs(),
             can_measure_impedance: !self.is_rhs(),
             free_running: self.settings.free_running,
             simulated: false,

@@ -18,10 +18,14 @@
 //! 7. choose each line's delay as RHX does (the first of the delays with the most good passes,
 //!    the second when three or more tie) and each port's as the later of its two lines'; enable
 //!    one data stream per RHS2116, stream `n` for MISO line `n`;
-//! 8. continuous runs.
+//! 8. disarm every stimulation sequencer unit (trigger disabled, waiting for a rising edge of
+//!    the driver's manual trigger, an end event that is not 0: pyxdaq `reset_sequencers`), so
+//!    that nothing a previous session left can fire; continuous runs.
 //!
-//! Stimulation is not driven: the chips' stimulators stay disabled (registers 32 and 33 are
-//! written 0) and the FPGA's stimulation sequencers are not programmed.
+//! The chips' stimulators stay disabled (registers 32 and 33 are written 0) until the first
+//! pulse ([`super::stim`]); while a stream runs, the FPGA is in stimulation command mode and
+//! its sequencers drive the chips' stimulation registers (RHX `usbdatathread.cpp`:
+//! `setStimCmdMode(true)` before each run, `false` after it).
 
 use std::sync::Arc;
 
@@ -77,6 +81,7 @@ pub fn bring_up(panel: SharedPanel, settings: BoardSettings) -> Result<RhythmBoa
     let streams = plan_streams(&found);
     {
         let mut p = lock(&panel);
+        disarm_sequencers(&mut **p).map_err(io("disarm the stimulation sequencers"))?;
         configure_streams(&mut **p, &streams, &delays).map_err(io("enable data streams"))?;
     }
     Ok(RhythmBoard {
@@ -90,6 +95,8 @@ pub fn bring_up(panel: SharedPanel, settings: BoardSettings) -> Result<RhythmBoa
         health: Arc::new(BoardHealth::default()),
         board_id,
         board_version,
+        progress: Arc::default(),
+        control: Default::default(),
     })
 }
 
@@ -213,6 +220,36 @@ fn choose_delay(good: &[usize; 16]) -> u8 {
         n if n > 2 => winners[1],
         _ => winners[0],
     }
+}
+
+/// Writes register `register` of sequencer unit `channel` of data stream `stream` (RHX
+/// `programStimReg`).
+pub(super) fn program_stim_register(
+    p: &mut dyn FrontPanel,
+    stream: usize,
+    channel: usize,
+    register: super::stim::StimRegister,
+    value: u16,
+) -> PanelResult<()> {
+    p.set_wire_in(ep::rhs::WIRE_IN_STIM_REG_ADDR, super::stim::program_address(stream, channel, register), u32::MAX)?;
+    p.set_wire_in(ep::rhs::WIRE_IN_STIM_REG_WORD, u32::from(value), u32::MAX)?;
+    p.update_wire_ins()?;
+    p.activate_trigger_in(ep::rhs::TRIGGER_IN_RAM_ADDR_RESET, ep::rhs::TRIGGER_IN_STIM_PROG_BIT)
+}
+
+/// Every unit of every stream: trigger disabled on the manual trigger's rising edge, no
+/// events, the idle end event.
+fn disarm_sequencers(p: &mut dyn FrontPanel) -> PanelResult<()> {
+    use super::stim::{StimRegister, IDLE_EVENT_END, NEVER};
+    for stream in 0..ep::rhs::MAX_STREAMS {
+        for channel in 0..16 {
+            program_stim_register(p, stream, channel, StimRegister::TriggerParams, super::stim::disarmed_trigger())?;
+            program_stim_register(p, stream, channel, StimRegister::EventStartStim, NEVER)?;
+            program_stim_register(p, stream, channel, StimRegister::EventEnd, IDLE_EVENT_END)?;
+        }
+    }
+    p.set_wire_in(ep::rhs::WIRE_IN_MANUAL_TRIGGERS, 0, 0xff)?;
+    p.update_wire_ins()
 }
 
 /// One 16-channel stream per RHS2116, stream `n` for MISO line `n`.

@@ -19,8 +19,12 @@
 //! `0xaaaa` and `0x00ff` would enable the stimulators), and the stimulation-current and
 //! charge-recovery registers (34–37, 64–79, 96–111) are not written, as in RHX's list without
 //! stimulation parameters.
+//!
+//! To stimulate, the driver runs [`register_config_with`] instead on the chip concerned: RHX's
+//! list with the stimulation parameters (`updateStimParams = true`), the stimulators enabled
+//! and the chip's [`RhsChipSettings`] (step, currents, fast settle).
 
-use crate::rhythm::rhs::{self, RhsChip, RhsCommand};
+use crate::rhythm::rhs::{self, RhsChip, RhsCommand, StimStep};
 
 /// Commands in the register-configuration list.
 pub const REGISTER_CONFIG_LEN: usize = 128;
@@ -65,11 +69,56 @@ const REGISTER_7: u16 = (6 << 7) | 44;
 /// Every AC amplifier powered (register 8), every DC amplifier powered (register 38).
 const ALL_AMPLIFIERS: u16 = 0xffff;
 
+/// What the driver keeps of one RHS2116's registers beyond recording: what the stimulation and
+/// amplifier-settle writes of [`register_config_with`] hold (RHX keeps the same in its
+/// `RHXRegisters` instance per controller).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RhsChipSettings {
+    /// Registers 32 and 33 hold the enabling values.
+    pub stim_enabled: bool,
+    /// The current DAC's step (registers 34 and 35).
+    pub step: StimStep,
+    /// Per channel, the positive and negative current magnitudes in steps (registers 96–111 and
+    /// 64–79, untrimmed).
+    pub positive: [u16; 16],
+    pub negative: [u16; 16],
+    /// Register 10: amplifier fast settle on every channel.
+    pub fast_settle: bool,
+}
+
+impl Default for RhsChipSettings {
+    /// The state bring-up leaves: stimulators disabled, no currents, the finest step, no fast
+    /// settle.
+    fn default() -> Self {
+        RhsChipSettings {
+            stim_enabled: false,
+            step: rhs::STIM_STEPS[0],
+            positive: [0; 16],
+            negative: [0; 16],
+            fast_settle: false,
+        }
+    }
+}
+
+/// Register 36: the charge-recovery target DAC at 0 V (RHX `setChargeRecoveryTargetVoltage(0)`:
+/// `round(v / (1.225 V / 128)) + 128`).
+pub const CHARGE_RECOVERY_DAC_0V: u16 = 128;
+/// Register 37: the charge-recovery current limit of 10 nA (RHX `setChargeRecoveryCurrentLimit(
+/// CurrentLimit10nA)`: sel1 = 50, sel2 = 15, sel3 = 0, packed as register 34 is), RHX's default.
+pub const CHARGE_RECOVERY_LIMIT_10NA: u16 = (15 << 7) | 50;
+
 /// The RAM registers the list writes and their values at `rate_hz`, in the list's order.
 /// Register 40 (the read-only compliance monitor) is cleared by a `WRITE` with the `m` flag,
 /// which is not among them.
 pub fn ram_registers(rate_hz: f64) -> [(u8, u16); 17] {
+    ram_registers_with(rate_hz, &RhsChipSettings::default())
+}
+
+/// [`ram_registers`] with `settings`' stimulation enable and fast settle.
+pub fn ram_registers_with(rate_hz: f64, settings: &RhsChipSettings) -> [(u8, u16); 17] {
     let (mux_bias, adc_buffer_bias) = adc_biases(rate_hz);
+    let (enable_a, enable_b) = if settings.stim_enabled { (rhs::STIM_ENABLE_A, rhs::STIM_ENABLE_B) } else { (0, 0) };
+    let fast_settle = if settings.fast_settle { 0xffff } else { 0 };
     [
         (0, (adc_buffer_bias << 6) | mux_bias),
         (1, REGISTER_1_FLAGS | dsp_cutoff_code(rate_hz, 1.0)),
@@ -79,12 +128,13 @@ pub fn ram_registers(rate_hz: f64) -> [(u8, u16); 17] {
         (6, REGISTER_6),
         (7, REGISTER_7),
         (8, ALL_AMPLIFIERS),
-        // Amplifier fast settle and the lower-bandwidth select off on every channel.
-        (10, 0),
+        // Amplifier fast settle (off unless asked) and the lower-bandwidth select off on every
+        // channel.
+        (10, fast_settle),
         (12, 0),
-        // Stimulation disabled.
-        (32, 0),
-        (33, 0),
+        // Stimulation disabled unless used.
+        (32, enable_a),
+        (33, enable_b),
         (38, ALL_AMPLIFIERS),
         // Stimulation on, polarity, charge-recovery switch, current-limited charge recovery:
         // off on every channel.
@@ -120,19 +170,58 @@ fn dsp_cutoff_code(rate_hz: f64, cutoff_hz: f64) -> u16 {
 
 /// The slot-0 register-configuration list at `rate_hz`.
 pub fn register_config(rate_hz: f64) -> Vec<u32> {
+    build_register_config(rate_hz, &RhsChipSettings::default(), false)
+}
+
+/// The slot-0 list that also writes the stimulation parameters, RHX's
+/// `createCommandListRHSRegisterConfig(updateStimParams = true)`: registers 34–37 in the four
+/// places the recording list leaves to dummies, the 32 current registers (64–79, then 96–111),
+/// the last of them with the `u` flag so that every triggered register takes its value.
+pub fn register_config_with(rate_hz: f64, settings: &RhsChipSettings) -> Vec<u32> {
+    build_register_config(rate_hz, settings, true)
+}
+
+/// The stimulation-parameter registers of `settings` in [`register_config_with`]'s order:
+/// 34–37, then the current registers 64–79 and 96–111.
+pub fn stim_registers(settings: &RhsChipSettings) -> Vec<(u8, u16)> {
+    let mut out = vec![
+        (rhs::REG_STIM_STEP, settings.step.step_register()),
+        (rhs::REG_STIM_BIAS, settings.step.bias_register()),
+        (36, CHARGE_RECOVERY_DAC_0V),
+        (37, CHARGE_RECOVERY_LIMIT_10NA),
+    ];
+    let current = |magnitude: u16| (rhs::NO_TRIM << 8) | magnitude;
+    out.extend((0..16u8).map(|c| (rhs::REG_NEG_CURRENT + c, current(settings.negative[usize::from(c)]))));
+    out.extend((0..16u8).map(|c| (rhs::REG_POS_CURRENT + c, current(settings.positive[usize::from(c)]))));
+    out
+}
+
+fn build_register_config(rate_hz: f64, settings: &RhsChipSettings, update_stim: bool) -> Vec<u32> {
     let dummy = RhsCommand::read(rhs::REG_CHIP_ID).word();
     let mut list = vec![dummy, dummy];
-    let registers = ram_registers(rate_hz);
+    let registers = ram_registers_with(rate_hz, settings);
+    let stim = stim_registers(settings);
     // RHX's order: 0-2, 4-8, 10, 12, 32, 33, four places for 34-37, 38, the compliance
     // monitor's clear, 42-48, 32 places for the stimulation currents.
     let (before, after) = registers.split_at(13);
     list.extend(before.iter().take(12).map(|&(r, v)| RhsCommand::write(r, v).word()));
-    list.extend([dummy; 4]);
+    if update_stim {
+        list.extend(stim[..4].iter().map(|&(r, v)| RhsCommand::write(r, v).word()));
+    } else {
+        list.extend([dummy; 4]);
+    }
     let (r38, v38) = before[12];
     list.push(RhsCommand::write(r38, v38).word());
     list.push(RhsCommand::Write { register: rhs::REG_COMPLIANCE_MONITOR, value: 0, u: false, m: true }.word());
     list.extend(after.iter().map(|&(r, v)| RhsCommand::write(r, v).word()));
-    list.extend([dummy; 32]);
+    if update_stim {
+        let currents = &stim[4..];
+        let (last, rest) = currents.split_last().expect("32 current registers");
+        list.extend(rest.iter().map(|&(r, v)| RhsCommand::write(r, v).word()));
+        list.push(RhsCommand::Write { register: last.0, value: last.1, u: true, m: false }.word());
+    } else {
+        list.extend([dummy; 32]);
+    }
     debug_assert_eq!(list.len(), ROM_READ_AT);
     list.extend(ROM_READ_ORDER.iter().map(|&r| RhsCommand::read(r).word()));
     list.extend(READ_BACK_ORDER.iter().map(|&r| RhsCommand::read(r).word()));

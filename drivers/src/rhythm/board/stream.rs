@@ -7,18 +7,25 @@
 //! the board's sample index is counted in [`BoardHealth::frames_lost`]; a FIFO filling up
 //! is a warning before it overflows. A board that stops answering ends the stream with
 //! [`DeviceError::Gone`]; one whose pipe stops delivering with [`DeviceError::Stalled`].
+//!
+//! The fields a [`FrameBlock`] has no lane for (RHS stimulation flags, DC amplifier words and
+//! analog outputs; XDAQ's upper TTL bits and timestamps) are decoded alongside into
+//! preallocated [`FrameExtras`] ([`RhythmSource::extras`]). On XDAQ with RHS headstages a
+//! stream runs in stimulation command mode (RHX `usbdatathread.cpp`: `setStimCmdMode(true)`
+//! before the run, `false` after it). Frames read are counted for the control side
+//! ([`super::StreamProgress`]).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::bringup::fifo_words;
-use super::{lock, panel_error, BoardHealth, RhythmBoard, SharedPanel, StreamPlan};
+use super::{lock, panel_error, BoardHealth, RhythmBoard, SharedPanel, StreamPlan, StreamProgress};
 use crate::device::DeviceError;
 use crate::frame::{BlockLayout, FrameBlock};
 use crate::frontpanel::{FrontPanelError, OkErrorCode};
 use crate::rhythm::endpoints::{self as ep, Interface};
-use crate::rhythm::{decode, resync, DecodeError, FrameFormat, ANALOG_INPUTS};
+use crate::rhythm::{decode_with_extras, resync, ChipFamily, DecodeError, FrameExtras, FrameFormat, ANALOG_INPUTS};
 use crate::source::{Source, SourceError};
 
 /// Frames moved per USB read: RHX's data block, whose bytes are a whole number of the USB 3
@@ -54,6 +61,10 @@ pub struct RhythmSource {
     base: Option<u64>,
     health: Arc<BoardHealth>,
     fifo_warned: bool,
+    /// The lanes of the last block's frames that the block has no room for.
+    extras: FrameExtras,
+    progress: Arc<StreamProgress>,
+    rhs: bool,
 }
 
 impl std::fmt::Debug for RhythmSource {
@@ -97,10 +108,15 @@ impl RhythmSource {
             analog_in_channels: ANALOG_INPUTS,
             frames_per_block: board.settings.frames_per_block,
         });
+        let rhs = board.settings.board.chip() == ChipFamily::Rhs;
         {
             let mut p = lock(&board.panel);
             let io = |e| panel_error(&name, "start streaming", e);
             flush(&mut **p, interface).map_err(io)?;
+            if rhs {
+                p.set_wire_in(ep::rhs::WIRE_IN_AUX_ENABLE, 0xff, 0xff).map_err(io)?;
+                p.set_wire_in(ep::rhs::WIRE_IN_STIM_CMD_MODE, 1, 1).map_err(io)?;
+            }
             p.set_wire_in(ep::WIRE_IN_RESET_RUN, ep::CONTINUOUS_RUN_BIT, ep::CONTINUOUS_RUN_BIT).map_err(io)?;
             p.update_wire_ins().map_err(io)?;
             p.activate_trigger_in(ep::TRIGGER_IN_SPI_START, 0).map_err(io)?;
@@ -123,7 +139,19 @@ impl RhythmSource {
             base: None,
             health: board.health.clone(),
             fifo_warned: false,
+            extras: FrameExtras::new(&format, board.settings.frames_per_block),
+            progress: {
+                board.progress.streaming.store(true, Ordering::Release);
+                board.progress.clone()
+            },
+            rhs,
         })
+    }
+
+    /// The lanes of the last block's frames that a [`FrameBlock`] has no room for (RHS:
+    /// stimulation flags, DC amplifier words, analog outputs), for its `frames` frames.
+    pub fn extras(&self) -> &FrameExtras {
+        &self.extras
     }
 
     fn buffered_frames(&self) -> usize {
@@ -168,6 +196,7 @@ impl RhythmSource {
             };
             if ready {
                 self.end += usb_bytes;
+                self.progress.frames_read.fetch_add(USB_FRAMES as u64, Ordering::AcqRel);
                 last_progress = Instant::now();
             } else {
                 if last_progress.elapsed() >= STALL_TIMEOUT {
@@ -204,7 +233,7 @@ impl RhythmSource {
     fn decode_into(&mut self, frames: usize, block: &mut FrameBlock) -> Result<usize, SourceError> {
         let bpf = self.format.bytes_per_frame();
         let bytes = &self.buffer[self.start..self.start + frames * bpf];
-        match decode(&self.format, bytes, block, self.next_index) {
+        match decode_with_extras(&self.format, bytes, block, &mut self.extras, self.next_index) {
             Ok(report) => {
                 self.note_decoded(&report, frames);
                 self.start += frames * bpf;
@@ -214,8 +243,14 @@ impl RhythmSource {
                 self.health.corrupt_reads.fetch_add(1, Ordering::Relaxed);
                 let intact = frame;
                 if intact > 0 {
-                    let report = decode(&self.format, &bytes[..intact * bpf], block, self.next_index)
-                        .expect("frames before the corrupt one decode");
+                    let report = decode_with_extras(
+                        &self.format,
+                        &bytes[..intact * bpf],
+                        block,
+                        &mut self.extras,
+                        self.next_index,
+                    )
+                    .expect("frames before the corrupt one decode");
                     self.note_decoded(&report, intact);
                 }
                 let from = self.start + intact * bpf + 2;
@@ -324,8 +359,12 @@ impl Source for RhythmSource {
 impl Drop for RhythmSource {
     fn drop(&mut self) {
         // Stop the sequencer: no continuous run, a run length of zero (RHX's stop).
+        self.progress.streaming.store(false, Ordering::Release);
         let mut p = lock(&self.panel);
         let _ = p.set_wire_in(ep::WIRE_IN_RESET_RUN, 0, ep::CONTINUOUS_RUN_BIT);
+        if self.rhs {
+            let _ = p.set_wire_in(ep::rhs::WIRE_IN_STIM_CMD_MODE, 0, 1);
+        }
         let (lo, hi) = self.interface.max_time_step();
         let _ = p.set_wire_in(lo, 0, u32::MAX);
         if let Some(hi) = hi {
