@@ -320,23 +320,20 @@ impl Stage for DetectorStage {
         for (i, row) in samples.chunks_exact(self.channels).enumerate() {
             let n = first + i as u64;
             self.scan(row, n, first_frame + i as u64);
-            if self.pending.waiting() > 0 {
-                let (channels, history) = (self.channels, &self.history);
-                self.pending.fill_row(n, row, |m, c| {
-                    if m < first {
-                        history.get(m, c)
-                    } else {
-                        samples[(m - first) as usize * channels + c]
-                    }
-                });
-            }
             if n >= self.next_service {
                 self.service(samples, first, i);
             }
         }
         let end = first + signal.frames() as u64;
-        // Spikes still waiting took this block's samples row by row; the history keeps the
-        // pre-crossing span for crossings early in the next block.
+        // Spikes still waiting take this block's samples with them before it is gone.
+        let (channels, history) = (self.channels, &self.history);
+        self.pending.fill(end, |m, c| {
+            if m < first {
+                history.get(m, c)
+            } else {
+                samples[(m - first) as usize * channels + c]
+            }
+        });
         self.history.keep(first, samples);
         self.frames_seen = end;
     }

@@ -56,12 +56,6 @@ impl PendingQueue {
         self.entries.len()
     }
 
-    /// Spikes waiting.
-    #[inline]
-    pub(crate) fn waiting(&self) -> usize {
-        self.count
-    }
-
     /// Frame count of the last raw sample `p` needs.
     #[inline]
     pub(crate) fn last_needed(&self, p: &Pending) -> u64 {
@@ -89,10 +83,7 @@ impl PendingQueue {
     }
 
     /// Copies into every waiting spike the raw samples it still needs up to frame count
-    /// `upto` (exclusive), reading them through `sample(frame_count, channel)`: what
-    /// [`fill_row`](Self::fill_row) does frame by frame, done a block at a time, which the
-    /// tests hold it to.
-    #[cfg(test)]
+    /// `upto` (exclusive), reading them through `sample(frame_count, channel)`.
     pub(crate) fn fill(&mut self, upto: u64, sample: impl Fn(u64, usize) -> f32) {
         for i in 0..self.count {
             let slot = (self.head + i) % self.entries.len();
@@ -103,38 +94,6 @@ impl PendingQueue {
             while p.next < end {
                 raw[(p.next + self.pre as u64 - p.at) as usize] = sample(p.next, channel);
                 p.next += 1;
-            }
-        }
-    }
-
-    /// Copies frame count `n`'s samples (`row`, one per channel) into every waiting spike
-    /// that needs them, first catching up, through `earlier(frame_count, channel)`, on the
-    /// samples before `n` a spike queued at this frame still lacks (its pre-crossing span).
-    ///
-    /// Called frame by frame, this takes each sample from a row that is in the cache anyway,
-    /// where [`fill`](Self::fill) at the end of a block reads each spike's samples one row
-    /// (one page, at 1024 channels) apart.
-    pub(crate) fn fill_row(&mut self, n: u64, row: &[f32], earlier: impl Fn(u64, usize) -> f32) {
-        let capacity = self.entries.len();
-        let mut slot = self.head;
-        for _ in 0..self.count {
-            let p = &mut self.entries[slot];
-            let end = p.at + (self.len - self.pre) as u64;
-            if p.next <= n && n < end {
-                let raw = &mut self.raw[slot * self.len..(slot + 1) * self.len];
-                let channel = p.channel as usize;
-                let (pre, at) = (self.pre as u64, p.at);
-                let index = |m: u64| (m + pre - at) as usize;
-                while p.next < n {
-                    raw[index(p.next)] = earlier(p.next, channel);
-                    p.next += 1;
-                }
-                raw[index(n)] = row[channel];
-                p.next = n + 1;
-            }
-            slot += 1;
-            if slot == capacity {
-                slot = 0;
             }
         }
     }
@@ -193,28 +152,5 @@ mod tests {
             [(100, true, vec![0.0, 7.0, 17.0, 27.0, 37.0]), (101, false, vec![3.0, 13.0, 23.0, 33.0, 43.0])]
         );
         assert!(q.push(103, 9, 0, true));
-    }
-
-    #[test]
-    fn filling_row_by_row_gives_what_filling_by_block_gives() {
-        let value = |n: u64, c: usize| (n * 10 + c as u64) as f32;
-        let (mut by_row, mut by_block) = (PendingQueue::new(4, 5, 2), PendingQueue::new(4, 5, 2));
-        let crossings = [(1u64, 7usize), (3, 3), (3, 5), (6, 1)];
-        let (mut rows, mut blocks) = (Vec::new(), Vec::new());
-        for n in 0..12u64 {
-            for &(at, c) in crossings.iter().filter(|&&(at, _)| at == n) {
-                assert!(by_row.push(100 + at, at, c, true) && by_block.push(100 + at, at, c, true));
-            }
-            let row: Vec<f32> = (0..8).map(|c| value(n, c)).collect();
-            by_row.fill_row(n, &row, value);
-            while by_row.complete_front(n + 1, value, |p, raw| rows.push((p.frame, p.channel, raw.to_vec()))) {}
-            if n % 4 == 3 {
-                by_block.fill(n + 1, value);
-            }
-            while by_block.complete_front(n + 1, value, |p, raw| blocks.push((p.frame, p.channel, raw.to_vec()))) {}
-        }
-        assert_eq!(rows.len(), 4);
-        assert_eq!(rows, blocks);
-        assert_eq!(rows[0], (101, 7, vec![0.0, 7.0, 17.0, 27.0, 37.0]));
     }
 }
