@@ -27,15 +27,16 @@ lint: toolchain
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 # The emulated board's copy of the FrontPanel library first: the tests load it through the
-# same path as the vendor's libokFrontPanel.so.
+# same path as the vendor's libokFrontPanel.so; and the stand-in for an XDAQ gen 2 device
+# manager (its one C entry point), which the tests load as KonteX's library is loaded.
 test-rust:
-	$(CARGO) build -p okfp-emu
+	$(CARGO) build -p okfp-emu -p xdaq-manager-stub
 	$(CARGO) test --workspace
 
 # The interop tests dial the fixed Allego ports 50051-50055, so they run one at a time.
 test-interop: venv
 	$(CARGO) build -p ephysd -p ephysd-proto -p ephysd-hdf5 -p ephysd-pipeline -p ephysd-drivers --bins --examples
-	$(CARGO) build -p okfp-emu
+	$(CARGO) build -p okfp-emu -p xdaq-manager-stub
 	$(PY) -m pytest tests/interop -p no:cacheprovider -v
 
 bench: deps

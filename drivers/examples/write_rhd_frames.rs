@@ -7,7 +7,7 @@
 //!     [--board rhd-controller] [--streams 32] [--frames 30000] [--first 0] [--seed 1]
 //! ```
 //!
-//! Boards: rhd-usb-interface, open-ephys, rhd-controller, rhs-controller, xdaq-rhd-gen1,
+//! Boards: rhd-usb-interface, open-ephys, open-ephys-usb3, rhd-controller, rhs-controller, xdaq-rhd-gen1,
 //! xdaq-rhd-gen2, xdaq-rhs-gen1, xdaq-rhs-gen2. Prints the frame size in bytes.
 
 use std::process::ExitCode;

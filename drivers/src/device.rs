@@ -61,6 +61,9 @@ pub enum DeviceError {
     /// The FrontPanel library could not be loaded.
     #[error(transparent)]
     Library(#[from] crate::frontpanel::library::LibraryError),
+    /// KonteX's XDAQ gen 2 device library cannot be used (`frontpanel = "xdaq"`).
+    #[error(transparent)]
+    XdaqLibrary(#[from] crate::frontpanel::xdaq::XdaqLibraryError),
     /// No board could be opened through the FrontPanel operations.
     #[error("{provider}: {source}")]
     Open {
@@ -143,6 +146,7 @@ pub fn open(spec: &DeviceSpec) -> Result<Device, DeviceError> {
             let description = board.description();
             Ok(Device { spec: spec.clone(), description, backend: Box::new(board) })
         }
+        DeviceSpec::XdaqLibrary(x) => Err(crate::frontpanel::xdaq::probe(&x.library).into()),
         DeviceSpec::Replay(r) => Err(DeviceError::Replay {
             path: r.path.display().to_string(),
             reason: "a recording is replayed by the daemon, which reads its file format".into(),

@@ -39,13 +39,17 @@ pub struct DeviceKeys {
     /// Frames per block moved through the pipeline at once.
     pub frames_per_block: u32,
     /// Boards: how the FrontPanel operations are reached: `library` (the vendor's
-    /// `libokFrontPanel.so`, at [`DeviceKeys::frontpanel_library`]) or `emulated` (the
-    /// emulated board, in process).
+    /// `libokFrontPanel.so`, at [`DeviceKeys::frontpanel_library`]), `emulated` (the
+    /// emulated board, in process), or for the `xdaq-gen2-*` backbones `xdaq` (KonteX's own
+    /// device library, at [`DeviceKeys::xdaq_library`]; see [`crate::frontpanel::xdaq`]).
     #[serde(default = "default_frontpanel")]
     pub frontpanel: String,
     /// Boards: the FrontPanel library to load.
     #[serde(default = "default_frontpanel_library")]
     pub frontpanel_library: String,
+    /// Boards, `frontpanel = "xdaq"`: KonteX's XDAQ gen 2 device manager library to load.
+    #[serde(default)]
+    pub xdaq_library: String,
     /// Boards: the serial number of the board to open; empty for the first one attached.
     #[serde(default)]
     pub serial: String,
@@ -74,6 +78,7 @@ impl Default for DeviceKeys {
             frames_per_block: 128,
             frontpanel: default_frontpanel(),
             frontpanel_library: default_frontpanel_library(),
+            xdaq_library: String::new(),
             serial: String::new(),
             bitfile: String::new(),
             emulator: String::new(),
@@ -102,6 +107,22 @@ pub enum DeviceSpec {
     Replay(ReplaySpec),
     /// A SmartBox Pro with a SiNAPS probe.
     Sinaps(SinapsSpec),
+    /// An XDAQ gen 2 board reached through KonteX's own device library
+    /// (`frontpanel = "xdaq"`), which this version can only examine ([`crate::frontpanel::xdaq`]).
+    XdaqLibrary(XdaqLibrarySpec),
+}
+
+/// An XDAQ gen 2 board through KonteX's device library, as configured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct XdaqLibrarySpec {
+    /// One of the `xdaq-gen2-*` models.
+    pub model: BoardModel,
+    pub sample_rate_hz: f64,
+    pub frames_per_block: usize,
+    /// Open this board; `None` for the first one attached.
+    pub serial: Option<String>,
+    /// The device manager library (`device.xdaq_library`).
+    pub library: PathBuf,
 }
 
 /// The backbone name of recording playback (Allego's `SMARTBOX_SIM_DATASOURCE`).
@@ -231,6 +252,50 @@ fn sinaps_spec(keys: &DeviceKeys, model: SinapsModel, rate: f64) -> Result<Sinap
     })
 }
 
+/// Whether `model` is an XDAQ gen 2 board, the ones KonteX reaches through its own library.
+fn is_xdaq_gen2(model: &BoardModel) -> bool {
+    use crate::rhythm::{Board, XdaqGeneration};
+    matches!(model.board, Board::XdaqRhd(XdaqGeneration::Two) | Board::XdaqRhs(XdaqGeneration::Two))
+}
+
+/// The `device.frontpanel` values a board model takes.
+fn frontpanel_allowed(model: &BoardModel) -> String {
+    if is_xdaq_gen2(model) {
+        "allowed: library, emulated, xdaq".into()
+    } else {
+        "allowed: library, emulated".into()
+    }
+}
+
+/// The spec of an XDAQ gen 2 board through KonteX's device library (`frontpanel = "xdaq"`).
+fn xdaq_library_spec(keys: &DeviceKeys, model: BoardModel, rate: f64) -> Result<XdaqLibrarySpec, DeviceSpecError> {
+    if !is_xdaq_gen2(&model) {
+        return Err(refuse(
+            "frontpanel",
+            "xdaq",
+            format!(
+                "KonteX's device library is for the XDAQ gen 2 backbones (xdaq-gen2-*), not {}; {}",
+                model.backbone,
+                frontpanel_allowed(&model)
+            ),
+        ));
+    }
+    if keys.xdaq_library.is_empty() {
+        return Err(refuse(
+            "xdaq_library",
+            "\"\"",
+            "the path of KonteX's XDAQ device manager library (pylibxdaq's managers/ folder)",
+        ));
+    }
+    Ok(XdaqLibrarySpec {
+        model,
+        sample_rate_hz: rate,
+        frames_per_block: keys.frames_per_block as usize,
+        serial: (!keys.serial.is_empty()).then(|| keys.serial.clone()),
+        library: PathBuf::from(&keys.xdaq_library),
+    })
+}
+
 /// The board spec the hardware keys describe for `model`.
 fn rhythm_spec(keys: &DeviceKeys, model: BoardModel, rate: f64) -> Result<RhythmSpec, DeviceSpecError> {
     let panel = match keys.frontpanel.as_str() {
@@ -258,7 +323,7 @@ fn rhythm_spec(keys: &DeviceKeys, model: BoardModel, rate: f64) -> Result<Rhythm
             }
             PanelSource::Emulated(spec)
         }
-        other => return Err(refuse("frontpanel", other, "allowed: library, emulated")),
+        other => return Err(refuse("frontpanel", other, frontpanel_allowed(&model))),
     };
     Ok(RhythmSpec {
         model,
@@ -313,6 +378,9 @@ impl DeviceSpec {
         }
         let Some(mode) = mode else {
             let model = hardware.expect("a hardware backbone when not simulated");
+            if keys.frontpanel == "xdaq" {
+                return Ok(DeviceSpec::XdaqLibrary(xdaq_library_spec(keys, model, rate)?));
+            }
             return Ok(DeviceSpec::Rhythm(rhythm_spec(keys, model, rate)?));
         };
         Ok(DeviceSpec::Simulated(SimConfig {
@@ -333,6 +401,7 @@ impl DeviceSpec {
             DeviceSpec::Rhythm(r) => r.model.backbone,
             DeviceSpec::Replay(_) => REPLAY_BACKBONE,
             DeviceSpec::Sinaps(s) => s.model.backbone,
+            DeviceSpec::XdaqLibrary(x) => x.model.backbone,
         }
     }
 
@@ -342,6 +411,7 @@ impl DeviceSpec {
             DeviceSpec::Simulated(c) => c.sample_rate_hz,
             DeviceSpec::Rhythm(r) => r.sample_rate_hz,
             DeviceSpec::Sinaps(s) => s.sample_rate_hz,
+            DeviceSpec::XdaqLibrary(x) => x.sample_rate_hz,
             // The recording's own rate; the replay's description says it once opened.
             DeviceSpec::Replay(_) => f64::NAN,
         }
@@ -355,6 +425,9 @@ impl DeviceSpec {
             DeviceSpec::Simulated(c) => Ok(DeviceSpec::Simulated(SimConfig { sample_rate_hz: rate, ..c.clone() })),
             DeviceSpec::Rhythm(r) => Ok(DeviceSpec::Rhythm(RhythmSpec { sample_rate_hz: rate, ..r.clone() })),
             DeviceSpec::Sinaps(s) => Ok(DeviceSpec::Sinaps(SinapsSpec { sample_rate_hz: rate, ..s.clone() })),
+            DeviceSpec::XdaqLibrary(x) => {
+                Ok(DeviceSpec::XdaqLibrary(XdaqLibrarySpec { sample_rate_hz: rate, ..x.clone() }))
+            }
             DeviceSpec::Replay(r) => Err(refuse(
                 "sample_rate_hz",
                 hz,
@@ -387,8 +460,11 @@ impl DeviceSpec {
         if let Some(model) = hardware {
             return match self {
                 DeviceSpec::Rhythm(r) => Ok(DeviceSpec::Rhythm(RhythmSpec { model, ..r.clone() })),
+                DeviceSpec::XdaqLibrary(x) if is_xdaq_gen2(&model) => {
+                    Ok(DeviceSpec::XdaqLibrary(XdaqLibrarySpec { model, ..x.clone() }))
+                }
                 DeviceSpec::Replay(_) => unreachable!("refused above"),
-                DeviceSpec::Simulated(_) | DeviceSpec::Sinaps(_) => Err(refuse(
+                DeviceSpec::Simulated(_) | DeviceSpec::Sinaps(_) | DeviceSpec::XdaqLibrary(_) => Err(refuse(
                     "backbone",
                     backbone,
                     "a board is chosen in the configuration file (device.backbone and device.frontpanel), then the daemon restarted",
@@ -400,11 +476,13 @@ impl DeviceSpec {
         })?;
         match self {
             DeviceSpec::Simulated(c) => Ok(DeviceSpec::Simulated(SimConfig { mode, ..c.clone() })),
-            DeviceSpec::Rhythm(_) | DeviceSpec::Replay(_) | DeviceSpec::Sinaps(_) => Err(refuse(
+            DeviceSpec::Rhythm(_) | DeviceSpec::Replay(_) | DeviceSpec::Sinaps(_) | DeviceSpec::XdaqLibrary(_) => {
+                Err(refuse(
                 "backbone",
                 backbone,
                 "the simulated device is chosen in the configuration file (device.backbone), then the daemon restarted",
-            )),
+            ))
+            }
         }
     }
 }

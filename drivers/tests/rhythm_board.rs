@@ -73,6 +73,7 @@ fn xdaq_and_open_ephys_boards_stream_through_the_same_driver() {
             "board=xdaq-rhd-gen2 pace=free ports=B:2164+2164",
         ),
         (Board::OpenEphys, "board=open-ephys pace=free ports=D:2132+2132"),
+        (Board::OpenEphysUsb3, "board=open-ephys-usb3 pace=free ports=B:2164,D:2216+2132"),
     ] {
         let (spec, panel) = open(text);
         let mut board = bring_up(panel, settings(board, 30000.0, 4)).unwrap();

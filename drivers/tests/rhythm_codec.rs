@@ -117,7 +117,7 @@ fn frame_sizes_are_the_reference_softwares() {
         let xdaq_rhs =
             |ts: bool| 12 + 3 * n * 4 + n * 4 + 16 * n * 4 + 4 * n * 2 + 4 + 8 * ts as usize + 16 + 16 + 4 + 4;
         let expected = |board: Board| match board {
-            Board::RhdUsbInterface | Board::OpenEphys => usb2,
+            Board::RhdUsbInterface | Board::OpenEphys | Board::OpenEphysUsb3 => usb2,
             Board::RhdController => usb3,
             Board::RhsController => rhs,
             Board::XdaqRhd(g) => xdaq_rhd(g == XdaqGeneration::Two),
@@ -144,6 +144,7 @@ fn frame_sizes_are_the_reference_softwares() {
 fn boards_have_the_reference_softwares_magic_streams_and_blocks() {
     assert_eq!(Board::RhdUsbInterface.magic(), 0xc691199927021942);
     assert_eq!(Board::OpenEphys.magic(), 0xc691199927021942);
+    assert_eq!(Board::OpenEphysUsb3.magic(), 0xc691199927021942);
     assert_eq!(Board::RhdController.magic(), 0xd7a22aaa38132a53);
     assert_eq!(Board::XdaqRhd(XdaqGeneration::Two).magic(), 0xd7a22aaa38132a53);
     assert_eq!(Board::RhsController.magic(), 0x8d542c8a49712f0b);
@@ -151,6 +152,7 @@ fn boards_have_the_reference_softwares_magic_streams_and_blocks() {
     for (board, max, chip) in [
         (Board::RhdUsbInterface, 8, ChipFamily::Rhd),
         (Board::OpenEphys, 8, ChipFamily::Rhd),
+        (Board::OpenEphysUsb3, 16, ChipFamily::Rhd),
         (Board::RhdController, 32, ChipFamily::Rhd),
         (Board::RhsController, 8, ChipFamily::Rhs),
         (Board::XdaqRhd(XdaqGeneration::One), 32, ChipFamily::Rhd),

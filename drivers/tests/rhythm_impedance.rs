@@ -26,7 +26,7 @@ fn board(text: &str, board: Board, rate: f64) -> (EmulatorSpec, RhythmBoard) {
         sample_rate_hz: rate,
         frames_per_block: 128,
         bitfile: None,
-        ports: if matches!(board, Board::RhdUsbInterface | Board::OpenEphys) { 4 } else { 8 },
+        ports: if matches!(board, Board::RhdUsbInterface | Board::OpenEphys | Board::OpenEphysUsb3) { 4 } else { 8 },
         free_running: true,
     };
     (spec, bring_up(Arc::new(Mutex::new(panel)), settings).unwrap())
@@ -79,6 +79,7 @@ fn every_channel_of_mixed_chips_reads_its_electrode() {
             Board::XdaqRhd(ephysd_drivers::rhythm::XdaqGeneration::Two),
             25000.0,
         ),
+        ("board=open-ephys-usb3 pace=free ports=A:2164,D:2132+2216 seed=6", Board::OpenEphysUsb3, 30000.0),
     ] {
         let (spec, mut b) = board(text, kind, rate);
         let measured = b.measure_impedance().unwrap();

@@ -25,13 +25,14 @@ RATE = 30000
 BOARDS = [
     ("intan-usb2", "rhd-usb-interface", "ports=A:2132+2216,C:2164 delays=A:5,C:9", {"A": 48, "C": 64}),
     ("open-ephys-usb2", "open-ephys", "ports=B:2132 delays=B:12", {"B": 32}),
+    ("open-ephys-usb3", "open-ephys-usb3", "ports=A:2164,C:2132+2216 delays=C:8", {"A": 64, "C": 48}),
     ("intan-recording-controller-512", "rhd-controller", "ports=A:2164+2164,D:2132", {"A": 128, "D": 32}),
     ("intan-recording-controller-1024", "rhd-controller", "ports=A:2164,H:2164+2216 delays=H:11", {"A": 64, "H": 80}),
     ("xdaq-one-rec", "xdaq-rhd-gen1", "ports=A:2164,B:2132", {"A": 64, "B": 32}),
     ("xdaq-core-rec", "xdaq-rhd-gen1", "ports=C:2164", {"C": 64}),
     ("xdaq-gen2-one-rec", "xdaq-rhd-gen2", "ports=A:2132+2132", {"A": 64}),
     ("xdaq-gen2-core-rec", "xdaq-rhd-gen2", "ports=E:2216", {"E": 16}),
-    # RHS2116 stimulation/recording headstages (recorded; stimulation is not driven yet).
+    # RHS2116 stimulation/recording headstages (recorded here; stimulation is tested in drivers/tests/rhs_stim.rs).
     ("xdaq-one-stim", "xdaq-rhs-gen1", "ports=A:2116+2116,C:2116 delays=C:7", {"A": 32, "C": 16}),
     ("xdaq-core-stim", "xdaq-rhs-gen1", "ports=B:2116", {"B": 16}),
     ("xdaq-gen2-one-stim", "xdaq-rhs-gen2", "ports=D:2116+2116", {"D": 32}),

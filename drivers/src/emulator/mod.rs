@@ -54,7 +54,9 @@ use crate::rhythm::Board;
 /// `rhxglobals.h`: RHD USB interface board 0, RHD controller 13, RHS controller 14). The Open
 /// Ephys board runs the USB interface board's firmware; XDAQ reports a value no public source
 /// documents, so the emulator gives the RHD controller's (RHD headstages) or the RHS
-/// controller's (RHS headstages).
+/// controller's (RHS headstages). No public source gives the Open Ephys USB 3 board's mode
+/// either (its driver only prints it, `Rhd2000EvalBoard::getBoardMode`); it reads 0, and the
+/// driver does not use it.
 pub(crate) const BOARD_MODES: [(Board, u32); 6] = [
     (Board::RhdUsbInterface, 0),
     (Board::OpenEphys, 0),

@@ -205,6 +205,9 @@ pub struct EmulatedPanel {
     pipe_held: Option<Option<Instant>>,
     /// RHS: the stimulation sequencer of each data stream.
     sequencers: [StimSequencer; ep::rhs::MAX_STREAMS],
+    /// USB 3: the pipe's block size in bytes, as its setup trigger set it
+    /// ([`Interface::pipe_setup_triggers`]).
+    pipe_block_bytes: Option<usize>,
 }
 
 impl std::fmt::Debug for EmulatedPanel {
@@ -272,6 +275,7 @@ impl EmulatedPanel {
             streaming_runs: 0,
             pipe_held: None,
             sequencers: Default::default(),
+            pipe_block_bytes: None,
         };
         panel.reset();
         panel
@@ -423,7 +427,8 @@ impl EmulatedPanel {
             .map(|s| {
                 let (line, ddr) = match self.interface.data_source_select() {
                     Some(sel) => {
-                        let code = (self.wires[usize::from(sel[s / 4])] >> (4 * (s % 4))) & 0xf;
+                        let (wire, shift) = Interface::data_source_slot(s);
+                        let code = (self.wires[usize::from(sel[wire])] >> shift) & 0xf;
                         ((code & 7) as usize, code >= 8)
                     }
                     None => Interface::usb3_stream_source(s),
@@ -893,6 +898,13 @@ impl EmulatedPanel {
 
     fn on_trigger(&mut self, endpoint: u8, bit: u8) {
         self.catch_up();
+        if let Some([block, _burst]) = self.interface.pipe_setup_triggers() {
+            // The block size arrives in 32-bit words; the RAM burst size is not modeled.
+            if (endpoint, bit) == block {
+                self.pipe_block_bytes = Some(4 * self.wires[usize::from(ep::WIRE_IN_MULTI_USE)] as usize);
+                return;
+            }
+        }
         let (dcm_ep, dcm_bit) = self.interface.dcm_prog_trigger();
         if (endpoint, bit) == (dcm_ep, dcm_bit) {
             let rate = ep::rate_of_pll_word(self.wires[usize::from(ep::WIRE_IN_DATA_FREQ_PLL)]);
@@ -1084,7 +1096,13 @@ impl FrontPanel for EmulatedPanel {
             return Err(FrontPanelError::Code { operation: op, code: OkErrorCode::InvalidEndpoint });
         }
         if let Some(b) = block_size {
-            if b == 0 || !buf.len().is_multiple_of(b) {
+            // A block size other than the one the FPGA was set to cannot be read; the Open
+            // Ephys USB 3 firmware has no block size until its own trigger (0x5a) sets one.
+            let programmed = match self.pipe_block_bytes {
+                Some(p) => p == b,
+                None => self.interface != Interface::OpenEphysUsb3,
+            };
+            if b == 0 || !buf.len().is_multiple_of(b) || !programmed {
                 return Err(FrontPanelError::Code { operation: op, code: OkErrorCode::InvalidBlockSize });
             }
         }
@@ -1137,6 +1155,7 @@ fn board_label(board: Board) -> &'static str {
     match board {
         Board::RhdUsbInterface => "Emulated RHD USB interface",
         Board::OpenEphys => "Emulated Open Ephys board",
+        Board::OpenEphysUsb3 => "Emulated Open Ephys board (USB 3)",
         Board::RhdController => "Emulated RHD controller",
         Board::RhsController => "Emulated RHS controller",
         Board::XdaqRhd(_) | Board::XdaqRhs(_) => "Emulated XDAQ",

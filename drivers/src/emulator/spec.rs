@@ -8,7 +8,7 @@
 //!
 //! | key | meaning | default |
 //! |---|---|---|
-//! | `board` | a Rhythm board name: `rhd-usb-interface`, `open-ephys`, `rhd-controller`, `xdaq-rhd-gen1`, `xdaq-rhd-gen2`, `xdaq-rhs-gen1`, `xdaq-rhs-gen2` | `rhd-controller` |
+//! | `board` | a Rhythm board name: `rhd-usb-interface`, `open-ephys`, `open-ephys-usb3`, `rhd-controller`, `xdaq-rhd-gen1`, `xdaq-rhd-gen2`, `xdaq-rhs-gen1`, `xdaq-rhs-gen2` | `rhd-controller` |
 //! | `ports` | per port letter, the chips on MISO lines 1 and 2 (RHD boards: `2132`, `2216`, `2164`; XDAQ with RHS headstages: `2116`, ports A–D), `+`-separated | `A:2164` |
 //! | `delays` | per port, the MISO delay (0–14) at which the cable reads cleanly; the next one also does | 3 on every port |
 //! | `serial` | the board's serial number (up to 10 characters) | `EMU0000001` |
@@ -165,7 +165,8 @@ impl EmulatorSpec {
     pub fn model(&self) -> &'static str {
         match self.board {
             Board::RhdUsbInterface | Board::OpenEphys | Board::RhsController => "XEM6010LX45",
-            Board::RhdController => "XEM6310LX45",
+            // Open Ephys `Rhd2000EvalBoard::open`: an XEM6310-LX45 is its USB 3 board.
+            Board::RhdController | Board::OpenEphysUsb3 => "XEM6310LX45",
             Board::XdaqRhd(_) | Board::XdaqRhs(_) => "XEM7310A75",
         }
     }

@@ -14,6 +14,7 @@
 //! `0x20..=0x3f`, trigger-ins `0x40..=0x5f`, pipes in `0x80..=0x9f`, pipes out `0xa0..=0xbf`.
 
 pub mod library;
+pub mod xdaq;
 
 use std::fmt;
 use std::path::Path;

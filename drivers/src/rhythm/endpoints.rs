@@ -8,6 +8,24 @@
 //! controllers, and XDAQ boards with RHD headstages, which speak the same map). The
 //! constants here are the endpoints both share; [`Interface`] answers for the rest. XDAQ with
 //! RHS headstages runs another map, in [`rhs`].
+//!
+//! The Open Ephys acquisition board's USB 3 version ([`Interface::OpenEphysUsb3`]) is neither
+//! of Intan's two: Open Ephys's own USB 3 port of the USB 2 Rhythm firmware. Its driver
+//! (open-ephys-plugins/acquisition-board, `Source/devices/opalkelly/rhythm-api/
+//! rhd2000evalboard.h` and `.cpp`, class `Rhd2000EvalBoard` with its `usb3` flag; the same in
+//! horizongir/rhythm.net `Rhythm.Net/Rhd2000EvalBoard.cs`) keeps the USB 2 enum `OkEndPoint`
+//! whole for both versions: run length and FIFO level split into 16-bit halves, one wire-in
+//! per aux slot's length and loop index, RAM writes on trigger 0x42, data sources chosen on
+//! wires 0x12/0x13. What `usb3` changes: 16 streams, whose sources 8–15 sit in bits 16–31 of
+//! the same two wires (`setDataSource`); a block-throttled pipe read in 1024-byte blocks
+//! (`USB3_BLOCK_SIZE`, `readDataBlock`: `ReadFromBlockPipeOut`); the block and DDR burst sizes
+//! set at reset through Open Ephys's trigger 0x5a, bits 16 and 17 (`resetBoard`,
+//! `TrigInOpenEphys`); the throttle overridden by bit 16 of wire 0x00 while flushing
+//! (`flush`); other DAC source bits (`enableDac`, `selectDacDataStream`). It is found by its
+//! Opal Kelly module, an XEM6310-LX45 (`open`: `OK_PRODUCT_XEM6310LX45` sets `usb3`), and
+//! its firmware reports board id 600 on wire-out 0x3e (`RHYTHM_BOARD_ID_USB3`, checked by
+//! `uploadFpgaBitfile`); the sample clock is programmed as on every Rhythm board
+//! (`setSampleRate`, [`pll_setting`]).
 
 use super::format::Board;
 
@@ -52,6 +70,11 @@ pub const WIRE_OUT_BOARD_VERSION: u8 = 0x3f;
 
 /// The sample stream.
 pub const PIPE_OUT_DATA: u8 = 0xa0;
+
+/// Board id of the Open Ephys USB 3 firmware on [`WIRE_OUT_BOARD_ID`] (Open Ephys
+/// `rhd2000evalboard.h`: `RHYTHM_BOARD_ID_USB3`; its USB 2 firmware reports
+/// `RHYTHM_BOARD_ID_USB2` = 500).
+pub const OPEN_EPHYS_USB3_BOARD_ID: u32 = 600;
 
 /// Bits of [`WIRE_OUT_DATA_CLK_LOCKED`].
 pub const DATA_CLOCK_LOCKED: u32 = 0x1;
@@ -169,6 +192,10 @@ pub struct DacSourceBits {
     pub manual_stream: u32,
 }
 
+/// A [`DacSourceBits::manual_stream`] that no source word selects: the firmware's manual
+/// stream number is not known (the Open Ephys USB 3 board, whose DACs are not driven).
+pub const NO_MANUAL_STREAM: u32 = u32::MAX;
+
 impl DacSourceBits {
     /// Amplifier channel field.
     pub const CHANNEL_MASK: u32 = 0x1f;
@@ -212,6 +239,10 @@ pub enum Interface {
     Usb2,
     /// Rhythm over USB 3 (XEM6310, XDAQ): up to 32 streams, two per MISO line.
     Usb3,
+    /// The Open Ephys acquisition board over USB 3 (XEM6310, `rhd2000_usb3.bit`): the USB 2
+    /// map with 16 streams chosen among the 16 MISO sources and a block-throttled pipe (see
+    /// the module documentation).
+    OpenEphysUsb3,
 }
 
 impl Interface {
@@ -219,15 +250,17 @@ impl Interface {
     pub const fn of(board: Board) -> Option<Interface> {
         match board {
             Board::RhdUsbInterface | Board::OpenEphys => Some(Interface::Usb2),
+            Board::OpenEphysUsb3 => Some(Interface::OpenEphysUsb3),
             Board::RhdController | Board::XdaqRhd(_) => Some(Interface::Usb3),
             Board::RhsController | Board::XdaqRhs(_) => None,
         }
     }
 
-    /// SPI ports (A, B, ...): 4 on USB 2, 8 on USB 3.
+    /// SPI ports (A, B, ...): 4 on USB 2, 8 on USB 3; 4 on the Open Ephys USB 3 board (its
+    /// driver's `setCableDelay` and data sources cover ports A–D only).
     pub const fn ports(self) -> usize {
         match self {
-            Interface::Usb2 => 4,
+            Interface::Usb2 | Interface::OpenEphysUsb3 => 4,
             Interface::Usb3 => 8,
         }
     }
@@ -236,6 +269,7 @@ impl Interface {
     pub const fn max_streams(self) -> usize {
         match self {
             Interface::Usb2 => 8,
+            Interface::OpenEphysUsb3 => 16,
             Interface::Usb3 => 32,
         }
     }
@@ -244,7 +278,7 @@ impl Interface {
     /// high 16-bit half.
     pub const fn max_time_step(self) -> (u8, Option<u8>) {
         match self {
-            Interface::Usb2 => (0x01, Some(0x02)),
+            Interface::Usb2 | Interface::OpenEphysUsb3 => (0x01, Some(0x02)),
             Interface::Usb3 => (0x01, None),
         }
     }
@@ -252,7 +286,7 @@ impl Interface {
     /// Trigger (endpoint, bit) that reprograms the clock synthesizer.
     pub const fn dcm_prog_trigger(self) -> (u8, u8) {
         match self {
-            Interface::Usb2 => (0x40, 0),
+            Interface::Usb2 | Interface::OpenEphysUsb3 => (0x40, 0),
             Interface::Usb3 => (0x40, 0),
         }
     }
@@ -261,7 +295,7 @@ impl Interface {
     /// (0–2).
     pub const fn ram_write_trigger(self, slot: usize) -> (u8, u8) {
         match self {
-            Interface::Usb2 => (0x42, slot as u8),
+            Interface::Usb2 | Interface::OpenEphysUsb3 => (0x42, slot as u8),
             Interface::Usb3 => (0x40, 1 + slot as u8),
         }
     }
@@ -270,7 +304,9 @@ impl Interface {
     /// USB 2 has a wire-in per slot; USB 3 packs the three slots 10 bits apart.
     pub const fn aux_length(self, slot: usize) -> ((u8, u32, u32), (u8, u32, u32)) {
         match self {
-            Interface::Usb2 => ((0x0e + slot as u8, 0, 0x3ff), (0x0b + slot as u8, 0, 0x3ff)),
+            Interface::Usb2 | Interface::OpenEphysUsb3 => {
+                ((0x0e + slot as u8, 0, 0x3ff), (0x0b + slot as u8, 0, 0x3ff))
+            }
             Interface::Usb3 => ((0x0c, 10 * slot as u32, 0x3ff), (0x0b, 10 * slot as u32, 0x3ff)),
         }
     }
@@ -279,19 +315,42 @@ impl Interface {
     /// `selectDacDataStream`: stream mask 0x01e0, 0x07e0 on USB 3, stream 32 selecting
     /// `DacManual` there; the USB 2 Rhythm firmware plays `DAC_manual` for stream 8: Intan's
     /// Rhythm `main.v`, `case (DAC_stream_sel_1)`, and the Open Ephys `rhd2000evalboard.cpp`,
-    /// `selectDacDataStream`: "setting stream to 8 selects DacManual1").
+    /// `selectDacDataStream`: "setting stream to 8 selects DacManual1"). The Open Ephys USB 3
+    /// firmware: enable 0x0400 and stream mask 0x03e0 (its `enableDac`, `selectDacDataStream`
+    /// with `usb3`); no public source says which stream number plays its manual value, so it
+    /// has none here ([`NO_MANUAL_STREAM`]) and its DACs are not driven.
     pub const fn dac_source(self) -> DacSourceBits {
         match self {
+            Interface::OpenEphysUsb3 => {
+                DacSourceBits { enable: 1 << 10, stream_shift: 5, stream_mask: 0x1f, manual_stream: NO_MANUAL_STREAM }
+            }
             Interface::Usb2 => DacSourceBits { enable: 1 << 9, stream_shift: 5, stream_mask: 0xf, manual_stream: 8 },
             Interface::Usb3 => DacSourceBits { enable: 1 << 11, stream_shift: 5, stream_mask: 0x3f, manual_stream: 32 },
         }
     }
 
-    /// USB 2 only: the wire-ins choosing the MISO source of streams 0–3 and 4–7 (4 bits each).
+    /// USB 2 and the Open Ephys USB 3 board: the wire-ins choosing each stream's MISO source,
+    /// 4 bits per stream ([`Self::data_source_slot`]).
     pub const fn data_source_select(self) -> Option<[u8; 2]> {
         match self {
-            Interface::Usb2 => Some([0x12, 0x13]),
+            Interface::Usb2 | Interface::OpenEphysUsb3 => Some([0x12, 0x13]),
             Interface::Usb3 => None,
+        }
+    }
+
+    /// Where stream `stream`'s 4-bit source code sits: (index into
+    /// [`Self::data_source_select`], bit shift). Streams 0–3 and 4–7 fill the low halves of the
+    /// two wires, 8–11 and 12–15 their high halves (Open Ephys `setDataSource`).
+    pub const fn data_source_slot(stream: usize) -> (usize, u32) {
+        ((stream / 4) % 2, (4 * (stream % 4) + 16 * (stream / 8)) as u32)
+    }
+
+    /// The bits of the source-select wires this interface uses: 16 on USB 2 (the XEM6010's
+    /// wires are 16 bits wide), 32 on the Open Ephys USB 3 board.
+    pub const fn data_source_mask(self) -> u32 {
+        match self {
+            Interface::OpenEphysUsb3 => u32::MAX,
+            _ => 0xffff,
         }
     }
 
@@ -299,25 +358,38 @@ impl Interface {
     /// USB 3.
     pub const fn fifo_words(self) -> (u8, Option<u8>) {
         match self {
-            Interface::Usb2 => (0x20, Some(0x21)),
+            Interface::Usb2 | Interface::OpenEphysUsb3 => (0x20, Some(0x21)),
             Interface::Usb3 => (0x20, None),
         }
     }
 
     /// The pipe's block size in bytes (USB 3 reads are block-throttled, 1024 bytes a block:
-    /// RHX `USB3BlockSize`), or `None` for USB 2's plain pipe.
+    /// RHX `USB3BlockSize`; Open Ephys `USB3_BLOCK_SIZE`), or `None` for USB 2's plain pipe.
     pub const fn pipe_block_size(self) -> Option<usize> {
         match self {
             Interface::Usb2 => None,
-            Interface::Usb3 => Some(1024),
+            Interface::Usb3 | Interface::OpenEphysUsb3 => Some(1024),
         }
     }
 
-    /// The FIFO between the sequencer and USB, in 16-bit words.
+    /// The triggers (endpoint, bit) that take the pipe's block size (in 32-bit words) and then
+    /// the RAM burst size (32) from the multi-use wire after a reset: RHX `resetBoard`, 0x40
+    /// bits 9 and 10; Open Ephys `resetBoard` with `usb3`, 0x5a bits 16 and 17
+    /// (`TrigInOpenEphys`, `USB3_BLOCK_SIZE / 4`, `DDR_BLOCK_SIZE`). `None` on USB 2.
+    pub const fn pipe_setup_triggers(self) -> Option<[(u8, u8); 2]> {
+        match self {
+            Interface::Usb2 => None,
+            Interface::Usb3 => Some([(0x40, 9), (0x40, 10)]),
+            Interface::OpenEphysUsb3 => Some([(0x5a, 16), (0x5a, 17)]),
+        }
+    }
+
+    /// The FIFO between the sequencer and USB, in 16-bit words (Open Ephys
+    /// `FIFO_CAPACITY_WORDS` for its USB 3 board).
     pub const fn fifo_capacity_words(self) -> u64 {
         match self {
             Interface::Usb2 => 16 * 1024 * 1024,
-            Interface::Usb3 => 64 * 1024 * 1024,
+            Interface::Usb3 | Interface::OpenEphysUsb3 => 64 * 1024 * 1024,
         }
     }
 
@@ -383,5 +455,20 @@ mod tests {
             assert!((rate_of_pll_word(256 * m + d) - rate).abs() < 1e-6, "{rate}");
         }
         assert_eq!(pll_setting(44100.0), None);
+    }
+
+    #[test]
+    fn open_ephys_usb3_sources_fill_both_halves_of_the_select_wires() {
+        // Open Ephys `setDataSource`: streams 0-3 in wire 0x12 bits 0-15, 4-7 in 0x13 bits
+        // 0-15, 8-11 in 0x12 bits 16-31, 12-15 in 0x13 bits 16-31.
+        let slots: Vec<_> = (0..16).map(Interface::data_source_slot).collect();
+        assert_eq!(slots[..4], [(0, 0), (0, 4), (0, 8), (0, 12)]);
+        assert_eq!(slots[4..8], [(1, 0), (1, 4), (1, 8), (1, 12)]);
+        assert_eq!(slots[8..12], [(0, 16), (0, 20), (0, 24), (0, 28)]);
+        assert_eq!(slots[12..], [(1, 16), (1, 20), (1, 24), (1, 28)]);
+        let oe = Interface::OpenEphysUsb3;
+        assert_eq!((oe.ports(), oe.max_streams(), oe.data_source_mask()), (4, 16, u32::MAX));
+        assert_eq!((Interface::Usb2.data_source_mask(), oe.pipe_block_size()), (0xffff, Some(1024)));
+        assert_eq!(oe.dac_source().mask(), 0x0400 | 0x03e0 | 0x1f);
     }
 }

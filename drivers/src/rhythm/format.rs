@@ -29,6 +29,17 @@
 //! `0xc691199927021942` (open-ephys plugin-GUI, `Plugins/RhythmNode/rhythm-api/rhd2000datablock.cpp`,
 //! `calculateDataBlockSizeInWords` and `fillFromUsbBuffer`).
 //!
+//! Its USB 3 version (an Opal Kelly XEM6310 running Open Ephys's `rhd2000_usb3.bit`) keeps
+//! that frame word for word, magic number and one filler word per stream included: the Open
+//! Ephys acquisition-board plugin reads both versions with one `Rhd2000DataBlock` whose
+//! `calculateDataBlockSizeInWords(numDataStreams, usb3, nSamples)` and `fillFromUsbBuffer` do
+//! not depend on `usb3`, and one header magic (open-ephys-plugins/acquisition-board,
+//! `Source/devices/opalkelly/AcqBoardOpalKelly.cpp`, `AcqBoardOpalKelly::run`, which walks
+//! the frame field by field; plugin-GUI `rhd2000datablock.cpp` and `.h`,
+//! `RHD2000_HEADER_MAGIC_NUMBER`). What USB 3 changes is how many streams a frame holds (16:
+//! `MAX_NUM_DATA_STREAMS_USB3` in the plugin's `rhd2000evalboard.h`) and how frames leave the
+//! board ([`endpoints::Interface::OpenEphysUsb3`](super::endpoints::Interface)).
+//!
 //! KonteX XDAQ boards (pyxdaq, `pyxdaq/datablock.py`: `DataBlock.get_dtype`, `get_sample_size`)
 //! use the RHD controller's (USB3) and the RHS controller's magic numbers and field order, with
 //! three differences: TTL in and TTL out are 32-bit; the RHD filler is `(streams + 2) % 4`
@@ -103,6 +114,10 @@ pub enum Board {
     /// Open Ephys acquisition board (Opal Kelly FPGA with Rhythm firmware): the RHD USB
     /// interface board's frame, up to 8 streams.
     OpenEphys,
+    /// The Open Ephys acquisition board's USB 3 version (XEM6310, `rhd2000_usb3.bit`): the same
+    /// frame, up to 16 streams (open-ephys-plugins/acquisition-board `rhd2000evalboard.h`:
+    /// `MAX_NUM_DATA_STREAMS_USB3`).
+    OpenEphysUsb3,
     /// Intan RHD 512- and 1024-channel recording controllers (RHX `ControllerRecordUSB3`): up to
     /// 32 streams.
     RhdController,
@@ -116,9 +131,10 @@ pub enum Board {
 
 impl Board {
     /// Every board, both XDAQ generations included.
-    pub const ALL: [Board; 8] = [
+    pub const ALL: [Board; 9] = [
         Board::RhdUsbInterface,
         Board::OpenEphys,
+        Board::OpenEphysUsb3,
         Board::RhdController,
         Board::RhsController,
         Board::XdaqRhd(XdaqGeneration::One),
@@ -130,7 +146,11 @@ impl Board {
     /// The chips behind the board's data streams.
     pub const fn chip(self) -> ChipFamily {
         match self {
-            Board::RhdUsbInterface | Board::OpenEphys | Board::RhdController | Board::XdaqRhd(_) => ChipFamily::Rhd,
+            Board::RhdUsbInterface
+            | Board::OpenEphys
+            | Board::OpenEphysUsb3
+            | Board::RhdController
+            | Board::XdaqRhd(_) => ChipFamily::Rhd,
             Board::RhsController | Board::XdaqRhs(_) => ChipFamily::Rhs,
         }
     }
@@ -138,9 +158,12 @@ impl Board {
     /// Most data streams the board delivers. Intan: RHX `maxNumDataStreams`
     /// (`Engine/API/Abstract/abstractrhxcontroller.cpp`: 8 over USB 2 and for RHS, 32 over
     /// USB 3). XDAQ: pyxdaq scans 32 RHD streams and 8 RHS streams (`test_cable_delay` in
-    /// `pyxdaq/xdaq.py`) and benchmarks its parser up to the same counts.
+    /// `pyxdaq/xdaq.py`) and benchmarks its parser up to the same counts. The Open Ephys USB 3
+    /// board: 16 (`MAX_NUM_DATA_STREAMS_USB3`, Open Ephys `rhd2000evalboard.h`; `open` sets
+    /// `MAX_NUM_DATA_STREAMS` to it for an XEM6310).
     pub const fn max_streams(self) -> usize {
         match self {
+            Board::OpenEphysUsb3 => 16,
             Board::RhdUsbInterface | Board::OpenEphys | Board::RhsController | Board::XdaqRhs(_) => 8,
             Board::RhdController | Board::XdaqRhd(_) => 32,
         }
@@ -149,7 +172,7 @@ impl Board {
     /// The magic number every frame starts with.
     pub const fn magic(self) -> u64 {
         match self {
-            Board::RhdUsbInterface | Board::OpenEphys => MAGIC_RHD_USB2,
+            Board::RhdUsbInterface | Board::OpenEphys | Board::OpenEphysUsb3 => MAGIC_RHD_USB2,
             Board::RhdController | Board::XdaqRhd(_) => MAGIC_RHD_USB3,
             Board::RhsController | Board::XdaqRhs(_) => MAGIC_RHS,
         }
@@ -158,7 +181,7 @@ impl Board {
     /// Filler words per frame for `streams` data streams (see the module documentation).
     pub const fn filler_words(self, streams: usize) -> usize {
         match self {
-            Board::RhdUsbInterface | Board::OpenEphys => streams,
+            Board::RhdUsbInterface | Board::OpenEphys | Board::OpenEphysUsb3 => streams,
             Board::RhdController => streams % 4,
             Board::XdaqRhd(_) => (streams + 2) % 4,
             Board::RhsController => 0,
@@ -182,13 +205,15 @@ impl Board {
     /// Frames per USB data block as the board's reference software reads them: 128 in RHX
     /// (`RHXDataBlock::samplesPerDataBlock`, the same for every controller type), 300 in the
     /// Open Ephys GUI for its USB 2 board (`SAMPLES_PER_DATA_BLOCK_USB2` in its
-    /// `rhd2000datablock.h`; 256 for USB 3 boards there), 128 for XDAQ (the samples pyxdaq
+    /// `rhd2000datablock.h`; 256 for its USB 3 board, `SAMPLES_PER_DATA_BLOCK_USB3`, which is
+    /// also its scan run, `INIT_STEP`), 128 for XDAQ (the samples pyxdaq
     /// acquires per block when it reads headstage ROMs; when streaming it takes whatever
     /// whole frames arrive). The frame layout does not depend on it: a block is just that many
     /// frames back to back.
     pub const fn samples_per_block(self) -> usize {
         match self {
             Board::OpenEphys => 300,
+            Board::OpenEphysUsb3 => 256,
             _ => 128,
         }
     }
@@ -198,6 +223,7 @@ impl Board {
         match self {
             Board::RhdUsbInterface => "rhd-usb-interface",
             Board::OpenEphys => "open-ephys",
+            Board::OpenEphysUsb3 => "open-ephys-usb3",
             Board::RhdController => "rhd-controller",
             Board::RhsController => "rhs-controller",
             Board::XdaqRhd(XdaqGeneration::One) => "xdaq-rhd-gen1",

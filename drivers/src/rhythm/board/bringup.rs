@@ -132,15 +132,17 @@ fn reset(p: &mut dyn FrontPanel, interface: Interface) -> PanelResult<()> {
     p.update_wire_ins()?;
     p.set_wire_in(ep::WIRE_IN_RESET_RUN, 0, ep::RESET_BIT)?;
     p.update_wire_ins()?;
-    if let Some(block) = interface.pipe_block_size() {
-        // USB 3: the pipe's block size in 32-bit words and the RAM burst size (RHX
-        // `resetBoard`: trigger 0x40 bits 9 and 10 take them from the multi-use wire).
+    if let (Some(block), Some([(block_ep, block_bit), (burst_ep, burst_bit)])) =
+        (interface.pipe_block_size(), interface.pipe_setup_triggers())
+    {
+        // USB 3: the pipe's block size in 32-bit words and the RAM burst size, taken from the
+        // multi-use wire by the interface's triggers (RHX and Open Ephys `resetBoard`).
         p.set_wire_in(ep::WIRE_IN_MULTI_USE, (block / 4) as u32, u32::MAX)?;
         p.update_wire_ins()?;
-        p.activate_trigger_in(0x40, 9)?;
+        p.activate_trigger_in(block_ep, block_bit)?;
         p.set_wire_in(ep::WIRE_IN_MULTI_USE, 32, u32::MAX)?;
         p.update_wire_ins()?;
-        p.activate_trigger_in(0x40, 10)?;
+        p.activate_trigger_in(burst_ep, burst_bit)?;
     }
     Ok(())
 }
@@ -257,7 +259,8 @@ fn upload_lists(p: &mut dyn FrontPanel, interface: Interface, rate_hz: f64) -> P
 }
 
 /// The MISO lines the scan listens to, one stream each: on USB 3 the even stream of every
-/// line; on USB 2 the 8 streams pointed at lines A1..D2.
+/// line; on USB 2 and the Open Ephys USB 3 board the first 8 streams pointed at lines A1..D2
+/// (Open Ephys `AcqBoardOpalKelly::scanPorts`: `initStreamPorts`).
 fn scan_streams(p: &mut dyn FrontPanel, interface: Interface) -> PanelResult<Vec<usize>> {
     let lines = 2 * interface.ports();
     let mut enable = 0u32;
@@ -265,11 +268,12 @@ fn scan_streams(p: &mut dyn FrontPanel, interface: Interface) -> PanelResult<Vec
         Some(select) => {
             let mut words = [0u32; 2];
             for line in 0..lines {
-                words[line / 4] |= ep::usb2_source_code(line, false) << (4 * (line % 4));
+                let (wire, shift) = Interface::data_source_slot(line);
+                words[wire] |= ep::usb2_source_code(line, false) << shift;
                 enable |= 1 << line;
             }
-            p.set_wire_in(select[0], words[0], 0xffff)?;
-            p.set_wire_in(select[1], words[1], 0xffff)?;
+            p.set_wire_in(select[0], words[0], interface.data_source_mask())?;
+            p.set_wire_in(select[1], words[1], interface.data_source_mask())?;
         }
         None => (0..lines).for_each(|line| enable |= 1 << (2 * line)),
     }
@@ -430,9 +434,10 @@ fn plan_streams(chips: &[FoundChip], interface: Interface) -> Vec<StreamPlan> {
         let line = 2 * c.port + c.line;
         for half in 0..c.chip.streams() {
             let ddr = half == 1;
-            let board_stream = match interface {
-                Interface::Usb3 => 2 * line + half,
-                Interface::Usb2 => plans.len(),
+            // Chosen sources fill the streams in order; USB 3 has two fixed streams per line.
+            let board_stream = match interface.data_source_select() {
+                None => 2 * line + half,
+                Some(_) => plans.len(),
             };
             plans.push(StreamPlan {
                 board_stream,
@@ -460,12 +465,13 @@ fn configure_streams(
         enable |= 1 << s.board_stream;
         if interface.data_source_select().is_some() {
             let code = ep::usb2_source_code(2 * s.port + s.line, s.ddr);
-            select[s.board_stream / 4] |= code << (4 * (s.board_stream % 4));
+            let (wire, shift) = Interface::data_source_slot(s.board_stream);
+            select[wire] |= code << shift;
         }
     }
     if let Some(wires) = interface.data_source_select() {
-        p.set_wire_in(wires[0], select[0], 0xffff)?;
-        p.set_wire_in(wires[1], select[1], 0xffff)?;
+        p.set_wire_in(wires[0], select[0], interface.data_source_mask())?;
+        p.set_wire_in(wires[1], select[1], interface.data_source_mask())?;
     }
     p.set_wire_in(ep::WIRE_IN_DATA_STREAM_EN, enable, u32::MAX)?;
     let delay_word = delays.iter().enumerate().fold(0u32, |acc, (port, &d)| acc | (u32::from(d) << (4 * port)));
@@ -507,5 +513,7 @@ mod tests {
         );
         let usb2 = plan_streams(&chips, Interface::Usb2);
         assert_eq!(usb2.iter().map(|s| s.board_stream).collect::<Vec<_>>(), [0, 1, 2]);
+        let open_ephys_usb3 = plan_streams(&chips, Interface::OpenEphysUsb3);
+        assert_eq!(open_ephys_usb3.iter().map(|s| s.board_stream).collect::<Vec<_>>(), [0, 1, 2]);
     }
 }

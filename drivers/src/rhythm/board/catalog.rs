@@ -6,8 +6,8 @@
 //! like any other channel, and `can_stimulate` is true (pulses through the chips' stimulators
 //! and the FPGA's stimulation sequencers: [`super::stim`], [`super::outputs`]). The SmartBox
 //! Pro with SiNAPS probes (`smartbox-pro-sinaps-*`) has its own driver ([`crate::sinaps`])
-//! and is not a board of this catalog. The rest get one clear sentence: the SmartBox protocol
-//! is not public, and the USB 3 Open Ephys board's map is not driven.
+//! and is not a board of this catalog. The SmartBox (`smartbox-pro`, `smartbox-classic`) gets
+//! one clear sentence instead: its protocol is not public.
 
 use crate::rhythm::{Board, XdaqGeneration};
 
@@ -66,6 +66,19 @@ pub const MODELS: [BoardModel; 7] = [
     },
 ];
 
+/// The Open Ephys acquisition board's USB 3 version (Allego `OPEN_EPHYS_USB3`): an Opal
+/// Kelly XEM6310-LX45 with Open Ephys's `rhd2000_usb3.bit` (board id 600), the USB 2 board's
+/// frame with up to 16 streams and Open Ephys's USB 3 map
+/// ([`Interface::OpenEphysUsb3`](crate::rhythm::endpoints::Interface::OpenEphysUsb3)). Four
+/// headstage ports A–D, two MISO lines each (open-ephys-plugins/acquisition-board
+/// `Rhd2000EvalBoard::setCableDelay` and `BoardDataSource`; `AcqBoardOpalKelly::scanPorts`).
+const OPEN_EPHYS_USB3: BoardModel = BoardModel {
+    backbone: "open-ephys-usb3",
+    board: Board::OpenEphysUsb3,
+    name: "Open Ephys acquisition board (USB 3)",
+    ports: 4,
+};
+
 /// Gen 2 XDAQ Core shares the One's frame and map.
 const XDAQ_GEN2_CORE: BoardModel = BoardModel {
     backbone: "xdaq-gen2-core-rec",
@@ -106,7 +119,11 @@ pub const RHS_MODELS: [BoardModel; 4] = [
 ];
 
 fn all_models() -> impl Iterator<Item = &'static BoardModel> {
-    MODELS.iter().chain(std::iter::once(&XDAQ_GEN2_CORE)).chain(RHS_MODELS.iter())
+    MODELS
+        .iter()
+        .chain(std::iter::once(&OPEN_EPHYS_USB3))
+        .chain(std::iter::once(&XDAQ_GEN2_CORE))
+        .chain(RHS_MODELS.iter())
 }
 
 /// What `backbone` names: a board model, or why this version does not drive it (`Ok(None)`:
@@ -120,9 +137,6 @@ pub fn model_of(backbone: &str) -> Result<Option<BoardModel>, String> {
             format!(
                 "{backbone}: the SmartBox protocol is not public, so ephysd cannot drive it; use its vendor software"
             )
-        }
-        "open-ephys-usb3" => {
-            format!("{backbone}: the USB 3 Open Ephys board's firmware map is not driven by this version (open-ephys-usb2 is)")
         }
         _ => return Ok(None),
     };

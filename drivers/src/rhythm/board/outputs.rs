@@ -34,7 +34,8 @@
 //! stream, `enableDac`); [`RhythmBoard::route_amplifier_to_dac`] plays an amplifier channel
 //! (RHX `selectDacDataStream`, `selectDacDataChannel`, `setDacGain(0)`,
 //! `setAudioNoiseSuppress(0)`). The USB 2 boards' DACs are not driven (their range is not
-//! ±10.24 V).
+//! ±10.24 V), nor the Open Ephys USB 3 board's (no public source says which stream number
+//! plays its manual value: [`ep::NO_MANUAL_STREAM`]).
 //!
 //! ## Fast settle
 //!
@@ -101,10 +102,13 @@ impl RhythmBoard {
 
     fn check_dac(&self, output: usize) -> Result<(), ControlError> {
         if !self.drives_dacs() {
-            return Err(ControlError::Unsupported {
-                device: self.settings.name.clone(),
-                what: "drive its analog outputs (the USB 2 boards' DACs are not driven by this version)",
-            });
+            let what = if self.interface == Interface::OpenEphysUsb3 {
+                "drive its analog outputs (the Open Ephys USB 3 firmware's manual DAC stream is not \
+                 published, so this version does not drive its DACs)"
+            } else {
+                "drive its analog outputs (the USB 2 boards' DACs are not driven by this version)"
+            };
+            return Err(ControlError::Unsupported { device: self.settings.name.clone(), what });
         }
         if output >= DAC_OUTPUTS {
             return Err(ControlError::out_of_range("output", output, format!("0..={}", DAC_OUTPUTS - 1)));
