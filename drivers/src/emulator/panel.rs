@@ -58,8 +58,8 @@ use stim_sequencer::StimSequencer;
 
 #[path = "stim_sequencer.rs"]
 pub mod stim_sequencer;
-use super::spec::{EmulatorSpec, Fault};
-use super::world::World;
+use super::spec::EmulatorSpec;
+use super::world::{FrameFate, World};
 use crate::frame::{BlockLayout, FrameBlock};
 use crate::frontpanel::{
     check_endpoint, FrontPanel, FrontPanelError, OkErrorCode, PanelInfo, PIPE_IN_RANGE, PIPE_OUT_RANGE,
@@ -819,33 +819,15 @@ impl EmulatedPanel {
         if run.stalled {
             return FrameFate::Stalled;
         }
-        let seconds = index as f64 / run.rate;
-        let mut fate = FrameFate::Keep;
-        // By index: the faults are `Copy`, and the loop changes `self` (no per-frame clone).
-        for i in 0..self.spec.faults.len() {
-            match self.spec.faults[i] {
-                Fault::Drop { frame, frames } if (frame..frame + frames).contains(&index) => {
-                    if !self.world.has_fired(i) {
-                        fate = FrameFate::Drop;
-                    }
-                    if index + 1 == frame + frames {
-                        self.world.fire(i);
-                    }
-                }
-                Fault::Corrupt { frame } if frame == index && self.world.fire(i) => fate = FrameFate::Corrupt,
-                Fault::Stall { after_s, for_s } if seconds >= after_s && self.world.fire(i) => {
-                    self.pipe_held = Some(for_s.map(|d| Instant::now() + Duration::from_secs_f64(d)));
-                }
-                Fault::Unplug { after_s, back_after_s } if seconds >= after_s && self.world.fire(i) => {
-                    self.world.unplug(back_after_s.map(|b| Instant::now() + Duration::from_secs_f64(b)));
-                    self.dead = true;
-                    run.stalled = true;
-                    return FrameFate::Stalled;
-                }
-                _ => {}
-            }
+        let outcome = self.world.frame_fate(&self.spec.faults, index, index as f64 / run.rate);
+        if let Some(until) = outcome.hold_pipe {
+            self.pipe_held = Some(until);
         }
-        fate
+        if outcome.fate == FrameFate::Stalled {
+            self.dead = true;
+            run.stalled = true;
+        }
+        outcome.fate
     }
 
     /// Brings the sequencer up to now: in real time, the frames whose time has come; free
@@ -992,13 +974,6 @@ impl EmulatedPanel {
             self.fifo_read = 0;
         }
     }
-}
-
-enum FrameFate {
-    Keep,
-    Drop,
-    Corrupt,
-    Stalled,
 }
 
 impl FrontPanel for EmulatedPanel {

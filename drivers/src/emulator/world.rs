@@ -3,7 +3,29 @@
 //! same fault when it is reopened).
 
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use super::spec::Fault;
+
+/// What the faults make of one frame on its way to USB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FrameFate {
+    Keep,
+    /// Never reaches USB.
+    Drop,
+    /// Reaches USB with its magic number damaged.
+    Corrupt,
+    /// The board is gone: nothing more is produced.
+    Stalled,
+}
+
+/// What [`World::frame_fate`] decided for a frame, and whether a stall begins with it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FaultOutcome {
+    pub fate: FrameFate,
+    /// `Some(until)`: the pipe stops moving data until `until` (`None`: for good).
+    pub hold_pipe: Option<Option<Instant>>,
+}
 
 /// The emulated board's presence on the bus and its fired faults. Shared by the provider
 /// and every panel it opened.
@@ -52,5 +74,35 @@ impl World {
     /// Whether fault `index` has fired.
     pub fn has_fired(&self, index: usize) -> bool {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).fired.contains(&index)
+    }
+
+    /// Applies `faults` (the spec's list, by index) to frame `index`, `seconds` into the run:
+    /// fires each one-shot fault once, takes the board off the bus when an unplug fires
+    /// (the frame is then [`FrameFate::Stalled`]), and says whether a stall starts.
+    pub(crate) fn frame_fate(&self, faults: &[Fault], index: u64, seconds: f64) -> FaultOutcome {
+        let mut outcome = FaultOutcome { fate: FrameFate::Keep, hold_pipe: None };
+        for (i, fault) in faults.iter().enumerate() {
+            match *fault {
+                Fault::Drop { frame, frames } if (frame..frame + frames).contains(&index) => {
+                    if !self.has_fired(i) {
+                        outcome.fate = FrameFate::Drop;
+                    }
+                    if index + 1 == frame + frames {
+                        self.fire(i);
+                    }
+                }
+                Fault::Corrupt { frame } if frame == index && self.fire(i) => outcome.fate = FrameFate::Corrupt,
+                Fault::Stall { after_s, for_s } if seconds >= after_s && self.fire(i) => {
+                    outcome.hold_pipe = Some(for_s.map(|d| Instant::now() + Duration::from_secs_f64(d)));
+                }
+                Fault::Unplug { after_s, back_after_s } if seconds >= after_s && self.fire(i) => {
+                    self.unplug(back_after_s.map(|b| Instant::now() + Duration::from_secs_f64(b)));
+                    outcome.fate = FrameFate::Stalled;
+                    return outcome;
+                }
+                _ => {}
+            }
+        }
+        outcome
     }
 }

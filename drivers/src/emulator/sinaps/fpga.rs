@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::spec::SinapsEmulatorSpec;
-use crate::emulator::{Fault, World};
+use crate::emulator::world::FrameFate;
+use crate::emulator::World;
 use crate::frame::FrameBlock;
 use crate::frontpanel::{
     check_endpoint, FrontPanel, FrontPanelError, OkErrorCode, PanelInfo, PIPE_IN_RANGE, PIPE_OUT_RANGE,
@@ -99,13 +100,6 @@ fn firmware_words(design: &str) -> [u32; ep::FIRMWARE_WIRE_OUTS as usize] {
     let mut out = [0; ep::FIRMWARE_WIRE_OUTS as usize];
     out.copy_from_slice(&w[first..first + usize::from(ep::FIRMWARE_WIRE_OUTS)]);
     out
-}
-
-enum FrameFate {
-    Keep,
-    Drop,
-    Corrupt,
-    Stalled,
 }
 
 /// The emulated SmartBox Pro, opened.
@@ -318,32 +312,15 @@ impl SinapsPanel {
         if run.stalled {
             return FrameFate::Stalled;
         }
-        let seconds = index as f64 / run.rate;
-        let mut fate = FrameFate::Keep;
-        for i in 0..self.spec.faults.len() {
-            match self.spec.faults[i] {
-                Fault::Drop { frame, frames } if (frame..frame + frames).contains(&index) => {
-                    if !self.world.has_fired(i) {
-                        fate = FrameFate::Drop;
-                    }
-                    if index + 1 == frame + frames {
-                        self.world.fire(i);
-                    }
-                }
-                Fault::Corrupt { frame } if frame == index && self.world.fire(i) => fate = FrameFate::Corrupt,
-                Fault::Stall { after_s, for_s } if seconds >= after_s && self.world.fire(i) => {
-                    self.pipe_held = Some(for_s.map(|d| Instant::now() + Duration::from_secs_f64(d)));
-                }
-                Fault::Unplug { after_s, back_after_s } if seconds >= after_s && self.world.fire(i) => {
-                    self.world.unplug(back_after_s.map(|b| Instant::now() + Duration::from_secs_f64(b)));
-                    self.dead = true;
-                    run.stalled = true;
-                    return FrameFate::Stalled;
-                }
-                _ => {}
-            }
+        let outcome = self.world.frame_fate(&self.spec.faults, index, index as f64 / run.rate);
+        if let Some(until) = outcome.hold_pipe {
+            self.pipe_held = Some(until);
         }
-        fate
+        if outcome.fate == FrameFate::Stalled {
+            self.dead = true;
+            run.stalled = true;
+        }
+        outcome.fate
     }
 
     /// Produces frames until the run has produced `target`.
