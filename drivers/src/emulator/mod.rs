@@ -74,11 +74,6 @@ pub struct EmulatorProvider {
     world: Arc<World>,
 }
 
-/// The worlds of the boards this process has emulated, by spec: a board reopened after it
-/// went away is the same board (still unplugged until its time comes, its one-shot faults
-/// spent), as it is for the emulator's C library.
-static WORLDS: std::sync::Mutex<Vec<(String, Arc<World>)>> = std::sync::Mutex::new(Vec::new());
-
 impl EmulatorProvider {
     /// A board of its own, alone on its bus.
     pub fn new(spec: EmulatorSpec) -> EmulatorProvider {
@@ -88,16 +83,7 @@ impl EmulatorProvider {
     /// The board `spec` describes, shared with every earlier provider of this process for the
     /// same spec.
     pub fn shared(spec: EmulatorSpec) -> EmulatorProvider {
-        let key = spec.to_string();
-        let mut worlds = WORLDS.lock().unwrap_or_else(|p| p.into_inner());
-        let world = match worlds.iter().find(|(k, _)| *k == key) {
-            Some((_, w)) => Arc::clone(w),
-            None => {
-                let w = Arc::new(World::default());
-                worlds.push((key, Arc::clone(&w)));
-                w
-            }
-        };
+        let world = World::shared(spec.to_string());
         EmulatorProvider { spec, world }
     }
 

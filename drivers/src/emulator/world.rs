@@ -2,7 +2,7 @@
 //! one-shot faults have already fired (a board that came back is not unplugged again by the
 //! same fault when it is reopened).
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::spec::Fault;
@@ -42,7 +42,26 @@ struct State {
     fired: Vec<usize>,
 }
 
+/// The worlds of the boards this process has emulated, by spec text.
+static WORLDS: Mutex<Vec<(String, Arc<World>)>> = Mutex::new(Vec::new());
+
 impl World {
+    /// The world of the board whose spec reads `spec`, shared with every earlier caller of
+    /// this process for the same text: a board reopened after it went away is the same board
+    /// (still unplugged until its time comes, its one-shot faults spent), in process as in the
+    /// emulator's C library.
+    pub fn shared(spec: String) -> Arc<World> {
+        let mut worlds = WORLDS.lock().unwrap_or_else(|p| p.into_inner());
+        match worlds.iter().find(|(k, _)| *k == spec) {
+            Some((_, w)) => Arc::clone(w),
+            None => {
+                let w = Arc::new(World::default());
+                worlds.push((spec, Arc::clone(&w)));
+                w
+            }
+        }
+    }
+
     /// Whether the board is on the bus now (it comes back when its time has come).
     pub fn present(&self) -> bool {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());

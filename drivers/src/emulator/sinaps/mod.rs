@@ -13,7 +13,7 @@
 mod fpga;
 mod spec;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 pub use fpga::{sinaps_signal_config, SinapsEmulatorCounters, SinapsPanel, EMULATED_PROBE_GENERATION};
 pub use spec::{is_sinaps_spec, SinapsEmulatorSpec, DEFAULT_FIRMWARE};
@@ -29,10 +29,6 @@ pub struct SinapsEmulatorProvider {
     world: Arc<World>,
 }
 
-/// The worlds of the boxes this process has emulated, by spec: a box reopened after it went
-/// away is the same box (its one-shot faults spent).
-static WORLDS: Mutex<Vec<(String, Arc<World>)>> = Mutex::new(Vec::new());
-
 impl SinapsEmulatorProvider {
     /// A box of its own, alone on its bus.
     pub fn new(spec: SinapsEmulatorSpec) -> SinapsEmulatorProvider {
@@ -42,16 +38,7 @@ impl SinapsEmulatorProvider {
     /// The box `spec` describes, shared with every earlier provider of this process for the
     /// same spec.
     pub fn shared(spec: SinapsEmulatorSpec) -> SinapsEmulatorProvider {
-        let key = spec.to_string();
-        let mut worlds = WORLDS.lock().unwrap_or_else(|p| p.into_inner());
-        let world = match worlds.iter().find(|(k, _)| *k == key) {
-            Some((_, w)) => Arc::clone(w),
-            None => {
-                let w = Arc::new(World::default());
-                worlds.push((key, Arc::clone(&w)));
-                w
-            }
-        };
+        let world = World::shared(spec.to_string());
         SinapsEmulatorProvider { spec, world }
     }
 
