@@ -19,6 +19,20 @@ pub const MAX_STIM_PHASE_US: u32 = 100_000;
 pub const MAX_STIM_PHASES: usize = 3;
 /// Full-scale voltage of the analog outputs (DACs), volts either side of zero.
 pub const ANALOG_OUT_FULL_SCALE_V: f64 = 10.24;
+/// TTL (digital) inputs of a Rhythm board: 0–15.
+pub const TTL_INPUTS: u8 = 16;
+
+/// Checks the `input` of [`Control::fast_settle_on_ttl`]: a TTL input 0–15, or `None`.
+pub fn check_ttl_input(input: Option<u8>) -> Result<(), ControlError> {
+    match input {
+        Some(n) if n >= TTL_INPUTS => Err(ControlError::out_of_range(
+            "input",
+            n,
+            format!("0..={} (a TTL input), or none to turn TTL fast settle off", TTL_INPUTS - 1),
+        )),
+        _ => Ok(()),
+    }
+}
 
 /// One phase of a current pulse.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -112,6 +126,16 @@ pub enum ControlError {
         /// What is allowed.
         allowed: String,
     },
+    /// The request contradicts a setting in force, which must be undone first.
+    #[error("{device} cannot {what} while {setting}; turn that off first")]
+    Conflict {
+        /// The device's name.
+        device: String,
+        /// What was asked, as a verb phrase.
+        what: &'static str,
+        /// The setting in force.
+        setting: String,
+    },
     /// The request acts on a running stream and none is running.
     #[error("{device} cannot {what} while it is not streaming; start streaming first")]
     NotStreaming {
@@ -172,6 +196,20 @@ pub trait Control: Send {
         Err(ControlError::Unsupported { device: "this device".into(), what: "fast-settle its amplifiers" })
     }
 
+    /// Lets TTL input `input` (0–15) fast-settle the amplifiers: the board holds every
+    /// amplifier at its baseline while that input is high, in its own hardware, sample by sample
+    /// (Intan RHX "Realtime Control" of fast settle: `enableExternalFastSettle`,
+    /// `setExternalFastSettleChannel`). `None` turns it off. An input beyond 15 is refused
+    /// naming `input` ([`check_ttl_input`]); devices without it refuse with
+    /// [`ControlError::Unsupported`].
+    fn fast_settle_on_ttl(&mut self, input: Option<u8>) -> Result<(), ControlError> {
+        let _ = input;
+        Err(ControlError::Unsupported {
+            device: "this device".into(),
+            what: "fast-settle its amplifiers from a TTL input",
+        })
+    }
+
     /// Sets how late the board samples the MISO line of `port` (0 = A), in its clock steps
     /// (0–15), or `None` for the delay its port scan chose. Devices without cables (the
     /// simulated device) have nothing to set.
@@ -209,5 +247,13 @@ mod tests {
         assert!(e.contains("current_ua = NaN") && e.contains("finite"), "{e}");
         let e = StimPulse::new(0, &[StimPhase { duration_us: 10, current_ua: 3000.0 }]).unwrap_err().to_string();
         assert!(e.contains("2550"), "{e}");
+    }
+
+    #[test]
+    fn ttl_inputs_are_0_to_15() {
+        assert!(check_ttl_input(None).is_ok() && check_ttl_input(Some(15)).is_ok());
+        let e = check_ttl_input(Some(16)).unwrap_err();
+        assert!(matches!(e, ControlError::OutOfRange { field: "input", .. }), "{e}");
+        assert!(e.to_string().contains("input = 16") && e.to_string().contains("0..=15"), "{e}");
     }
 }

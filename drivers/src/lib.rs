@@ -23,7 +23,7 @@ pub mod sinaps;
 pub mod source;
 pub mod spec;
 
-pub use control::{Control, ControlError, Impedance, StimPhase, StimPulse};
+pub use control::{check_ttl_input, Control, ControlError, Impedance, StimPhase, StimPulse, TTL_INPUTS};
 pub use description::{DeviceDescription, PortDescription};
 pub use device::{open, Backend, Device, DeviceError, GroundTruth};
 pub use frame::{

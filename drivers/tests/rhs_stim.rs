@@ -350,6 +350,9 @@ fn bad_pulses_and_bad_outputs_are_refused_naming_the_field() {
     // Fast settle on an RHS board reprograms the chips through a running stream.
     let e = board.fast_settle(true).unwrap_err();
     assert!(matches!(e, ControlError::NotStreaming { .. }), "{e}");
+    // The RHS firmware has no external (TTL) fast settle.
+    let e = board.fast_settle_on_ttl(Some(3)).unwrap_err();
+    assert!(matches!(e, ControlError::Unsupported { .. }) && e.to_string().contains("RHS"), "{e}");
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! The analog outputs and the amplifiers' fast settle of the RHD boards, end to end against the
 //! emulated board: a DAC level or a routed amplifier comes back on the analog input the
 //! emulated board has cabled to that DAC (USB 3 boards), and fast settle holds every amplifier
-//! at its baseline until it is released. The USB 2 boards' DACs are refused.
+//! at its baseline until it is released, or, on a TTL input, exactly while that input is high.
+//! The USB 2 boards' DACs are refused.
 
 mod common;
 
@@ -144,5 +145,94 @@ fn fast_settle_holds_every_rhd_amplifier_at_baseline_until_released() {
         assert!(held[0] >= 5 * 128 && held[0] < 5 * 128 + 128 + 64 + 1, "{text}: {}", held[0]);
         assert!(held.len() > 15 * 128 - 256, "{text}: {}", held.len());
         assert!(*held.last().unwrap() < 20 * 128 + 128 + 64, "{text}: released");
+    }
+}
+
+/// One frame as read: its index, its TTL-in word, and whether every amplifier was at baseline.
+type Row = (u64, u16, bool);
+
+/// Reads `blocks` blocks into `rows`, checking that every amplifier row not held is the signal.
+fn read_rows(source: &mut dyn Source, blocks: usize, amp: &[i16], ch: usize, rows: &mut Vec<Row>) {
+    let mut block = FrameBlock::new(source.layout());
+    for _ in 0..blocks {
+        source.read_block(&mut block).unwrap();
+        for f in 0..block.frames {
+            let i = block.frame_index[f];
+            let row = &block.amplifier[f * ch..(f + 1) * ch];
+            let held = row.iter().all(|&x| x == 0);
+            if !held {
+                assert_eq!(row, &amp[i as usize * ch..(i as usize + 1) * ch], "frame {i}");
+            }
+            rows.push((i, block.digital_in[f], held));
+        }
+    }
+}
+
+/// Frames of a call's effect that may have been produced before it (the FIFO's backlog).
+const BACKLOG: usize = 256;
+
+#[test]
+fn a_ttl_input_holds_every_rhd_amplifier_at_baseline_exactly_while_it_is_high() {
+    // TTL input 5 is high on frames 100..160 of every 300, input 2 on 0..50 of every 250.
+    let ttl = "ttl-in=5:300:100+60,2:250:0+50";
+    for (board, text) in [
+        (Board::RhdController, format!("board=rhd-controller pace=free ports=A:2164,C:2216 seed=4 {ttl}")),
+        (Board::OpenEphys, format!("board=open-ephys pace=free ports=B:2132+2132 seed=4 {ttl}")),
+    ] {
+        let (spec, mut rhd) = open(board, &text);
+        let ch = spec.amplifier_channels();
+        let e = rhd.fast_settle_on_ttl(Some(16)).unwrap_err();
+        assert!(matches!(e, ControlError::OutOfRange { field: "input", .. }), "{e}");
+        assert!(e.to_string().contains("input = 16") && e.to_string().contains("0..=15"), "{e}");
+        let mut source = rhd.start_stream().unwrap();
+        let (amp, _) = signal(&spec, 80 * 128);
+        let mut rows: Vec<Row> = Vec::new();
+        read_rows(&mut source, 5, &amp, ch, &mut rows);
+        let on_at = rows.len();
+        rhd.fast_settle_on_ttl(Some(5)).unwrap();
+        assert_eq!(rhd.fast_settle_ttl_input(), Some(5));
+        // The manual fast settle and the TTL one exclude each other.
+        let e = rhd.fast_settle(true).unwrap_err();
+        assert!(matches!(e, ControlError::Conflict { .. }) && e.to_string().contains("TTL input 5"), "{e}");
+        read_rows(&mut source, 30, &amp, ch, &mut rows);
+        let switch_at = rows.len();
+        rhd.fast_settle_on_ttl(Some(2)).unwrap();
+        read_rows(&mut source, 30, &amp, ch, &mut rows);
+        let off_at = rows.len();
+        rhd.fast_settle_on_ttl(None).unwrap();
+        assert_eq!(rhd.fast_settle_ttl_input(), None);
+        read_rows(&mut source, 10, &amp, ch, &mut rows);
+        drop(source);
+
+        let high = |k: usize, line: u32| rows[k].1 & (1 << line) != 0;
+        assert!(rows.windows(2).all(|w| w[1].0 == w[0].0 + 1), "{text}: no frame lost");
+        // The TTL-in words carry the spec's lines.
+        for (i, word, _) in &rows {
+            assert_eq!(word & (1 << 5) != 0, (100..160).contains(&(i % 300)), "{text}: frame {i}");
+            assert_eq!(word & (1 << 2) != 0, i % 250 < 50, "{text}: frame {i}");
+        }
+        assert!(rows[..on_at].iter().all(|r| !r.2), "{text}: nothing held before");
+        // Input 5: from the first rising edge the firmware saw on, held exactly while high;
+        // before it, only whole pulses (the firmware acts on edges), never a low frame.
+        let rise = (on_at + BACKLOG..switch_at).find(|&k| high(k, 5) && !high(k - 1, 5)).unwrap();
+        for (k, (i, _, held)) in rows.iter().enumerate().take(rise).skip(on_at) {
+            assert!(!held || high(k, 5), "{text}: frame {i} held while input 5 is low");
+        }
+        let mut pulses = 0;
+        for (k, (i, _, held)) in rows.iter().enumerate().take(switch_at).skip(rise) {
+            assert_eq!(*held, high(k, 5), "{text}: frame {i} on input 5");
+            pulses += usize::from(high(k, 5) && !high(k - 1, 5));
+        }
+        assert!(pulses >= 10, "{text}: {pulses} pulses");
+        // Input 2 once the switch has reached the firmware: exactly its high frames.
+        for (k, (i, _, held)) in rows.iter().enumerate().take(off_at).skip(switch_at + BACKLOG) {
+            assert_eq!(*held, high(k, 2), "{text}: frame {i} on input 2");
+        }
+        assert!((switch_at + BACKLOG..off_at).filter(|&k| rows[k].2).count() >= 10 * 50, "{text}");
+        // Off: within the backlog and one pass of the register list, nothing is held.
+        assert!(rows[off_at + BACKLOG + 64..].iter().all(|r| !r.2), "{text}: released");
+        // The manual fast settle works again.
+        rhd.fast_settle(true).unwrap();
+        rhd.fast_settle(false).unwrap();
     }
 }

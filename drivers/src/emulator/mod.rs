@@ -44,7 +44,7 @@ use std::sync::Arc;
 pub use panel::{
     board_mode, signal_config, EmulatedPanel, EmulatorCounters, EMULATED_BOARD_ID, EMULATED_BOARD_VERSION,
 };
-pub use spec::{EmulatedBoardSpec, EmulatedPort, EmulatorSpec, EmulatorSpecError, Fault, SPEC_ENV};
+pub use spec::{EmulatedBoardSpec, EmulatedPort, EmulatorSpec, EmulatorSpecError, Fault, TtlPattern, SPEC_ENV};
 pub use world::World;
 
 use crate::frontpanel::{FrontPanel, FrontPanelError, ListedPanel, PanelProvider};

@@ -47,6 +47,20 @@
 //!
 //! A wire-in update or trigger on a board running in real time first brings the sequencer up
 //! to now, so that a change takes effect at the sample it was made at, as on hardware.
+//!
+//! ## External fast settle (RHD boards)
+//!
+//! As Intan's Rhythm firmware does it (`main.v`: `external_fast_settle`, `RAM_data_out_1`),
+//! for the triggers of [`Interface::external_fast_settle_triggers`]: every sample the FPGA
+//! latches the chosen TTL input (input 0 after power-up) with the TTL-in word of the frame, and
+//! remembers the previous sample's. While enabled, aux slot 1's command (the first slot) of
+//! every port is replaced by `WRITE(0, 0xfe)` (register 0 with fast settle) on a sample whose
+//! input went high, by `WRITE(0, 0xde)` on one whose input went low, and a `WRITE(0, …)` of the
+//! slot's own list has its fast-settle bit replaced by the input's level; the other slots pass
+//! unchanged. In this model a sample's aux commands reach the chips before its conversions, so
+//! the amplifiers are held on exactly the frames whose TTL word has the input high (from the
+//! first rising edge after enabling). The TTL inputs are the simulated ones, with the spec's
+//! `ttl-in` lines added ([`super::spec::TtlPattern`]).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -58,7 +72,7 @@ use stim_sequencer::StimSequencer;
 
 #[path = "stim_sequencer.rs"]
 pub mod stim_sequencer;
-use super::spec::EmulatorSpec;
+use super::spec::{EmulatorSpec, TtlPattern};
 use super::world::{FrameFate, World};
 use crate::frame::{BlockLayout, FrameBlock};
 use crate::frontpanel::{
@@ -76,6 +90,15 @@ use crate::source::Source;
 pub const EMULATED_BOARD_ID: u32 = 0x0e_u32;
 /// Firmware version on wire-out 0x3f.
 pub const EMULATED_BOARD_VERSION: u32 = 1;
+
+/// What external fast settle sends on the rising and falling edge of its TTL input: `WRITE(0,
+/// 0xfe)` and `WRITE(0, 0xde)`, register 0 with and without fast settle (`main.v`: "Send
+/// WRITE(0, 254) command to set fast settle", "WRITE(0, 222) ... to reset fast settle").
+const EXT_FAST_SETTLE_ON: u16 = 0x80fe;
+const EXT_FAST_SETTLE_OFF: u16 = 0x80de;
+/// A `WRITE(0, …)` command's upper byte, and register 0's fast-settle bit.
+const WRITE_REGISTER_0: u16 = 0x8000;
+const FAST_SETTLE_BIT: u16 = 1 << 5;
 
 /// Frames the sequencer assembles at a time.
 const CHUNK_FRAMES: usize = 128;
@@ -158,13 +181,60 @@ struct Run {
 
 impl Run {
     /// The row of the simulated electrodes' next sample in `signal_block`, reading the next
-    /// block of the signal when this one is used up. The caller advances `signal_used`.
-    fn next_signal_row(&mut self) -> usize {
+    /// block of the signal when this one is used up, with the `ttl` lines added to its TTL
+    /// inputs. The caller advances `signal_used`.
+    fn next_signal_row(&mut self, ttl: &[TtlPattern]) -> usize {
         if self.signal_used == self.signal_block.frames {
             self.signal.read_block(&mut self.signal_block).expect("simulated source");
             self.signal_used = 0;
+            drive_ttl_lines(&mut self.signal_block, ttl);
         }
         self.signal_used
+    }
+}
+
+/// Adds the `ttl` lines to the TTL-in words of `block`'s frames.
+fn drive_ttl_lines(block: &mut FrameBlock, ttl: &[TtlPattern]) {
+    for f in 0..block.frames {
+        let frame = block.frame_index[f];
+        for t in ttl {
+            if t.high_at(frame) {
+                block.digital_in[f] |= 1 << t.line;
+            }
+        }
+    }
+}
+
+/// The FPGA's external fast settle (see the module documentation).
+#[derive(Debug, Clone, Copy, Default)]
+struct ExternalFastSettle {
+    enabled: bool,
+    input: u8,
+    /// The input's level this sample and the sample before.
+    level: bool,
+    previous: bool,
+}
+
+impl ExternalFastSettle {
+    /// Latches the input from this sample's TTL-in word.
+    fn sample(&mut self, ttl_in: u16) {
+        self.previous = self.level;
+        self.level = ttl_in & (1 << self.input) != 0;
+    }
+
+    /// Aux slot 1's command `word` as the FPGA sends it this sample.
+    fn slot_1(&self, word: u16) -> u16 {
+        if !self.enabled {
+            word
+        } else if self.level && !self.previous {
+            EXT_FAST_SETTLE_ON
+        } else if !self.level && self.previous {
+            EXT_FAST_SETTLE_OFF
+        } else if word & 0xff00 == WRITE_REGISTER_0 {
+            (word & !FAST_SETTLE_BIT) | if self.level { FAST_SETTLE_BIT } else { 0 }
+        } else {
+            word
+        }
     }
 }
 
@@ -208,6 +278,8 @@ pub struct EmulatedPanel {
     /// USB 3: the pipe's block size in bytes, as its setup trigger set it
     /// ([`Interface::pipe_setup_triggers`]).
     pipe_block_bytes: Option<usize>,
+    /// RHD boards: external fast settle.
+    external_fast_settle: ExternalFastSettle,
 }
 
 impl std::fmt::Debug for EmulatedPanel {
@@ -276,6 +348,7 @@ impl EmulatedPanel {
             pipe_held: None,
             sequencers: Default::default(),
             pipe_block_bytes: None,
+            external_fast_settle: ExternalFastSettle::default(),
         };
         panel.reset();
         panel
@@ -362,6 +435,12 @@ impl EmulatedPanel {
             let channel = channel as usize;
             (channel < channels_per_stream).then(|| (amp[at * channels_per_stream + channel] as u16) ^ 0x8000)
         })
+    }
+
+    /// RHD boards: the TTL input external fast settle follows, if it is enabled.
+    pub fn external_fast_settle(&self) -> Option<u8> {
+        let e = self.external_fast_settle;
+        e.enabled.then_some(e.input)
     }
 
     /// RHS: aux slot `slot`'s command list as uploaded, up to its end index.
@@ -465,6 +544,7 @@ impl EmulatedPanel {
         let mut signal = self.signal_at(rate);
         let mut signal_block = FrameBlock::new(signal.layout());
         signal.read_block(&mut signal_block).expect("simulated source");
+        drive_ttl_lines(&mut signal_block, &self.spec.ttl_in);
         let layout = BlockLayout {
             amplifier_channels: format.amplifier_channels(),
             aux_channels: format.aux_channels(),
@@ -596,10 +676,12 @@ impl EmulatedPanel {
         let dac_sources: [Option<(u32, u32)>; 8] = std::array::from_fn(|k| self.dac_source(k));
         let dac_manual = self.wires[usize::from(ep::WIRE_IN_DAC_MANUAL)] as u16;
         for f in 0..frames {
-            let t = run.next_signal_row();
+            let t = run.next_signal_row(&self.spec.ttl_in);
             let sig_ch = run.signal_block.layout().amplifier_channels;
             let electrodes = &run.signal_block.amplifier[t * sig_ch..(t + 1) * sig_ch];
             let electrode = |i: usize| electrodes.get(i).copied().unwrap_or(0);
+            self.external_fast_settle.sample(run.signal_block.digital_in[t]);
+            let fast_settle = self.external_fast_settle;
             // The aux commands of this sample, per port and slot. Their results reach the
             // host in the next frame (the first words of the next sample's SPI cycles), so
             // this frame carries the previous sample's: a command at list index k shows at
@@ -609,7 +691,10 @@ impl EmulatedPanel {
                 for (slot, bank_word) in banks.iter().enumerate() {
                     let bank = ((bank_word >> (4 * p)) & 0xf) as usize;
                     let addr = run.aux_index[slot].min(ep::COMMANDS_PER_BANK - 1);
-                    let word = self.ram[(slot * ep::COMMAND_BANKS + bank) * ep::COMMANDS_PER_BANK + addr];
+                    let mut word = self.ram[(slot * ep::COMMAND_BANKS + bank) * ep::COMMANDS_PER_BANK + addr];
+                    if slot == 0 {
+                        word = fast_settle.slot_1(word);
+                    }
                     for line in 0..2 {
                         if let Some(chip) = port.lines[line].as_mut() {
                             let m = chip.command(word, electrode);
@@ -707,7 +792,7 @@ impl EmulatedPanel {
         let lengths = self.rhs_lengths;
         let read_255 = RhsCommand::read(crate::rhythm::rhs::REG_CHIP_ID).word();
         for f in 0..frames {
-            let t = run.next_signal_row();
+            let t = run.next_signal_row(&self.spec.ttl_in);
             let sig_ch = run.signal_block.layout().amplifier_channels;
             let electrodes = &run.signal_block.amplifier[t * sig_ch..(t + 1) * sig_ch];
             let electrode = |i: usize| electrodes.get(i).copied().unwrap_or(0);
@@ -904,6 +989,16 @@ impl EmulatedPanel {
             self.on_rhs_trigger(endpoint, bit);
             return;
         }
+        let [enable, input] = self.interface.external_fast_settle_triggers();
+        let multi_use = self.wires[usize::from(ep::WIRE_IN_MULTI_USE)];
+        if (endpoint, bit) == enable {
+            self.external_fast_settle.enabled = multi_use & 1 != 0;
+            return;
+        }
+        if (endpoint, bit) == input {
+            self.external_fast_settle.input = (multi_use & 0xf) as u8;
+            return;
+        }
         for slot in 0..ep::AUX_SLOTS {
             if (endpoint, bit) == self.interface.ram_write_trigger(slot) {
                 let addr = (self.wires[usize::from(ep::WIRE_IN_CMD_RAM_ADDR)] as usize) % ep::COMMANDS_PER_BANK;
@@ -994,6 +1089,7 @@ impl FrontPanel for EmulatedPanel {
             return Err(FrontPanelError::Code { operation: OP, code: OkErrorCode::InvalidBitstream });
         }
         self.reset();
+        self.external_fast_settle = ExternalFastSettle::default();
         Ok(())
     }
 

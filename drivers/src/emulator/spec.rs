@@ -16,6 +16,7 @@
 //! | `pace` | `realtime`: frames appear at the sample rate; `free`: as fast as they are read | `realtime` |
 //! | `faults` | comma-separated, see [`Fault`] | none |
 //! | `open` | per port, amplifier channels (0-based, in the port's stream order) whose electrode is broken off: only a stray 1 pF remains, so it measures as a very high impedance, e.g. `A:3,A:17,C:0` | none |
+//! | `ttl-in` | comma-separated, TTL inputs driven high periodically, see [`TtlPattern`], e.g. `5:300:100+60` | none (input 0 pulses as the simulated device's) |
 //!
 //! `board=sinaps-256`, `sinaps-512` or `sinaps-1024` selects the emulated SmartBox Pro with a
 //! SiNAPS probe instead; it takes `probe`, `serial`, `firmware`, `seed`, `mode`, `pace` and
@@ -89,6 +90,47 @@ impl fmt::Display for Fault {
     }
 }
 
+/// `LINE:PERIOD:FROM+HIGH`: TTL input `LINE` (0–15) is high on the run's frames whose index
+/// modulo `PERIOD` lies in `FROM..FROM + HIGH`, low on the others. Driven lines are added to
+/// the simulated digital inputs (input 0's 10 ms pulse each second stays), and the FPGA reads
+/// them as it reads its TTL inputs: the frames' TTL-in word, wire-out 0x23, external fast
+/// settle, the stimulation sequencers' triggers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TtlPattern {
+    pub line: u8,
+    pub period: u64,
+    pub from: u64,
+    pub high: u64,
+}
+
+impl TtlPattern {
+    /// Whether the line is high on frame `frame` of a run.
+    #[inline]
+    pub fn high_at(&self, frame: u64) -> bool {
+        (self.from..self.from + self.high).contains(&(frame % self.period))
+    }
+
+    fn parse(text: &str) -> Result<TtlPattern, String> {
+        let bad = || format!("{text}: expected LINE:PERIOD:FROM+HIGH, e.g. 5:300:100+60");
+        let (line, rest) = text.split_once(':').ok_or_else(bad)?;
+        let (period, window) = rest.split_once(':').ok_or_else(bad)?;
+        let (from, high) = window.split_once('+').ok_or_else(bad)?;
+        let number = |s: &str| s.parse::<u64>().map_err(|_| bad());
+        let line = line.parse::<u8>().ok().filter(|l| *l < 16).ok_or_else(|| format!("{text}: line allowed 0..=15"))?;
+        let (period, from, high) = (number(period)?, number(from)?, number(high)?);
+        if period == 0 || from + high > period {
+            return Err(format!("{text}: needs PERIOD >= 1 and FROM + HIGH <= PERIOD"));
+        }
+        Ok(TtlPattern { line, period, from, high })
+    }
+}
+
+impl fmt::Display for TtlPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}+{}", self.line, self.period, self.from, self.high)
+    }
+}
+
 /// One headstage port of the emulated board.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmulatedPort {
@@ -120,6 +162,8 @@ pub struct EmulatorSpec {
     pub faults: Vec<Fault>,
     /// Broken electrodes: (port, amplifier channel of the port), in the order given.
     pub open: Vec<(usize, usize)>,
+    /// TTL inputs driven high periodically (`ttl-in`).
+    pub ttl_in: Vec<TtlPattern>,
 }
 
 /// A spec that does not describe a board the emulator can play.
@@ -152,6 +196,7 @@ impl Default for EmulatorSpec {
             realtime: true,
             faults: Vec::new(),
             open: Vec::new(),
+            ttl_in: Vec::new(),
         }
     }
 }
@@ -360,6 +405,14 @@ impl FromStr for EmulatorSpec {
                         spec.open.push((parse_port_letter(key, letter)?, channel));
                     }
                 }
+                "ttl-in" => {
+                    spec.ttl_in = value
+                        .split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(TtlPattern::parse)
+                        .collect::<Result<_, _>>()
+                        .map_err(|m| refuse(key, m))?
+                }
                 "faults" => {
                     spec.faults = value
                         .split(',')
@@ -371,7 +424,7 @@ impl FromStr for EmulatorSpec {
                 other => {
                     return Err(refuse(
                         other,
-                        "unknown key (allowed board, ports, delays, serial, seed, mode, pace, faults, open)",
+                        "unknown key (allowed board, ports, delays, serial, seed, mode, pace, faults, open, ttl-in)",
                     ))
                 }
             }
@@ -413,6 +466,10 @@ impl fmt::Display for EmulatorSpec {
             let open: Vec<String> =
                 self.open.iter().map(|&(p, c)| format!("{}:{c}", (b'A' + p as u8) as char)).collect();
             write!(f, " open={}", open.join(","))?;
+        }
+        if !self.ttl_in.is_empty() {
+            let ttl: Vec<String> = self.ttl_in.iter().map(|t| t.to_string()).collect();
+            write!(f, " ttl-in={}", ttl.join(","))?;
         }
         Ok(())
     }
@@ -472,7 +529,7 @@ mod tests {
 
     #[test]
     fn a_spec_reads_back_what_it_prints() {
-        let text = "board=xdaq-rhd-gen2 ports=A:2164+2164,C:2216 delays=A:5,C:11 serial=XD1 seed=9 mode=sim-sine pace=free faults=unplug@1.5+2,drop@300+7,corrupt@1000,stall@4,stall@2+0.5 open=A:127,C:3";
+        let text = "board=xdaq-rhd-gen2 ports=A:2164+2164,C:2216 delays=A:5,C:11 serial=XD1 seed=9 mode=sim-sine pace=free faults=unplug@1.5+2,drop@300+7,corrupt@1000,stall@4,stall@2+0.5 open=A:127,C:3 ttl-in=5:300:100+60,0:7:0+7";
         let spec: EmulatorSpec = text.parse().unwrap();
         assert_eq!(spec.amplifier_channels(), 128 + 16);
         assert_eq!(spec.open, [(0, 127), (2, 3)]);
@@ -480,6 +537,8 @@ mod tests {
         assert_eq!(spec.electrode_index(2, 16), None);
         assert_eq!(spec.ports[1].cable_delay, 11);
         assert_eq!(spec.faults[1], Fault::Drop { frame: 300, frames: 7 });
+        assert_eq!(spec.ttl_in[0], TtlPattern { line: 5, period: 300, from: 100, high: 60 });
+        assert!(!spec.ttl_in[0].high_at(399) && spec.ttl_in[0].high_at(400) && !spec.ttl_in[0].high_at(460));
         let again: EmulatorSpec = spec.to_string().parse().unwrap();
         assert_eq!(again, spec);
     }
@@ -506,6 +565,10 @@ mod tests {
         assert!(e.message.contains("unplug, stall"), "{e}");
         let e = "ports=A:2216 open=A:16".parse::<EmulatorSpec>().unwrap_err();
         assert!(e.key == "open" && e.message.contains("16 amplifier channels"), "{e}");
+        let e = "ttl-in=16:10:0+1".parse::<EmulatorSpec>().unwrap_err();
+        assert!(e.key == "ttl-in" && e.message.contains("0..=15"), "{e}");
+        let e = "ttl-in=1:10:5+6".parse::<EmulatorSpec>().unwrap_err();
+        assert!(e.key == "ttl-in" && e.message.contains("FROM + HIGH <= PERIOD"), "{e}");
         let e = "colour=red".parse::<EmulatorSpec>().unwrap_err();
         assert!(e.key == "colour" && e.message.contains("allowed board"), "{e}");
     }

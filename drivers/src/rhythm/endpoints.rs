@@ -329,6 +329,22 @@ impl Interface {
         }
     }
 
+    /// The triggers (endpoint, bit) that take external fast settle's enable (bit 0) and then
+    /// its TTL input (0–15) from the multi-use wire: RHX `enableExternalFastSettle` and
+    /// `setExternalFastSettleChannel`, trigger 0x45 bits 0 and 1 on `ControllerRecordUSB2`
+    /// (`TrigInExtFastSettle_R_USB2`), 0x40 bits 6 and 7 on `ControllerRecordUSB3`
+    /// (`TrigInConfig_USB3`; the same in KonteX's RHX fork and pyxdaq
+    /// `enable_external_fast_settle`, `set_external_fast_settle_channel` for XDAQ); the Open
+    /// Ephys `Rhd2000EvalBoard` sends 0x45 bits 0 and 1 for both its boards (no `usb3` branch
+    /// in either function). What the firmware does with them: Intan's Rhythm `main.v`
+    /// (`external_fast_settle`, `RAM_data_out_1`), modelled in the emulator's panel.
+    pub const fn external_fast_settle_triggers(self) -> [(u8, u8); 2] {
+        match self {
+            Interface::Usb2 | Interface::OpenEphysUsb3 => [(0x45, 0), (0x45, 1)],
+            Interface::Usb3 => [(0x40, 6), (0x40, 7)],
+        }
+    }
+
     /// USB 2 and the Open Ephys USB 3 board: the wire-ins choosing each stream's MISO source,
     /// 4 bits per stream ([`Self::data_source_slot`]).
     pub const fn data_source_select(self) -> Option<[u8; 2]> {

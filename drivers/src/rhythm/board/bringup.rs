@@ -16,7 +16,11 @@
 //! 7. switch to the streaming command bank and continuous runs.
 //!
 //! A third version of the register list, with the amplifiers' fast settle on, waits in bank 2
-//! of the same slot for [`Control::fast_settle`](crate::Control::fast_settle) (RHX's bank 2).
+//! of the same slot for [`Control::fast_settle`](crate::Control::fast_settle) (RHX's bank 2);
+//! a fourth, which leaves register 0 to the firmware, in bank 4 for
+//! [`Control::fast_settle_on_ttl`](crate::Control::fast_settle_on_ttl). External fast settle
+//! is switched off and set to TTL input 0 after the reset, as RHX `initialize` does (the
+//! firmware's reset does not clear it).
 
 use std::sync::Arc;
 use std::thread;
@@ -44,6 +48,9 @@ const BANK_CALIBRATE: u32 = 0;
 pub(super) const BANK_STREAMING: u32 = 1;
 /// The register list with the amplifiers' fast settle on (RHX's bank 2 of AuxCmd3).
 pub(super) const BANK_FAST_SETTLE: u32 = 2;
+/// The register list for external (TTL) fast settle
+/// ([`commands::register_config_ttl_fast_settle`]); bank 3 is the impedance check's.
+pub(super) const BANK_TTL_FAST_SETTLE: u32 = 4;
 
 /// Why a board could not be brought up.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +96,7 @@ pub fn bring_up(panel: SharedPanel, settings: BoardSettings) -> Result<RhythmBoa
         board_id = p.wire_out(ep::WIRE_OUT_BOARD_ID).map_err(io("read the firmware id"))?;
         board_version = p.wire_out(ep::WIRE_OUT_BOARD_VERSION).map_err(io("read the firmware id"))?;
         reset(&mut **p, interface).map_err(io("reset"))?;
+        external_fast_settle(&mut **p, interface, None).map_err(io("switch external fast settle off"))?;
     }
     set_sample_rate(&panel, interface, &settings)?;
     {
@@ -143,6 +151,24 @@ fn reset(p: &mut dyn FrontPanel, interface: Interface) -> PanelResult<()> {
         p.set_wire_in(ep::WIRE_IN_MULTI_USE, 32, u32::MAX)?;
         p.update_wire_ins()?;
         p.activate_trigger_in(burst_ep, burst_bit)?;
+    }
+    Ok(())
+}
+
+/// Points the firmware's external fast settle at TTL input `input` and enables it, or disables
+/// it and points it at input 0 (`None`): RHX `setExternalFastSettleChannel` and
+/// `enableExternalFastSettle`, each a value on the multi-use wire taken by its trigger
+/// ([`Interface::external_fast_settle_triggers`]).
+pub(super) fn external_fast_settle(p: &mut dyn FrontPanel, interface: Interface, input: Option<u8>) -> PanelResult<()> {
+    let [(enable_ep, enable_bit), (input_ep, input_bit)] = interface.external_fast_settle_triggers();
+    let steps = match input {
+        Some(n) => [(u32::from(n), input_ep, input_bit), (1, enable_ep, enable_bit)],
+        None => [(0, enable_ep, enable_bit), (0, input_ep, input_bit)],
+    };
+    for (value, endpoint, bit) in steps {
+        p.set_wire_in(ep::WIRE_IN_MULTI_USE, value, u32::MAX)?;
+        p.update_wire_ins()?;
+        p.activate_trigger_in(endpoint, bit)?;
     }
     Ok(())
 }
@@ -254,6 +280,7 @@ fn upload_lists(p: &mut dyn FrontPanel, interface: Interface, rate_hz: f64) -> P
     upload(p, interface, CONFIG_SLOT, BANK_CALIBRATE, &commands::register_config(rate_hz, true))?;
     upload(p, interface, CONFIG_SLOT, BANK_STREAMING, &commands::register_config(rate_hz, false))?;
     upload(p, interface, CONFIG_SLOT, BANK_FAST_SETTLE, &commands::register_config_fast_settle(rate_hz))?;
+    upload(p, interface, CONFIG_SLOT, BANK_TTL_FAST_SETTLE, &commands::register_config_ttl_fast_settle(rate_hz))?;
     select_length(p, interface, CONFIG_SLOT, 0, REGISTER_CONFIG_LEN as u32 - 1)?;
     select_bank(p, CONFIG_SLOT, BANK_CALIBRATE)
 }

@@ -104,6 +104,23 @@ pub fn register_config_fast_settle(rate_hz: f64) -> Vec<u16> {
     register_config_with(rate_hz, false, true)
 }
 
+/// The streaming list for external (TTL) fast settle: the same list with register 0 left
+/// alone (its write replaced by a dummy). The Rhythm firmware sets and clears register 0's
+/// fast-settle bit itself through aux slot 1 on the edges of the chosen TTL input and
+/// overrides that bit in slot 1's own register-0 writes only (Intan's Rhythm `main.v`,
+/// `RAM_data_out_1`); this slot's write, which the firmware leaves as it is, would release
+/// the amplifiers during a long pulse. RHX keeps its usual list (`enableExternalFastSettle`).
+pub fn register_config_ttl_fast_settle(rate_hz: f64) -> Vec<u16> {
+    let mut list = register_config_with(rate_hz, false, false);
+    let dummy = RhdCommand::Read { register: rhd::REG_CHIP_ID }.word();
+    for word in list.iter_mut() {
+        if matches!(RhdCommand::from_word(*word), Some(RhdCommand::Write { register: 0, .. })) {
+            *word = dummy;
+        }
+    }
+    list
+}
+
 fn register_config_with(rate_hz: f64, calibrate: bool, fast_settle: bool) -> Vec<u16> {
     let dummy = RhdCommand::Read { register: rhd::REG_CHIP_ID }.word();
     let mut list = vec![dummy, dummy];
@@ -180,6 +197,20 @@ mod tests {
         assert_ne!(register_config(30000.0, false)[CALIBRATE_AT], RhdCommand::Calibrate.word());
         // Nine commands after CALIBRATE before the list comes round to a write again.
         const { assert!(REGISTER_CONFIG_LEN - CALIBRATE_AT - 1 + 2 >= 9) };
+    }
+
+    #[test]
+    fn the_ttl_fast_settle_list_leaves_register_0_alone() {
+        let streaming = register_config(30000.0, false);
+        let ttl = register_config_ttl_fast_settle(30000.0);
+        let writes_0 = |l: &[u16]| {
+            l.iter()
+                .filter(|w| matches!(RhdCommand::from_word(**w), Some(RhdCommand::Write { register: 0, .. })))
+                .count()
+        };
+        assert_eq!((writes_0(&streaming), writes_0(&ttl)), (1, 0));
+        let differ = streaming.iter().zip(&ttl).filter(|(a, b)| a != b).count();
+        assert_eq!((ttl.len(), differ), (streaming.len(), 1));
     }
 
     #[test]

@@ -142,6 +142,8 @@ pub struct StreamProgress {
 pub(crate) struct ControlState {
     /// The amplifiers' fast settle is on.
     fast_settle: bool,
+    /// RHD: the TTL input the firmware's external fast settle follows.
+    ttl_fast_settle: Option<u8>,
     /// RHS: each data stream's chip as the driver last programmed it.
     rhs_chips: [rhs_commands::RhsChipSettings; ep::rhs::MAX_STREAMS],
     /// RHS: the sequencer unit (board stream, channel) armed on the manual trigger.
@@ -242,7 +244,18 @@ impl RhythmBoard {
                 what: "measure impedance (not implemented for RHS headstages in this version)",
             });
         }
+        // Paused only when the measurement can run (a running stream holds the panel too).
+        let ttl = self.control.ttl_fast_settle.filter(|_| Arc::strong_count(&self.panel) == 1);
+        if ttl.is_some() {
+            // RHX `impedancereader.cpp`: off while measuring (it would replace DAC commands).
+            self.apply_ttl_fast_settle(None)
+                .map_err(|e| ControlError::Device(self.panel_error("pause TTL fast settle", e)))?;
+        }
         let measured = impedance::measure(self, frequency_hz);
+        if ttl.is_some() {
+            self.apply_ttl_fast_settle(ttl)
+                .map_err(|e| ControlError::Device(self.panel_error("restore TTL fast settle", e)))?;
+        }
         if self.control.fast_settle {
             // The measurement leaves the register list on its streaming bank.
             let mut p = lock(&self.panel);
@@ -302,6 +315,10 @@ impl Control for RhythmBoard {
 
     fn fast_settle(&mut self, on: bool) -> Result<(), ControlError> {
         self.set_fast_settle(on)
+    }
+
+    fn fast_settle_on_ttl(&mut self, input: Option<u8>) -> Result<(), ControlError> {
+        self.set_fast_settle_on_ttl(input)
     }
 
     fn set_cable_delay(&mut self, port: usize, delay: Option<u8>) -> Result<(), ControlError> {

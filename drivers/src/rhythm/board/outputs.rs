@@ -43,16 +43,37 @@
 //! streaming bank, on every port (RHX `enableFastSettle`). RHS boards: register 10 on every
 //! channel of every chip, written as the stimulation parameters are; the sequencers' amplifier
 //! settle (a pulse with [`StimOptions::amp_settle_us`] in fast-settle mode) overrides it.
+//!
+//! ## Fast settle on a TTL input (RHD boards)
+//!
+//! The firmware follows the chosen TTL input itself: on the sample the input goes high it
+//! writes register 0 with fast settle on through aux slot 1, on the sample it goes low with it
+//! off (Intan's Rhythm `main.v`, `external_fast_settle`, `RAM_data_out_1`); the driver points
+//! it at the input and enables it (RHX `setExternalFastSettleChannel`,
+//! `enableExternalFastSettle`, [`ep::Interface::external_fast_settle_triggers`]) and switches
+//! the register list to the bank that leaves register 0 alone (`BANK_TTL_FAST_SETTLE`), whose
+//! write would otherwise release the amplifiers during a long pulse. The firmware acts on
+//! edges: a pulse already high when it is turned on is followed from its next rising edge.
+//! Turned off, the streaming list comes back, and with it register 0 as it streams within one
+//! pass of the list (64 samples) if the input was high. It excludes the manual fast settle
+//! (RHX offers one or the other: `controlpanelconfiguretab.cpp` disables each box while the
+//! other is ticked); an impedance measurement switches it off for its duration and back on
+//! after, as RHX `impedancereader.cpp` does ("this interferes with DAC commands in
+//! AuxCmd1"). RHS boards refuse it: RHX does not use it with `ControllerStimRecord`, and their
+//! TTL-triggered amplifier settle (the stimulation sequencers, the global settle policy) is
+//! another mechanism, not driven here.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::bringup::{fifo_words, select_bank, BANK_FAST_SETTLE, BANK_STREAMING, CONFIG_SLOT};
+use super::bringup::{
+    external_fast_settle, fifo_words, select_bank, BANK_FAST_SETTLE, BANK_STREAMING, BANK_TTL_FAST_SETTLE, CONFIG_SLOT,
+};
 use super::rhs_bringup::{program_stim_register, select_length, upload};
 use super::rhs_commands::{self, RhsChipSettings, REGISTER_CONFIG_LEN};
 use super::stim::{self, StimOptions, StimRegister};
 use super::{lock, RhythmBoard};
-use crate::control::{ControlError, StimPulse, ANALOG_OUT_FULL_SCALE_V};
+use crate::control::{check_ttl_input, ControlError, StimPulse, ANALOG_OUT_FULL_SCALE_V};
 use crate::device::DeviceError;
 use crate::rhythm::endpoints::{self as ep, DacSourceBits, Interface};
 use crate::rhythm::FrameFormat;
@@ -324,6 +345,13 @@ impl RhythmBoard {
 
     /// Turns the amplifiers' fast settle on or off (see the module documentation).
     pub(super) fn set_fast_settle(&mut self, on: bool) -> Result<(), ControlError> {
+        if let (true, Some(input)) = (on, self.control.ttl_fast_settle) {
+            return Err(ControlError::Conflict {
+                device: self.settings.name.clone(),
+                what: "turn fast settle on",
+                setting: format!("fast settle follows TTL input {input}"),
+            });
+        }
         if self.is_rhs() {
             let wanted: Vec<(usize, RhsChipSettings)> = self
                 .streams
@@ -351,6 +379,50 @@ impl RhythmBoard {
     /// Whether the amplifiers' fast settle is on.
     pub fn fast_settle_on(&self) -> bool {
         self.control.fast_settle
+    }
+
+    /// Lets TTL input `input` fast-settle the amplifiers, or stops it (`None`); see the module
+    /// documentation.
+    pub(super) fn set_fast_settle_on_ttl(&mut self, input: Option<u8>) -> Result<(), ControlError> {
+        if self.is_rhs() {
+            let what = "fast-settle its amplifiers from a TTL input (the RHS firmware has no external fast settle; \
+                        RHX does not use it with RHS controllers)";
+            return Err(ControlError::Unsupported { device: self.settings.name.clone(), what });
+        }
+        check_ttl_input(input)?;
+        if input.is_some() && self.control.fast_settle {
+            return Err(ControlError::Conflict {
+                device: self.settings.name.clone(),
+                what: "fast-settle its amplifiers from a TTL input",
+                setting: "the manual fast settle is on".into(),
+            });
+        }
+        self.apply_ttl_fast_settle(input).map_err(self.io("set fast settle on a TTL input"))?;
+        self.control.ttl_fast_settle = input;
+        Ok(())
+    }
+
+    /// The TTL input fast settle follows, if any.
+    pub fn fast_settle_ttl_input(&self) -> Option<u8> {
+        self.control.ttl_fast_settle
+    }
+
+    /// Programs the firmware and the register list for `input` (RHD boards). On, the list
+    /// first (so that its register-0 write cannot cut a pulse), then the firmware; off, the
+    /// other way round.
+    pub(super) fn apply_ttl_fast_settle(&self, input: Option<u8>) -> Result<(), crate::frontpanel::FrontPanelError> {
+        let mut p = lock(&self.panel);
+        match input {
+            Some(_) => {
+                select_bank(&mut **p, CONFIG_SLOT, BANK_TTL_FAST_SETTLE)?;
+                external_fast_settle(&mut **p, self.interface, input)
+            }
+            None => {
+                external_fast_settle(&mut **p, self.interface, None)?;
+                let bank = if self.control.fast_settle { BANK_FAST_SETTLE } else { BANK_STREAMING };
+                select_bank(&mut **p, CONFIG_SLOT, bank)
+            }
+        }
     }
 }
 
