@@ -76,6 +76,26 @@ pub enum BringUpError {
     TooManyStreams { device: String, needed: usize, max: usize },
 }
 
+/// What every bring-up starts with: the board's serial, its FPGA configured from
+/// `settings.bitfile` when one is given, then the firmware's id and version.
+pub(super) fn identify(p: &mut dyn FrontPanel, settings: &BoardSettings) -> Result<(String, u32, u32), BringUpError> {
+    let io = |operation: &'static str| move |e| panel_error(&settings.name, operation, e);
+    let serial = p.info().serial;
+    if let Some(bitfile) = &settings.bitfile {
+        p.configure_fpga(bitfile).map_err(io("configure the FPGA"))?;
+    }
+    p.update_wire_outs().map_err(io("read the firmware id"))?;
+    let board_id = p.wire_out(ep::WIRE_OUT_BOARD_ID).map_err(io("read the firmware id"))?;
+    let board_version = p.wire_out(ep::WIRE_OUT_BOARD_VERSION).map_err(io("read the firmware id"))?;
+    Ok((serial, board_id, board_version))
+}
+
+/// The refusal of a board whose scan found no headstage on any of its ports.
+pub(super) fn no_headstages(settings: &BoardSettings) -> BringUpError {
+    let ports: String = (0..settings.ports).map(|p| (b'A' + p as u8) as char).collect();
+    BringUpError::NoHeadstages { device: settings.name.clone(), ports }
+}
+
 /// Brings the board behind `panel` up; see the module documentation.
 pub fn bring_up(panel: SharedPanel, settings: BoardSettings) -> Result<RhythmBoard, BringUpError> {
     let interface = Interface::of(settings.board).ok_or_else(|| BringUpError::NotRhd(settings.name.clone()))?;
@@ -84,17 +104,10 @@ pub fn bring_up(panel: SharedPanel, settings: BoardSettings) -> Result<RhythmBoa
         let name = name.clone();
         move |e| panel_error(&name, operation, e)
     };
-    let serial;
-    let (board_id, board_version);
+    let (serial, board_id, board_version);
     {
         let mut p = lock(&panel);
-        serial = p.info().serial;
-        if let Some(bitfile) = &settings.bitfile {
-            p.configure_fpga(bitfile).map_err(io("configure the FPGA"))?;
-        }
-        p.update_wire_outs().map_err(io("read the firmware id"))?;
-        board_id = p.wire_out(ep::WIRE_OUT_BOARD_ID).map_err(io("read the firmware id"))?;
-        board_version = p.wire_out(ep::WIRE_OUT_BOARD_VERSION).map_err(io("read the firmware id"))?;
+        (serial, board_id, board_version) = identify(&mut **p, &settings)?;
         reset(&mut **p, interface).map_err(io("reset"))?;
         external_fast_settle(&mut **p, interface, None).map_err(io("switch external fast settle off"))?;
     }
@@ -105,8 +118,7 @@ pub fn bring_up(panel: SharedPanel, settings: BoardSettings) -> Result<RhythmBoa
     }
     let (chips, delays) = scan(&panel, interface, &settings)?;
     if chips.is_empty() {
-        let ports: String = (0..settings.ports).map(|p| (b'A' + p as u8) as char).collect();
-        return Err(BringUpError::NoHeadstages { device: name, ports });
+        return Err(no_headstages(&settings));
     }
     let streams = plan_streams(&chips, interface);
     let needed = streams.len();

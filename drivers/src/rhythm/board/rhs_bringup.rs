@@ -29,7 +29,7 @@
 
 use std::sync::Arc;
 
-use super::bringup::{scan_run, set_run_length, set_sample_rate, BringUpError, PanelResult};
+use super::bringup::{identify, no_headstages, scan_run, set_run_length, set_sample_rate, BringUpError, PanelResult};
 use super::rhs_commands::{self, RomReading, REGISTER_CONFIG_LEN, RESULT_FRAME_OFFSET};
 use super::{lock, panel_error, BoardHealth, BoardSettings, RhythmBoard, SharedPanel, StreamPlan};
 use crate::frame::FrameBlock;
@@ -55,17 +55,10 @@ pub fn bring_up(panel: SharedPanel, settings: BoardSettings) -> Result<RhythmBoa
         let name = name.clone();
         move |e| panel_error(&name, operation, e)
     };
-    let serial;
-    let (board_id, board_version);
+    let (serial, board_id, board_version);
     {
         let mut p = lock(&panel);
-        serial = p.info().serial;
-        if let Some(bitfile) = &settings.bitfile {
-            p.configure_fpga(bitfile).map_err(io("configure the FPGA"))?;
-        }
-        p.update_wire_outs().map_err(io("read the firmware id"))?;
-        board_id = p.wire_out(ep::WIRE_OUT_BOARD_ID).map_err(io("read the firmware id"))?;
-        board_version = p.wire_out(ep::WIRE_OUT_BOARD_VERSION).map_err(io("read the firmware id"))?;
+        (serial, board_id, board_version) = identify(&mut **p, &settings)?;
         initialize(&mut **p).map_err(io("reset"))?;
     }
     set_sample_rate(&panel, TRANSPORT, &settings)?;
@@ -75,8 +68,7 @@ pub fn bring_up(panel: SharedPanel, settings: BoardSettings) -> Result<RhythmBoa
     }
     let (found, delays) = scan(&panel, &settings)?;
     if found.is_empty() {
-        let ports: String = (0..settings.ports).map(|p| (b'A' + p as u8) as char).collect();
-        return Err(BringUpError::NoHeadstages { device: name, ports });
+        return Err(no_headstages(&settings));
     }
     let streams = plan_streams(&found);
     {
