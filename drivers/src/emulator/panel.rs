@@ -578,14 +578,8 @@ impl EmulatedPanel {
     /// Whether a MISO word sampled with delay setting `setting` on a cable whose clean
     /// settings are `delay` and `delay + 1` arrives intact; otherwise the bits slip.
     fn through_cable(word: u16, setting: u32, delay: u8) -> u16 {
-        let d = u32::from(delay);
-        if setting == d || setting == d + 1 {
-            word
-        } else if setting < d {
-            (word >> 1) | 0x8000
-        } else {
-            word << 1
-        }
+        // The same slip as a 32-bit word's, on a word in its upper half.
+        (Self::through_cable_32(u32::from(word) << 16, setting, delay) >> 16) as u16
     }
 
     /// [`Self::through_cable`] for a 32-bit RHS result.
