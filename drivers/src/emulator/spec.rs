@@ -179,6 +179,33 @@ fn refuse(key: &str, message: impl Into<String>) -> EmulatorSpecError {
     EmulatorSpecError { key: key.to_string(), message: message.into() }
 }
 
+/// `seed=`, the simulated signal's seed (shared by every emulated board's spec).
+pub(crate) fn parse_seed(key: &str, value: &str) -> Result<u64, EmulatorSpecError> {
+    value.parse().map_err(|_| refuse(key, format!("{value}: an integer")))
+}
+
+/// `mode=`, the simulated signal on the electrodes.
+pub(crate) fn parse_mode(key: &str, value: &str) -> Result<SimMode, EmulatorSpecError> {
+    value.parse().map_err(|_| {
+        let names: Vec<_> = SimMode::ALL.iter().map(|m| m.name()).collect();
+        refuse(key, format!("{value}: allowed {}", names.join(", ")))
+    })
+}
+
+/// `pace=`: whether frames appear in real time (`realtime`) or as fast as read (`free`).
+pub(crate) fn parse_pace(key: &str, value: &str) -> Result<bool, EmulatorSpecError> {
+    match value {
+        "realtime" => Ok(true),
+        "free" => Ok(false),
+        _ => Err(refuse(key, format!("{value}: allowed realtime, free"))),
+    }
+}
+
+/// `faults=`, comma-separated [`Fault`]s.
+pub(crate) fn parse_faults(key: &str, value: &str) -> Result<Vec<Fault>, EmulatorSpecError> {
+    value.split(',').filter(|s| !s.is_empty()).map(Fault::parse).collect::<Result<_, _>>().map_err(|m| refuse(key, m))
+}
+
 const DEFAULT_DELAY: u8 = 3;
 
 impl Default for EmulatorSpec {
@@ -353,20 +380,9 @@ impl FromStr for EmulatorSpec {
                     })?
                 }
                 "serial" => spec.serial = value.to_string(),
-                "seed" => spec.seed = value.parse().map_err(|_| refuse(key, format!("{value}: an integer")))?,
-                "mode" => {
-                    spec.mode = value.parse().map_err(|_| {
-                        let names: Vec<_> = SimMode::ALL.iter().map(|m| m.name()).collect();
-                        refuse(key, format!("{value}: allowed {}", names.join(", ")))
-                    })?
-                }
-                "pace" => {
-                    spec.realtime = match value {
-                        "realtime" => true,
-                        "free" => false,
-                        _ => return Err(refuse(key, format!("{value}: allowed realtime, free"))),
-                    }
-                }
+                "seed" => spec.seed = parse_seed(key, value)?,
+                "mode" => spec.mode = parse_mode(key, value)?,
+                "pace" => spec.realtime = parse_pace(key, value)?,
                 "ports" => {
                     spec.ports.clear();
                     for item in value.split(',').filter(|s| !s.is_empty()) {
@@ -413,14 +429,7 @@ impl FromStr for EmulatorSpec {
                         .collect::<Result<_, _>>()
                         .map_err(|m| refuse(key, m))?
                 }
-                "faults" => {
-                    spec.faults = value
-                        .split(',')
-                        .filter(|s| !s.is_empty())
-                        .map(Fault::parse)
-                        .collect::<Result<_, _>>()
-                        .map_err(|m| refuse(key, m))?
-                }
+                "faults" => spec.faults = parse_faults(key, value)?,
                 other => {
                     return Err(refuse(
                         other,

@@ -18,6 +18,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::emulator::spec::{parse_faults, parse_mode, parse_pace, parse_seed};
 use crate::emulator::{EmulatorSpecError, Fault};
 use crate::sim::SimMode;
 use crate::sinaps::SinapsModel;
@@ -106,28 +107,10 @@ impl FromStr for SinapsEmulatorSpec {
                 }
                 "serial" => spec.serial = value.to_string(),
                 "firmware" => spec.firmware = value.to_string(),
-                "seed" => spec.seed = value.parse().map_err(|_| refuse(key, format!("{value}: an integer")))?,
-                "mode" => {
-                    spec.mode = value.parse().map_err(|_| {
-                        let names: Vec<_> = SimMode::ALL.iter().map(|m| m.name()).collect();
-                        refuse(key, format!("{value}: allowed {}", names.join(", ")))
-                    })?
-                }
-                "pace" => {
-                    spec.realtime = match value {
-                        "realtime" => true,
-                        "free" => false,
-                        _ => return Err(refuse(key, format!("{value}: allowed realtime, free"))),
-                    }
-                }
-                "faults" => {
-                    spec.faults = value
-                        .split(',')
-                        .filter(|s| !s.is_empty())
-                        .map(Fault::parse)
-                        .collect::<Result<_, _>>()
-                        .map_err(|m| refuse(key, m))?
-                }
+                "seed" => spec.seed = parse_seed(key, value)?,
+                "mode" => spec.mode = parse_mode(key, value)?,
+                "pace" => spec.realtime = parse_pace(key, value)?,
+                "faults" => spec.faults = parse_faults(key, value)?,
                 "ports" | "delays" | "open" => {
                     return Err(refuse(key, "a SmartBox Pro has no headstage ports; its probe is board= (and probe=)"))
                 }
