@@ -109,6 +109,9 @@ impl TestDaemon {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("EPHYSD_SERVER__BASE_PORT", self.base_port.to_string())
             .env("EPHYSD_RECORDING__BASE_PATH", self.recordings())
+            // The host's free space is not what these tests are about: the tests of the
+            // free-space refusal set the key themselves.
+            .env("EPHYSD_RECORDING__MIN_FREE_MB", "0")
             .env("EPHYSD_DEVICE__CHANNELS", "16")
             .env("EPHYSD_CACHE__SECONDS", "5")
             .env("EPHYSD_REALTIME__FIFO_PRIORITY", "none")

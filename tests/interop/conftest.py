@@ -108,6 +108,9 @@ def daemon_env(tmp_path: Path) -> dict[str, str]:
         {
             "EPHYSD_RECORDING__BASE_PATH": str(tmp_path / "recordings"),
             "EPHYSD_RECORDING__BASE_NAME": "interop",
+            # The host's free space is not what these tests are about: the tests of the
+            # free-space refusal set the key themselves.
+            "EPHYSD_RECORDING__MIN_FREE_MB": "0",
             "EPHYSD_DEVICE__CHANNELS": "32",
             "EPHYSD_CACHE__SECONDS": "10",
             "RUST_LOG": "info",
