@@ -364,33 +364,87 @@ impl CacheReader {
 }
 
 impl CacheReader {
-    /// Reads up to `max` of the next frames' amplifier samples four channels at a time, for
-    /// readers that want channels rather than frames (snapshots): `visit(seq, word, packed)`
-    /// gets channels `4 * word .. 4 * word + 4` of frame `seq` as four `i16` lanes, low lane
-    /// first (a missing fifth-and-later channel of the last word reads 0). Words are visited
-    /// word by word over all the frames read, which keeps a reader's writes to each channel's
-    /// row sequential. A visit may be repeated for a later frame if the writer overtook the
-    /// first attempt; the outcome then counts the frames lost. Never blocks.
-    pub fn read_amplifier_words(
+    /// Reads up to `max` of the next frames' amplifier samples channel-major, for readers that
+    /// want channels rather than frames (snapshots): the channels of the packed words `quads`
+    /// (word `q` holds channels `4q .. 4q + 4`; a channel past the layout's last reads 0) go
+    /// into `out` as rows of `max` values, row `4k + l` being channel `4 * quads[k] + l`,
+    /// column `i` the `i`-th frame read. Each word is read down the frames of each stretch of
+    /// the ring that does not wrap, so no sequence number is divided per value, and its four
+    /// lanes land in four sequential rows. Never blocks; frames the writer overtook are
+    /// counted as lost and the read resumes past them, as [`CacheReader::read_into`] does.
+    pub fn read_amplifier_quads(
         &mut self,
         cache: &PrimaryCache,
         max: usize,
-        words: std::ops::Range<usize>,
-        mut visit: impl FnMut(u64, usize, u64),
+        quads: &[usize],
+        out: &mut [i16],
     ) -> ReadOutcome {
         let lane = &cache.amplifier;
-        assert!(words.end <= lane.words_per_frame, "words {words:?} beyond {} per frame", lane.words_per_frame);
+        let stride = lane.words_per_frame;
+        assert!(quads.iter().all(|&q| q < stride), "words {quads:?} beyond {stride} per frame");
+        assert!(
+            out.len() >= quads.len() * 4 * max,
+            "{} values cannot hold {} rows of {max}",
+            out.len(),
+            quads.len() * 4
+        );
+        let capacity = cache.capacity_frames();
         let taken = cache.positions.read(&mut self.next, max, |from, n| {
-            for word in words.clone() {
-                for i in 0..n {
-                    let seq = from + i as u64;
-                    let at = cache.positions.slot(seq) * lane.words_per_frame + word;
-                    visit(seq, word, lane.words[at].load(Ordering::Relaxed));
+            let first_slot = cache.positions.slot(from);
+            let before_wrap = n.min(capacity - first_slot);
+            // Every cache line the read needs is asked for first: read one quad at a time
+            // down the frames, each line would be a separate wait on memory.
+            prefetch_quads(&lane.words, stride, quads, first_slot, before_wrap);
+            prefetch_quads(&lane.words, stride, quads, 0, n - before_wrap);
+            for (k, &quad) in quads.iter().enumerate() {
+                let rows = &mut out[4 * k * max..4 * (k + 1) * max];
+                let (r0, rest) = rows.split_at_mut(max);
+                let (r1, rest) = rest.split_at_mut(max);
+                let (r2, r3) = rest.split_at_mut(max);
+                for (slot, column, len) in [(first_slot, 0, before_wrap), (0, before_wrap, n - before_wrap)] {
+                    let words = lane.words[slot * stride + quad..].iter().step_by(stride).take(len);
+                    let span = column..column + len;
+                    let lanes = r0[span.clone()].iter_mut().zip(&mut r1[span.clone()]);
+                    let lanes = lanes.zip(r2[span.clone()].iter_mut().zip(&mut r3[span]));
+                    for (word, ((l0, l1), (l2, l3))) in words.zip(lanes) {
+                        let packed = word.load(Ordering::Relaxed);
+                        *l0 = packed as i16;
+                        *l1 = (packed >> 16) as i16;
+                        *l2 = (packed >> 32) as i16;
+                        *l3 = (packed >> 48) as i16;
+                    }
                 }
             }
         });
         ReadOutcome { frames: taken.items, lost: taken.lost }
     }
+}
+
+/// Asks the processor to bring in the cache lines holding `quads` (ascending) in the `frames`
+/// slots from `first_slot`, without waiting for them.
+#[inline]
+fn prefetch_quads(words: &[AtomicU64], stride: usize, quads: &[usize], first_slot: usize, frames: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        const WORDS_PER_LINE: usize = 64 / std::mem::size_of::<AtomicU64>();
+        for slot in first_slot..first_slot + frames {
+            let frame = &words[slot * stride..(slot + 1) * stride];
+            let mut last_line = usize::MAX;
+            for &quad in quads {
+                if quad / WORDS_PER_LINE != last_line {
+                    last_line = quad / WORDS_PER_LINE;
+                    // SAFETY: a prefetch is only a hint; the address is inside `frame`.
+                    unsafe {
+                        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                            frame[quad].as_ptr() as *const i8
+                        )
+                    };
+                }
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (words, stride, quads, first_slot, frames);
 }
 
 /// Where [`CacheReader::read_into`] copies frames: one slice per lane, all sized for the same

@@ -19,6 +19,7 @@ use std::sync::Mutex;
 use ephysd_drivers::{analog_in_volts, AMPLIFIER_UV_PER_UNIT};
 
 use crate::cache::{CacheSlots, PrimaryCache};
+use crate::simd::with_avx2;
 
 /// Frames read per pass: 64 frames × 1024 channels × 2 bytes = 128 KiB of scratch at most, so
 /// the scratch stays in L2 and the 64 cache lines one channel touches stay in L1 for the next.
@@ -231,18 +232,13 @@ pub fn amplifier_rows(
     assert!(channels.iter().all(|&c| c < layout.amplifier_channels), "channels {channels:?} outside {layout:?}");
     let frames = span.len() as usize;
     let mut out = Matrix::new(channels.len(), frames, pool);
-    let rows = AmplifierRows::new(channels, layout.amplifier_channels);
+    let quads = Quads::new(channels);
+    let mut scratch = vec![0i16; quads.words.len() * 4 * CHUNK_FRAMES];
     let mut done = 0usize;
     while done < frames && !channels.is_empty() {
         let want = (frames - done).min(CHUNK_FRAMES);
         let mut reader = cache.reader_at(span.start + done as u64);
-        let got = reader.read_amplifier_words(cache, want, rows.words.clone(), |seq, word, packed| {
-            // After the writer overtakes the read, the ring restarts it further on, possibly
-            // past the span: those frames are not stored (the read reports the loss anyway).
-            if seq < span.end {
-                rows.store(&mut out, (seq - span.start) as usize, word, packed)
-            }
-        });
+        let got = reader.read_amplifier_quads(cache, want, &quads.words, &mut scratch);
         if got.lost > 0 || got.frames < want {
             pool.give(out.bytes);
             let held = FrameSpan { start: cache.oldest(), end: cache.head() };
@@ -252,9 +248,12 @@ pub fn amplifier_rows(
                 SnapshotError::NotHeld { asked: span, held }
             });
         }
+        for (row, &source) in quads.source_row.iter().enumerate() {
+            let at = (row * frames + done) * 4;
+            units_to_uv_le(&mut out.bytes[at..at + want * 4], &scratch[source * want..(source + 1) * want]);
+        }
         done += want;
     }
-    rows.copy_repeats(&mut out);
     Ok(out)
 }
 
@@ -300,49 +299,37 @@ fn read_board_lanes(cache: &PrimaryCache, out: &mut Snapshot, pick: &ChannelPick
     Ok(())
 }
 
-/// Which row each picked amplifier channel fills. A channel picked more than once is read
-/// into its first row and copied into the others at the end.
-struct AmplifierRows {
-    /// First row of each channel, `usize::MAX` if not picked.
-    first_row: Vec<usize>,
-    /// The cache words (four channels each) holding a picked channel.
-    words: std::ops::Range<usize>,
-    /// (row, row it repeats).
-    repeats: Vec<(usize, usize)>,
+/// The packed cache words (four channels each) a pick needs, and where each picked channel
+/// lands in the channel-major scratch [`CacheReader::read_amplifier_quads`] fills.
+///
+/// [`CacheReader::read_amplifier_quads`]: crate::CacheReader::read_amplifier_quads
+struct Quads {
+    /// The words holding a picked channel, ascending, each once.
+    words: Vec<usize>,
+    /// For each picked row, its channel's row in the scratch (`4 * index in words + lane`).
+    source_row: Vec<usize>,
 }
 
-impl AmplifierRows {
-    fn new(pick: &[usize], channels: usize) -> Self {
-        let mut first_row = vec![usize::MAX; channels.div_ceil(4) * 4];
-        let mut repeats = Vec::new();
-        for (row, &channel) in pick.iter().enumerate() {
-            match first_row[channel] {
-                usize::MAX => first_row[channel] = row,
-                first => repeats.push((row, first)),
-            }
-        }
-        let lowest = pick.iter().min().map_or(0, |c| c / 4);
-        let highest = pick.iter().max().map_or(0, |c| c / 4 + 1);
-        AmplifierRows { first_row, words: lowest..highest, repeats }
+impl Quads {
+    fn new(pick: &[usize]) -> Self {
+        let mut words: Vec<usize> = pick.iter().map(|c| c / 4).collect();
+        words.sort_unstable();
+        words.dedup();
+        let source_row = pick
+            .iter()
+            .map(|&c| 4 * words.binary_search(&(c / 4)).expect("every picked word is listed") + c % 4)
+            .collect();
+        Quads { words, source_row }
     }
+}
 
-    /// Writes the picked lanes of one packed word into column `column` of their rows.
-    #[inline]
-    fn store(&self, out: &mut Matrix, column: usize, word: usize, packed: u64) {
-        let rows = &self.first_row[word * 4..word * 4 + 4];
-        for (lane, &row) in rows.iter().enumerate() {
-            if row != usize::MAX {
-                let value = f64::from((packed >> (16 * lane)) as u16 as i16) * AMPLIFIER_UV_PER_UNIT;
-                let at = (row * out.frames + column) * 4;
-                out.bytes[at..at + 4].copy_from_slice(&(value as f32).to_le_bytes());
-            }
-        }
-    }
-
-    fn copy_repeats(&self, out: &mut Matrix) {
-        let row_bytes = out.frames * 4;
-        for &(row, first) in &self.repeats {
-            out.bytes.copy_within(first * row_bytes..(first + 1) * row_bytes, row * row_bytes);
+with_avx2! {
+    /// Amplifier units as little-endian `f32` µV, the layout of a reply's rows (as many
+    /// values as both slices hold). The product is formed in `f64` and rounded once, so a
+    /// value is the same whichever copy of the loop runs.
+    fn units_to_uv_le(out: &mut [u8], units: &[i16]) {
+        for (cell, &v) in out.chunks_exact_mut(4).zip(units) {
+            cell.copy_from_slice(&((f64::from(v) * AMPLIFIER_UV_PER_UNIT) as f32).to_le_bytes());
         }
     }
 }
@@ -485,6 +472,16 @@ mod tests {
         for f in 0..300 {
             let seq = 600 + f as u64;
             assert_eq!((m.value(0, f), m.value(1, f), m.value(2, f)), (uv(seq, 3), uv(seq, 1), uv(seq, 3)));
+        }
+        // Across the ring's end (slot 999 to slot 0 falls inside a chunk), every channel in
+        // reverse order plus repeats, two of them from the layout's last, partly used word.
+        let pick = [5, 4, 3, 2, 1, 0, 5, 0];
+        let m = amplifier_rows(&cache, FrameSpan { start: 950, end: 1450 }, &pick, &pool).unwrap();
+        assert_eq!((m.rows, m.frames), (8, 500));
+        for (row, &channel) in pick.iter().enumerate() {
+            for f in 0..500 {
+                assert_eq!(m.value(row, f), uv(950 + f as u64, channel), "row {row}, frame {f}");
+            }
         }
         assert!(matches!(
             amplifier_rows(&cache, FrameSpan { start: 400, end: 900 }, &[1], &pool),

@@ -36,9 +36,13 @@ use super::service::PcacheService;
 use super::signals::{plan, PlannedRead};
 use crate::engine::Engine;
 
-/// Amplifier rows read and sent at a time: 32 channels are one cache line of each frame, so a
-/// block reads each line of the span once; at 30 kHz a block of one second is 3.9 MB.
-pub const ROWS_PER_BLOCK: usize = 32;
+/// Amplifier rows read and sent at a time: 128 channels are four adjacent cache lines of each
+/// frame, which the memory system fetches together, where one line per frame (32 rows) left
+/// the read waiting on memory: reading a second of 1024 channels 32 rows at a time took 51 ms,
+/// 128 at a time 35 ms, all at once 28 ms (`cargo bench -p ephysd-pipeline --bench
+/// snapshot`). At 30 kHz a block of one second is 15 MB, and the first is on the wire after
+/// about 4 ms.
+pub const ROWS_PER_BLOCK: usize = 128;
 
 /// Blocks read ahead of the one being sent.
 const BLOCKS_AHEAD: usize = 2;
