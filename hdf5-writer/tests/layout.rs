@@ -404,3 +404,153 @@ fn frames_lost_before_the_first_frame_are_a_gap_just_before_it() {
     let gaps = RecordingReader::open(&path).unwrap().read_gaps().unwrap();
     assert_eq!((gaps[0].timestamp, gaps[0].length, gaps[0].reason.as_str()), (-300, 300, "recorder overrun"));
 }
+
+/// Every frame-aligned dataset of `path`, read with a plain `hdf5::File` (not the crate's
+/// reader), against `rows` of [`block`] at device index `rows + offset`.
+fn assert_plain_hdf5_holds(path: &Path, rows: std::ops::Range<u64>, offset: u64, channels: usize, adc: usize) {
+    let b = block(rows.clone(), offset, channels, adc);
+    let frames = (rows.end - rows.start) as usize;
+    let file = hdf5::File::open(path).unwrap();
+    let samples = file.dataset("samples").unwrap().read_2d::<i16>().unwrap();
+    assert_eq!(samples.dim(), (frames, channels));
+    assert!(samples.iter().copied().eq(b.samples.iter().copied()), "/samples");
+    let analog = file.dataset("analog_in").unwrap().read_2d::<u16>().unwrap();
+    assert_eq!(analog.dim(), (frames, adc));
+    assert!(analog.iter().copied().eq(b.analog.iter().copied()), "/analog_in");
+    assert_eq!(file.dataset("digital_in").unwrap().read_raw::<u16>().unwrap(), b.din);
+    assert_eq!(file.dataset("digital_out").unwrap().read_raw::<u16>().unwrap(), b.dout);
+    assert_eq!(file.dataset("frame_index").unwrap().read_raw::<u64>().unwrap(), b.index);
+}
+
+/// The same through [`RecordingReader`].
+fn assert_reader_holds(path: &Path, rows: std::ops::Range<u64>, offset: u64, channels: usize, adc: usize) {
+    let b = block(rows.clone(), offset, channels, adc);
+    let frames = (rows.end - rows.start) as usize;
+    let r = RecordingReader::open(path).unwrap();
+    assert_eq!(r.frames(), frames as u64);
+    assert!(r.read_samples(0, frames).unwrap() == b.samples, "samples");
+    assert_eq!(r.read_analog_in(0, frames).unwrap(), b.analog);
+    assert_eq!(r.read_digital_in(0, frames).unwrap(), b.din);
+    assert_eq!(r.read_digital_out(0, frames).unwrap(), b.dout);
+    assert_eq!(r.read_frame_index(0, frames).unwrap(), b.index);
+}
+
+fn with_board_streams(m: RecordingMeta, adc: usize) -> RecordingMeta {
+    RecordingMeta { analog_in_channels: adc, digital: true, ..m }
+}
+
+#[test]
+fn whole_chunks_written_directly_read_back_exactly_with_the_reader_and_plain_hdf5() {
+    // 1024 channels: 512-frame (1 MiB) chunks, 1536-frame write batches; 128-frame appends
+    // as the daemon makes them, across several batches, ending inside a chunk.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("direct.h5");
+    let (channels, adc) = (1024, 8);
+    let mut w = RecordingWriter::create(&path, with_board_streams(meta(channels, 30_000.0), adc)).unwrap();
+    assert_eq!(w.chunk_frames(), 512);
+    let total = 40 * 128 + 77;
+    let mut row = 0;
+    while row < total {
+        let n = 128.min(total - row);
+        w.append(&block(row..row + n, 3, channels, adc).rows()).unwrap();
+        row += n;
+    }
+    w.finish().unwrap();
+    assert_reader_holds(&path, 0..total, 3, channels, adc);
+    assert_plain_hdf5_holds(&path, 0..total, 3, channels, adc);
+}
+
+#[test]
+fn a_partial_chunk_left_by_a_flush_is_completed_by_later_frames_plain_and_deflated() {
+    // Flushes that end inside a chunk, more frames completing that chunk (rewritten whole) and
+    // starting others, then close: every row reads back, whether /samples is written directly
+    // (plain) or through H5Dwrite (deflate; the other datasets still directly).
+    let dir = tempfile::tempdir().unwrap();
+    let (channels, adc) = (1024, 2);
+    for (name, compression) in [("plain.h5", Compression::None), ("deflate.h5", Compression::Deflate { level: 1 })] {
+        let path = dir.path().join(name);
+        let m = RecordingMeta { compression, ..with_board_streams(meta(channels, 30_000.0), adc) };
+        let mut w = RecordingWriter::create(&path, m).unwrap();
+        let mut row = 0;
+        for n in [700, 1_000, 1, 2_047, 333] {
+            w.append(&block(row..row + n, 11, channels, adc).rows()).unwrap();
+            row += n;
+            w.flush().unwrap();
+            // As a crash right after this flush would leave it.
+            let snapshot = dir.path().join(format!("snapshot_{name}"));
+            std::fs::copy(&path, &snapshot).unwrap();
+            let r = RecordingReader::open(&snapshot).unwrap();
+            assert!(r.info().open_for_writing);
+            assert_eq!(r.frames(), row, "{name}");
+            drop(r);
+            assert_reader_holds(&snapshot, 0..row, 11, channels, adc);
+            std::fs::remove_file(&snapshot).unwrap();
+        }
+        w.append(&block(row..row + 100, 11, channels, adc).rows()).unwrap();
+        row += 100;
+        w.finish().unwrap();
+        assert_reader_holds(&path, 0..row, 11, channels, adc);
+        assert_plain_hdf5_holds(&path, 0..row, 11, channels, adc);
+    }
+}
+
+const KILLED_CHILD: &str = "EPHYSD_KILLED_WRITER_FILE";
+
+#[test]
+fn a_writer_killed_mid_write_leaves_a_file_recovery_closes_with_every_flushed_frame() {
+    let (channels, adc) = (256, 2);
+    if let Some(path) = std::env::var_os(KILLED_CHILD) {
+        // The child: records until it is killed, saying after each flush how many frames the
+        // file holds; flushes fall inside chunks (2048-frame chunks, 1000-frame appends).
+        let mut w =
+            RecordingWriter::create(Path::new(&path), with_board_streams(meta(channels, 30_000.0), adc)).unwrap();
+        let mut row = 0;
+        for i in 0..200u64 {
+            w.append(&block(row..row + 1_000, 5, channels, adc).rows()).unwrap();
+            row += 1_000;
+            if i % 3 == 2 {
+                w.flush().unwrap();
+                println!("flushed {row}");
+            }
+        }
+        // About 100 MB: far past where the parent kills it, short of filling a disk if it does not.
+        panic!("not killed");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // Killed at a few different moments after a flush: inside appends, writes and flushes.
+    for delay_ms in [0, 2, 5, 9] {
+        let path = dir.path().join(format!("killed_{delay_ms}.h5"));
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "a_writer_killed_mid_write_leaves_a_file_recovery_closes_with_every_flushed_frame"])
+            .arg("--nocapture")
+            .env(KILLED_CHILD, &path)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+        let mut flushed = 0;
+        let mut flushes = 0;
+        while flushes < 8 {
+            let line = lines.next().expect("the child exited early").unwrap();
+            if let Some(n) = line.strip_prefix("flushed ") {
+                flushed = n.parse::<u64>().unwrap();
+                flushes += 1;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        drop(lines);
+
+        let report = recover(&path).unwrap();
+        println!("killed {delay_ms} ms after {flushed} frames were flushed: {report:?}");
+        assert!(!report.already_closed);
+        assert!(report.frames >= flushed, "{report:?}, {flushed} frames flushed");
+        let frames = report.frames;
+        assert_reader_holds(&path, 0..frames, 5, channels, adc);
+        let r = RecordingReader::open(&path).unwrap();
+        let info = r.info();
+        assert!(!info.open_for_writing && !info.closed_cleanly && !info.recovered_utc.is_empty());
+        assert_eq!((info.start_timestamp, info.end_timestamp), (5, 5 + frames));
+    }
+}
