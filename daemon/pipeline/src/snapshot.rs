@@ -3,12 +3,16 @@
 //!
 //! The cache is frame-major because that is how frames arrive and how recordings store them;
 //! a client plotting or analysing channels wants each channel's samples together. Amplifier
-//! rows are read straight from the cache's packed words (four channels each), a block of
-//! frames at a time, word by word, so every row is written sequentially and each cache line
-//! is read once whatever the channel count ([`amplifier_rows`]); the board's lanes, a few
-//! values per frame, go through a small frame-major scratch. Each value is a little-endian
-//! `f32`, the layout Allego's `RadixMatrixBytes` carries, written straight into the reply's
-//! bytes, which come from a [`BufferPool`].
+//! rows are read a block of frames at a time: the cache unpacks the packed words (four
+//! channels each) that hold a picked channel into a small channel-major scratch, asking for
+//! all their cache lines first so the memory system fetches them together
+//! ([`CacheReader::read_amplifier_quads`]), and each picked row is then converted from its
+//! scratch row in one vectorized pass ([`amplifier_rows`]); the board's lanes, a few values
+//! per frame, go through a small frame-major scratch. Each value is a little-endian `f32`,
+//! the layout Allego's `RadixMatrixBytes` carries, written straight into the reply's bytes,
+//! which come from a [`BufferPool`].
+//!
+//! [`CacheReader::read_amplifier_quads`]: crate::CacheReader::read_amplifier_quads
 //!
 //! A snapshot never blocks the writer. A span that reaches back to the oldest frames can be
 //! overwritten while it is read; the read then starts again a little later, and the span the
