@@ -3,11 +3,12 @@
 //!
 //! Work is frame by frame, and within a frame channel group by channel group, so every read
 //! (a noise-table row, a sine-table row, the LFP state) and the write are contiguous slices of
-//! equal length: the compiler vectorises the inner loop, and a sample costs three byte loads, an
-//! integer add for the LFP ramp and a saturating narrow.
+//! equal length: the compiler vectorises the inner loop, and a sample costs four byte loads
+//! (the noise tables), an integer add for the LFP ramp and a saturating narrow. Which rows
+//! the groups read is stepped frame by frame ([`Phase::next`]), not divided out per group.
 
 use super::lfp::{Lfp, Q};
-use super::noise::NoiseTables;
+use super::noise::{GroupRows, NoiseTables, Phase, MAX_WIDTH};
 use super::sine::SineTable;
 
 /// What is added to the noise on every sample.
@@ -23,24 +24,50 @@ fn saturate(v: i32) -> i16 {
 }
 
 /// noise + LFP for one channel group of one frame; advances the LFP ramp by one frame.
+///
+/// A whole group (64 channels) goes through a copy of the loop whose length is a constant, so
+/// it compiles to straight-line vector code; only a last, partial group takes the loop with a
+/// variable length (which the compiler splits into length checks and spills registers for).
 #[inline(always)]
-fn mix_lfp(out: &mut [i16], [a, b, c]: [&[i8]; 3], cur: &mut [i32], step: &[i32]) {
-    let n = out.len();
-    let (a, b, c, cur, step) = (&a[..n], &b[..n], &c[..n], &mut cur[..n], &step[..n]);
-    for i in 0..n {
-        let l = cur[i];
-        cur[i] = l.wrapping_add(step[i]);
-        out[i] = saturate(a[i] as i32 + b[i] as i32 + c[i] as i32 + (l >> Q));
+fn mix_lfp(out: &mut [i16], rows: GroupRows, cur: &mut [i32], step: &[i32]) {
+    if out.len() == MAX_WIDTH {
+        mix_lfp_n(&mut out[..MAX_WIDTH], rows, &mut cur[..MAX_WIDTH], &step[..MAX_WIDTH]);
+    } else {
+        mix_lfp_n(out, rows, cur, step);
     }
 }
 
-/// noise + sine for one channel group of one frame.
 #[inline(always)]
-fn mix_sine(out: &mut [i16], [a, b, c]: [&[i8]; 3], s: &[i16]) {
+fn mix_lfp_n(out: &mut [i16], [a, b, c, d]: GroupRows, cur: &mut [i32], step: &[i32]) {
     let n = out.len();
-    let (a, b, c, s) = (&a[..n], &b[..n], &c[..n], &s[..n]);
+    let (a, b, c, d, cur, step) = (&a[..n], &b[..n], &c[..n], &d[..n], &mut cur[..n], &step[..n]);
     for i in 0..n {
-        out[i] = saturate(a[i] as i32 + b[i] as i32 + c[i] as i32 + s[i] as i32);
+        let l = cur[i];
+        cur[i] = l.wrapping_add(step[i]);
+        let noise = a[i] as i16 + b[i] as i16 + c[i] as i16 + d[i] as i16;
+        out[i] = saturate(noise as i32 + (l >> Q));
+    }
+}
+
+/// noise + sine for one channel group of one frame (whole groups as in [`mix_lfp`]).
+#[inline(always)]
+fn mix_sine(out: &mut [i16], rows: GroupRows, s: &[i16]) {
+    if out.len() == MAX_WIDTH {
+        mix_sine_n(&mut out[..MAX_WIDTH], rows, &s[..MAX_WIDTH]);
+    } else {
+        mix_sine_n(out, rows, s);
+    }
+}
+
+#[inline(always)]
+fn mix_sine_n(out: &mut [i16], [a, b, c, d]: GroupRows, s: &[i16]) {
+    let n = out.len();
+    let (a, b, c, d, s) = (&a[..n], &b[..n], &c[..n], &d[..n], &s[..n]);
+    for i in 0..n {
+        let noise = a[i] as i16 + b[i] as i16 + c[i] as i16 + d[i] as i16;
+        // The noise sum fits i16 (|sum| ≤ 4 × 127), so a saturating 16-bit add is exactly the
+        // 32-bit sum clamped, in twice as many lanes.
+        out[i] = noise.saturating_add(s[i]);
     }
 }
 
@@ -99,6 +126,7 @@ fn render_portable(
     match bg {
         Background::Lfp(lfp) => {
             let mut f = a;
+            let mut phase = Phase::of(a);
             while f < b {
                 if f == lfp.next_knot_frame() {
                     lfp.advance_knot();
@@ -110,18 +138,21 @@ fn render_portable(
                     for (g, ((o, cur), step)) in
                         row.chunks_mut(w).zip(lfp.cur.chunks_mut(w)).zip(lfp.step.chunks(w)).enumerate()
                     {
-                        mix_lfp(o, noise.rows(g, frame), cur, step);
+                        mix_lfp(o, noise.rows(g, phase), cur, step);
                     }
+                    phase = phase.next();
                 }
                 f = seg_end;
             }
         }
         Background::Sine(sine) => {
+            let mut phase = Phase::of(a);
             for frame in a..b {
                 let row = &mut out[(frame - block_first) as usize * channels..][..channels];
                 for (g, o) in row.chunks_mut(w).enumerate() {
-                    mix_sine(o, noise.rows(g, frame), sine.row(g, frame));
+                    mix_sine(o, noise.rows(g, phase), sine.row(g, frame));
                 }
+                phase = phase.next();
             }
         }
     }
