@@ -25,6 +25,21 @@ use criterion::{
 use ephysd_drivers::sim::{SimConfig, SimMode, SimulatedSource};
 use ephysd_drivers::{FrameBlock, Source};
 
+/// An accelerated 30 kHz source of `mode` with 128-frame blocks, and a block to read into.
+fn accelerated_source(mode: SimMode, channels: usize) -> (SimulatedSource, FrameBlock) {
+    let config = SimConfig {
+        mode,
+        amplifier_channels: channels,
+        sample_rate_hz: 30000.0,
+        accelerated: true,
+        frames_per_block: 128,
+        ..SimConfig::default()
+    };
+    let source = SimulatedSource::new(config).expect("valid config");
+    let block = FrameBlock::new(source.layout());
+    (source, block)
+}
+
 fn read_block(c: &mut Criterion) {
     let mut group = c.benchmark_group("sim_read_block");
     for (mode, channels) in [
@@ -34,16 +49,7 @@ fn read_block(c: &mut Criterion) {
         (SimMode::Lfp, 1024),
         (SimMode::Sine, 1024),
     ] {
-        let config = SimConfig {
-            mode,
-            amplifier_channels: channels,
-            sample_rate_hz: 30000.0,
-            accelerated: true,
-            frames_per_block: 128,
-            ..SimConfig::default()
-        };
-        let mut source = SimulatedSource::new(config).expect("valid config");
-        let mut block = FrameBlock::new(source.layout());
+        let (mut source, mut block) = accelerated_source(mode, channels);
         group.throughput(Throughput::Elements((128 * channels) as u64));
         group.bench_function(BenchmarkId::new(mode.name(), format!("{channels}ch_30kHz_128f")), |b| {
             b.iter(|| {
@@ -95,16 +101,7 @@ fn cold_blocks(group: &mut BenchmarkGroup<WallTime>, evict_bytes: usize) {
     let mut buffer = vec![0u64; evict_bytes / 8];
     for mode in [SimMode::Spikes, SimMode::Broadband, SimMode::Lfp, SimMode::Sine] {
         let channels = 1024;
-        let config = SimConfig {
-            mode,
-            amplifier_channels: channels,
-            sample_rate_hz: 30000.0,
-            accelerated: true,
-            frames_per_block: 128,
-            ..SimConfig::default()
-        };
-        let mut source = SimulatedSource::new(config).expect("valid config");
-        let mut block = FrameBlock::new(source.layout());
+        let (mut source, mut block) = accelerated_source(mode, channels);
         group.throughput(Throughput::Elements((128 * channels) as u64));
         group.bench_function(BenchmarkId::new(mode.name(), format!("{channels}ch_30kHz_128f")), |b| {
             b.iter_custom(|iters| {
