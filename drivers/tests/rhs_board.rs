@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use common::emulated::{assert_source_matches_signal, assert_stream_matches_signal};
 use ephysd_drivers::emulator::{signal_config, EmulatedPanel, EmulatorProvider, EmulatorSpec, SPEC_ENV};
 use ephysd_drivers::frontpanel::library::LibraryProvider;
-use ephysd_drivers::frontpanel::{FrontPanel, FrontPanelError, OkErrorCode, PanelInfo, PanelProvider};
+use ephysd_drivers::frontpanel::{FrontPanel, FrontPanelError, OkErrorCode, PanelProvider};
 use ephysd_drivers::rhythm::board::rhs_commands::{self, REGISTER_CONFIG_LEN};
 use ephysd_drivers::rhythm::board::{bring_up, BoardSettings, RhythmBoard, SharedPanel};
 use ephysd_drivers::rhythm::endpoints as ep;
@@ -89,45 +89,11 @@ fn an_rhs_board_with_nothing_plugged_in_says_so() {
     assert!(e.to_string().contains("no headstage answered on ports ABCD"), "{e}");
 }
 
-/// The emulated board behind a shared handle, so a test can look at its chips after the
-/// driver is done with it.
-struct Shared(Arc<Mutex<EmulatedPanel>>);
-
-impl FrontPanel for Shared {
-    fn info(&self) -> PanelInfo {
-        self.0.lock().unwrap().info()
-    }
-    fn configure_fpga(&mut self, bitfile: &std::path::Path) -> Result<(), FrontPanelError> {
-        self.0.lock().unwrap().configure_fpga(bitfile)
-    }
-    fn set_wire_in(&mut self, endpoint: u8, value: u32, mask: u32) -> Result<(), FrontPanelError> {
-        self.0.lock().unwrap().set_wire_in(endpoint, value, mask)
-    }
-    fn update_wire_ins(&mut self) -> Result<(), FrontPanelError> {
-        self.0.lock().unwrap().update_wire_ins()
-    }
-    fn update_wire_outs(&mut self) -> Result<(), FrontPanelError> {
-        self.0.lock().unwrap().update_wire_outs()
-    }
-    fn wire_out(&self, endpoint: u8) -> Result<u32, FrontPanelError> {
-        self.0.lock().unwrap().wire_out(endpoint)
-    }
-    fn activate_trigger_in(&mut self, endpoint: u8, bit: u8) -> Result<(), FrontPanelError> {
-        self.0.lock().unwrap().activate_trigger_in(endpoint, bit)
-    }
-    fn read_pipe_out(&mut self, endpoint: u8, block: Option<usize>, buf: &mut [u8]) -> Result<usize, FrontPanelError> {
-        self.0.lock().unwrap().read_pipe_out(endpoint, block, buf)
-    }
-    fn write_pipe_in(&mut self, endpoint: u8, data: &[u8]) -> Result<usize, FrontPanelError> {
-        self.0.lock().unwrap().write_pipe_in(endpoint, data)
-    }
-}
-
 #[test]
 fn bring_up_programs_the_chips_for_recording_with_stimulation_disabled() {
     let spec: EmulatorSpec = "board=xdaq-rhs-gen1 pace=free ports=B:2116+2116".parse().unwrap();
     let emulated = Arc::new(Mutex::new(EmulatorProvider::new(spec).open_emulated().unwrap()));
-    let panel: Box<dyn FrontPanel> = Box::new(Shared(emulated.clone()));
+    let panel: Box<dyn FrontPanel> = Box::new(emulated.clone());
     let mut board = bring_up(Arc::new(Mutex::new(panel)), settings(GEN1, 25000.0)).unwrap();
     let e = emulated.lock().unwrap();
     assert_eq!(e.sample_rate_hz(), 25000.0);

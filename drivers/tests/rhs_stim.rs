@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use ephysd_drivers::emulator::chip::{electrodes, Electrode, AMPLIFIER_LIMIT_UV};
 use ephysd_drivers::emulator::rhs_chip::dc_code_volts;
 use ephysd_drivers::emulator::{signal_config, EmulatedPanel, EmulatorProvider, EmulatorSpec};
-use ephysd_drivers::frontpanel::{FrontPanel, FrontPanelError, PanelInfo};
+use ephysd_drivers::frontpanel::FrontPanel;
 use ephysd_drivers::rhythm::board::outputs::{dac_code, DacUse};
 use ephysd_drivers::rhythm::board::stim::{StimOptions, StimRegister};
 use ephysd_drivers::rhythm::board::{bring_up, BoardSettings, RhythmBoard};
@@ -36,44 +36,10 @@ fn settings() -> BoardSettings {
     }
 }
 
-/// The emulated board behind a shared handle, so a test can look at its chips and
-/// sequencers while the driver runs it.
-struct Shared(Arc<Mutex<EmulatedPanel>>);
-
-impl FrontPanel for Shared {
-    fn info(&self) -> PanelInfo {
-        self.0.lock().unwrap().info()
-    }
-    fn configure_fpga(&mut self, bitfile: &std::path::Path) -> Result<(), FrontPanelError> {
-        self.0.lock().unwrap().configure_fpga(bitfile)
-    }
-    fn set_wire_in(&mut self, endpoint: u8, value: u32, mask: u32) -> Result<(), FrontPanelError> {
-        self.0.lock().unwrap().set_wire_in(endpoint, value, mask)
-    }
-    fn update_wire_ins(&mut self) -> Result<(), FrontPanelError> {
-        self.0.lock().unwrap().update_wire_ins()
-    }
-    fn update_wire_outs(&mut self) -> Result<(), FrontPanelError> {
-        self.0.lock().unwrap().update_wire_outs()
-    }
-    fn wire_out(&self, endpoint: u8) -> Result<u32, FrontPanelError> {
-        self.0.lock().unwrap().wire_out(endpoint)
-    }
-    fn activate_trigger_in(&mut self, endpoint: u8, bit: u8) -> Result<(), FrontPanelError> {
-        self.0.lock().unwrap().activate_trigger_in(endpoint, bit)
-    }
-    fn read_pipe_out(&mut self, endpoint: u8, block: Option<usize>, buf: &mut [u8]) -> Result<usize, FrontPanelError> {
-        self.0.lock().unwrap().read_pipe_out(endpoint, block, buf)
-    }
-    fn write_pipe_in(&mut self, endpoint: u8, data: &[u8]) -> Result<usize, FrontPanelError> {
-        self.0.lock().unwrap().write_pipe_in(endpoint, data)
-    }
-}
-
 fn open(text: &str) -> (EmulatorSpec, Arc<Mutex<EmulatedPanel>>, RhythmBoard) {
     let spec: EmulatorSpec = text.parse().unwrap();
     let emulated = Arc::new(Mutex::new(EmulatorProvider::new(spec.clone()).open_emulated().unwrap()));
-    let panel: Box<dyn FrontPanel> = Box::new(Shared(emulated.clone()));
+    let panel: Box<dyn FrontPanel> = Box::new(emulated.clone());
     let board = bring_up(Arc::new(Mutex::new(panel)), settings()).unwrap();
     (spec, emulated, board)
 }

@@ -209,6 +209,44 @@ pub trait FrontPanel: Send {
     fn write_pipe_in(&mut self, endpoint: u8, data: &[u8]) -> Result<usize, FrontPanelError>;
 }
 
+/// A panel with several owners: each call takes the lock for its own duration. This lets a
+/// test keep a handle on the emulated board, to look at its chips and sequencers, while the
+/// driver runs it.
+impl<P: FrontPanel> FrontPanel for std::sync::Arc<std::sync::Mutex<P>> {
+    fn info(&self) -> PanelInfo {
+        self.lock().unwrap_or_else(|p| p.into_inner()).info()
+    }
+    fn configure_fpga(&mut self, bitfile: &Path) -> Result<(), FrontPanelError> {
+        self.lock().unwrap_or_else(|p| p.into_inner()).configure_fpga(bitfile)
+    }
+    fn set_wire_in(&mut self, endpoint: u8, value: u32, mask: u32) -> Result<(), FrontPanelError> {
+        self.lock().unwrap_or_else(|p| p.into_inner()).set_wire_in(endpoint, value, mask)
+    }
+    fn update_wire_ins(&mut self) -> Result<(), FrontPanelError> {
+        self.lock().unwrap_or_else(|p| p.into_inner()).update_wire_ins()
+    }
+    fn update_wire_outs(&mut self) -> Result<(), FrontPanelError> {
+        self.lock().unwrap_or_else(|p| p.into_inner()).update_wire_outs()
+    }
+    fn wire_out(&self, endpoint: u8) -> Result<u32, FrontPanelError> {
+        self.lock().unwrap_or_else(|p| p.into_inner()).wire_out(endpoint)
+    }
+    fn activate_trigger_in(&mut self, endpoint: u8, bit: u8) -> Result<(), FrontPanelError> {
+        self.lock().unwrap_or_else(|p| p.into_inner()).activate_trigger_in(endpoint, bit)
+    }
+    fn read_pipe_out(
+        &mut self,
+        endpoint: u8,
+        block_size: Option<usize>,
+        buf: &mut [u8],
+    ) -> Result<usize, FrontPanelError> {
+        self.lock().unwrap_or_else(|p| p.into_inner()).read_pipe_out(endpoint, block_size, buf)
+    }
+    fn write_pipe_in(&mut self, endpoint: u8, data: &[u8]) -> Result<usize, FrontPanelError> {
+        self.lock().unwrap_or_else(|p| p.into_inner()).write_pipe_in(endpoint, data)
+    }
+}
+
 /// One FrontPanel device attached to the host, as a library lists it before opening.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedPanel {
