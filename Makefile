@@ -16,6 +16,9 @@ run: deps
 	$(CARGO) build --release -p ephysd
 	./target/release/ephysd run $(ARGS)
 
+# One full build, not an edit loop: no incremental-compilation caches (they would double the
+# target directory's size).
+test: export CARGO_INCREMENTAL = 0
 test: deps venv
 	$(MAKE) lint
 	$(MAKE) test-rust
