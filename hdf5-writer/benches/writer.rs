@@ -5,6 +5,8 @@
 //!
 //! Files go to a temporary directory on disk and are deleted after each sample.
 
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -192,6 +194,43 @@ fn record_layout_with_pytables(path: &Path) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(seconds))
 }
 
+/// How long putting `bytes` into a new file at `path` takes with nothing but `write` calls
+/// of one append's worth of samples from a reused buffer, then `fsync`; with `direct`, the
+/// same through `O_DIRECT` (the page cache bypassed), or `None` where the file system
+/// refuses it. No format and no metadata: not a writer, the least any writer of a file of
+/// that size can take here, so `PyTables time / this` bounds the ratio any writer can reach.
+fn write_floor(path: &Path, bytes: u64, direct: bool) -> Option<Duration> {
+    /// O_DIRECT wants buffer, offset and length aligned to the device's block (4 KiB covers
+    /// every common one).
+    const ALIGN: usize = 4096;
+    let chunk = LAYOUT_BLOCK_FRAMES * CHANNELS * 2;
+    let mut storage = vec![0x5au8; chunk + ALIGN];
+    let skip = storage.as_ptr().align_offset(ALIGN);
+    let buffer = &mut storage[skip..skip + chunk];
+    let start = Instant::now();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    if direct {
+        options.custom_flags(libc::O_DIRECT);
+    }
+    let mut file = options.open(path).ok()?;
+    let mut left = bytes.next_multiple_of(ALIGN as u64);
+    while left > 0 {
+        let n = chunk.min(left as usize);
+        if file.write_all(&buffer[..n]).is_err() {
+            // O_DIRECT opened but refused at the first write (some file systems do that).
+            let _ = std::fs::remove_file(path);
+            return None;
+        }
+        left -= n as u64;
+    }
+    file.sync_all().unwrap();
+    let elapsed = start.elapsed();
+    drop(file);
+    std::fs::remove_file(path).unwrap();
+    Some(elapsed)
+}
+
 fn bench_layout_against_pytables(c: &mut Criterion) {
     // On disk (the build's temporary directory) and in memory (/dev/shm, when it exists):
     // the first is what a rig sees, the second the writers' own cost without the disk.
@@ -202,6 +241,7 @@ fn bench_layout_against_pytables(c: &mut Criterion) {
         let dir = tempfile::tempdir_in(root).unwrap();
         let mut n = 0;
         let mut ours = Vec::new();
+        let mut file_bytes = 0;
         let mut group = c.benchmark_group("layout");
         group.throughput(Throughput::Bytes((LAYOUT_SECONDS * FPS) as u64 * (CHANNELS as u64 * 2)));
         group.sample_size(10);
@@ -214,6 +254,7 @@ fn bench_layout_against_pytables(c: &mut Criterion) {
                     let t = record_layout(&path);
                     ours.push(t);
                     total += t;
+                    file_bytes = std::fs::metadata(&path).unwrap().len();
                     std::fs::remove_file(&path).unwrap();
                 }
                 total
@@ -251,6 +292,23 @@ fn bench_layout_against_pytables(c: &mut Criterion) {
             theirs.as_secs_f64() * 1e3,
             x(theirs),
             theirs.as_secs_f64() / ours.as_secs_f64()
+        );
+
+        // The floor under both, in the same run: five times each, median.
+        let floor = |direct: bool| -> Option<Duration> {
+            let mut runs: Vec<Duration> = (0..5)
+                .map(|i| write_floor(&dir.path().join(format!("floor_{i}.bin")), file_bytes, direct))
+                .collect::<Option<_>>()?;
+            Some(median(&mut runs))
+        };
+        let (buffered, direct) = (floor(false).unwrap(), floor(true));
+        let best = direct.map_or(buffered, |d| d.min(buffered));
+        println!(
+            "layout vs PyTables ({place}): the same {:.0} MB in plain writes + fsync {:.1} ms, through O_DIRECT {}: no writer of this file can exceed {:.2}x PyTables here",
+            file_bytes as f64 / 1e6,
+            buffered.as_secs_f64() * 1e3,
+            direct.map_or("refused".to_string(), |d| format!("{:.1} ms", d.as_secs_f64() * 1e3)),
+            theirs.as_secs_f64() / best.as_secs_f64()
         );
     }
 }
