@@ -36,6 +36,11 @@ const SECONDS_PER_ITERATION: f64 = 2.0;
 /// With spikes recorded, how far past the iteration's 2 s the source may run while the recorder
 /// waits for the spikes of its last frames (see `record_through_pipeline`).
 const RUN_ON_FRAMES: u64 = 2048;
+/// How often the benchmark looks at the stream's progress. Its checks run on the same two
+/// cores as the pipeline it times, and the daemon has no such thread: at every 100 µs they
+/// took 10–20 % of a core from it (each wakeup costs several µs in a virtual machine). Every
+/// millisecond a stop is asked for at most 1 ms late, while the recorder is still catching up.
+const POLL: Duration = Duration::from_millis(1);
 /// Rounds of the alternated comparison (one iteration of each variant per round).
 const ALTERNATED_ROUNDS: usize = 7;
 
@@ -115,7 +120,7 @@ fn record_through_pipeline(acquisition: &Acquisition, dir: &std::path::Path, n: 
     // behind; `stop(target)` waits for it), so no work beyond the 2 s is timed.
     if settle_frames == 0 {
         while cache.head() < target {
-            std::thread::sleep(Duration::from_millis(1));
+            std::thread::sleep(POLL);
         }
         acquisition.stop();
         let summaries = recording.stop(StopAt::Frame(target)).expect("recording finalizes");
@@ -129,11 +134,11 @@ fn record_through_pipeline(acquisition: &Acquisition, dir: &std::path::Path, n: 
     // little past the 2 s (at most what it read in one go), 2 048 frames at most in all (3.4 %
     // of an iteration, inside the timing).
     while cache.head() < target {
-        std::thread::sleep(Duration::from_micros(100));
+        std::thread::sleep(POLL);
     }
     let stopper = std::thread::spawn(move || recording.stop(StopAt::Frame(target)));
     while !stopper.is_finished() && cache.head() < target + RUN_ON_FRAMES {
-        std::thread::sleep(Duration::from_micros(100));
+        std::thread::sleep(POLL);
     }
     acquisition.stop();
     let summaries = stopper.join().expect("the stopping thread").expect("recording finalizes");
