@@ -11,6 +11,9 @@
 //!
 //! Stages see the block twice over: `raw`, the device's samples, and `signal`, a float copy of
 //! the amplifier channels in µV that filter stages transform in place and detectors read.
+//! The copy is made when the first stage that needs it runs, not before: a stage that can
+//! start from the 16-bit samples itself ([`Stage::takes_unconverted`], such as a filter that
+//! converts as it filters) saves the chain a pass over the whole block.
 //! Stages only ever change the copy. What is published and recorded is the raw block, unless
 //! the chain is told to write the signal back after one of its stages
 //! ([`StageChain::with_write_back`]): that is how Allego's hardware and stage-1 filters end up
@@ -33,6 +36,14 @@ pub trait Stage: Send {
     /// Processes one block. Runs on the acquisition thread: no allocation, lock, blocking
     /// call or logging.
     fn process(&mut self, block: &mut StageBlock<'_>);
+
+    /// Whether the stage can run on a block whose amplifier signal has not been converted
+    /// yet ([`SignalBlock::is_converted`] false: the signal is still only `raw`'s samples).
+    /// Such a stage leaves the amplifier signal alone or writes all of it itself
+    /// ([`SignalBlock::samples_to_overwrite`]); before any other stage the chain converts it.
+    fn takes_unconverted(&self) -> bool {
+        false
+    }
 }
 
 /// The amplifier channels of one block as floats in µV, and its analog inputs in V, both
@@ -50,6 +61,9 @@ pub struct SignalBlock {
     /// A stage asked to change the samples since they last matched the block's (when it was
     /// filled, or when they were written back into it).
     modified: bool,
+    /// `samples` hold the block's amplifier signal; until then it is only in the raw block
+    /// (see [`Stage::takes_unconverted`]).
+    converted: bool,
 }
 
 impl SignalBlock {
@@ -63,6 +77,7 @@ impl SignalBlock {
             samples: prefaulted(layout.frames_per_block * layout.amplifier_channels, 0.0).into_vec(),
             analog_in: prefaulted(layout.frames_per_block * layout.analog_in_channels, 0.0).into_vec(),
             modified: false,
+            converted: true,
         }
     }
 
@@ -81,14 +96,32 @@ impl SignalBlock {
         self.first_frame_index
     }
 
-    /// The filled samples, frame-major, µV.
+    /// The filled samples, frame-major, µV. Only for a converted block (every stage but one
+    /// that [takes unconverted](Stage::takes_unconverted) blocks sees one).
     pub fn samples(&self) -> &[f32] {
+        debug_assert!(self.converted, "the amplifier signal was read before it was converted");
         &self.samples[..self.frames * self.channels]
     }
 
     /// The filled samples, frame-major, µV, for stages that transform them in place (which
-    /// marks the block [modified](Self::is_modified)).
+    /// marks the block [modified](Self::is_modified)). Only for a converted block.
     pub fn samples_mut(&mut self) -> &mut [f32] {
+        debug_assert!(self.converted, "the amplifier signal was changed before it was converted");
+        self.modified = true;
+        &mut self.samples[..self.frames * self.channels]
+    }
+
+    /// Whether the samples hold the amplifier signal. While they do not, the signal is the raw
+    /// block's samples in µV, exactly what converting them would give.
+    pub fn is_converted(&self) -> bool {
+        self.converted
+    }
+
+    /// Room for the filled samples, for a stage that writes every one of them (from the raw
+    /// block's samples, say, when the block is not converted yet). Marks the block converted
+    /// and [modified](Self::is_modified).
+    pub fn samples_to_overwrite(&mut self) -> &mut [f32] {
+        self.converted = true;
         self.modified = true;
         &mut self.samples[..self.frames * self.channels]
     }
@@ -118,18 +151,35 @@ impl SignalBlock {
         &mut self.analog_in[..self.frames * self.analog_in_channels]
     }
 
-    /// Writes the samples back into `raw`'s amplifier samples, rounded to the amplifier's
-    /// unit; returns how many were beyond the 16-bit range (stored at its end).
+    /// Writes the samples back into `raw` (the block they were filled from): amplifier
+    /// samples rounded to the amplifier's unit, unless never converted (then they are `raw`'s
+    /// own already), and analog-input codes; returns how many were beyond the 16-bit range
+    /// (stored at its end).
     fn store_into(&self, raw: &mut FrameBlock) -> u64 {
-        self.store_lanes(&mut raw.amplifier, &mut raw.analog_in)
+        let n = self.frames * self.channels;
+        let saturated = if self.converted { uv_to_units(&mut raw.amplifier[..n], &self.samples[..n]) } else { 0 };
+        u64::from(saturated) + self.store_analog_in(&mut raw.analog_in)
     }
 
-    /// Writes the filled frames into frame-major amplifier samples (rounded to the amplifier's
-    /// unit) and analog-input codes; returns how many values were beyond the 16-bit range
-    /// (stored at its end). `amplifier` and `analog_in` hold at least the filled frames.
-    pub(crate) fn store_lanes(&self, amplifier: &mut [i16], analog_in: &mut [u16]) -> u64 {
+    /// Writes the filled frames of the block filled from `raw` into frame-major amplifier
+    /// samples (rounded to the amplifier's unit; `raw`'s own if never converted) and
+    /// analog-input codes; returns how many values were beyond the 16-bit range (stored at
+    /// its end). `amplifier` and `analog_in` hold at least the filled frames.
+    pub(crate) fn store_lanes(&self, raw: &FrameBlock, amplifier: &mut [i16], analog_in: &mut [u16]) -> u64 {
         let n = self.frames * self.channels;
-        let mut saturated = uv_to_units(&mut amplifier[..n], &self.samples[..n]);
+        let saturated = if self.converted {
+            uv_to_units(&mut amplifier[..n], &self.samples[..n])
+        } else {
+            amplifier[..n].copy_from_slice(&raw.amplifier[..n]);
+            0
+        };
+        u64::from(saturated) + self.store_analog_in(analog_in)
+    }
+
+    /// Writes the filled frames' analog inputs as codes; returns how many were beyond the
+    /// code range (stored at its end).
+    fn store_analog_in(&self, analog_in: &mut [u16]) -> u64 {
+        let mut saturated = 0u32;
         let n = self.frames * self.analog_in_channels;
         for (out, &volts) in analog_in[..n].iter_mut().zip(&self.analog_in[..n]) {
             let (code, clipped) = volts_to_code(volts);
@@ -139,25 +189,39 @@ impl SignalBlock {
         u64::from(saturated)
     }
 
-    /// Replaces the contents with `raw`'s amplifier samples converted to µV.
+    /// Takes `raw` as the block's: its frames, its analog inputs converted to volts, and its
+    /// amplifier samples as the signal, to be converted by [`convert`](Self::convert) when a
+    /// stage needs them as floats.
     fn fill_from(&mut self, raw: &FrameBlock) {
         self.frames = raw.frames;
         self.modified = false;
+        self.converted = false;
         self.first_frame_index = raw.frame_index.first().copied().unwrap_or(0);
-        units_to_uv(&mut self.samples, raw.amplifier_filled());
         let n = raw.frames * self.analog_in_channels;
         for (out, &code) in self.analog_in.iter_mut().zip(&raw.analog_in[..n]) {
             *out = code_to_volts(code);
         }
     }
+
+    /// Converts the amplifier signal from `raw` (the block it was filled from) to µV, unless
+    /// that is done already.
+    fn convert(&mut self, raw: &FrameBlock) {
+        if !self.converted {
+            units_to_uv(&mut self.samples, raw.amplifier_filled());
+            self.converted = true;
+        }
+    }
 }
+
+/// µV per amplifier unit, as the stages compute in it: a sample in µV is
+/// `f32::from(units) * UV_PER_UNIT`, wherever it is converted.
+pub(crate) const UV_PER_UNIT: f32 = AMPLIFIER_UV_PER_UNIT as f32;
 
 with_avx2! {
     /// Amplifier samples in µV (as many as both slices hold).
     fn units_to_uv(out: &mut [f32], units: &[i16]) {
-        let scale = AMPLIFIER_UV_PER_UNIT as f32;
         for (out, &v) in out.iter_mut().zip(units) {
-            *out = f32::from(v) * scale;
+            *out = f32::from(v) * UV_PER_UNIT;
         }
     }
 }
@@ -280,7 +344,7 @@ impl StageChain {
         }
         self.signal.fill_from(raw);
         for stage in &mut self.stages {
-            stage.process(&mut StageBlock { raw, signal: &mut self.signal });
+            run_stage(stage.as_mut(), raw, &mut self.signal);
         }
     }
 
@@ -292,7 +356,7 @@ impl StageChain {
         };
         self.signal.fill_from(block);
         for stage in &mut self.stages[..after] {
-            stage.process(&mut StageBlock { raw: block, signal: &mut self.signal });
+            run_stage(stage.as_mut(), block, &mut self.signal);
         }
         // Nothing changed the signal: the block already holds it, bit for bit.
         let saturated = if self.signal.is_modified() { self.signal.store_into(block) } else { 0 };
@@ -303,9 +367,19 @@ impl StageChain {
             }
         }
         for stage in &mut self.stages[after..] {
-            stage.process(&mut StageBlock { raw: block, signal: &mut self.signal });
+            run_stage(stage.as_mut(), block, &mut self.signal);
         }
     }
+}
+
+/// Runs `stage` over `raw` and the signal, converting the signal first unless the stage takes
+/// it unconverted.
+#[inline]
+fn run_stage(stage: &mut dyn Stage, raw: &FrameBlock, signal: &mut SignalBlock) {
+    if !stage.takes_unconverted() {
+        signal.convert(raw);
+    }
+    stage.process(&mut StageBlock { raw, signal });
 }
 
 #[cfg(test)]
@@ -354,6 +428,50 @@ mod tests {
     }
 
     #[test]
+    fn a_filter_converting_as_it_filters_gives_what_a_converted_block_gives() {
+        use crate::dsp::{FilterPlan, FilterStage, Sos};
+        let layout =
+            BlockLayout { amplifier_channels: 40, aux_channels: 0, analog_in_channels: 0, frames_per_block: 64 };
+        let mut raw = FrameBlock::new(layout);
+        raw.frames = 64;
+        for (i, v) in raw.amplifier.iter_mut().enumerate() {
+            *v = (i.wrapping_mul(7919) % 65536) as u16 as i16;
+        }
+        let sos = Sos::new(vec![[0.9, -1.8, 0.9, 1.0, -1.7, 0.75]]).unwrap();
+        let filter = || {
+            let mut plan = FilterPlan::new(40);
+            plan.filter(&(0..40).collect::<Vec<_>>(), &sos).unwrap();
+            Box::new(FilterStage::new("filter", plan).0)
+        };
+        let (fused, converted) =
+            (Arc::new(std::sync::Mutex::new(Vec::new())), Arc::new(std::sync::Mutex::new(Vec::new())));
+        // The filter first takes the block unconverted; after a stage that needs the signal
+        // (a probe), it gets it converted.
+        let mut first = StageChain::new(layout, vec![filter(), Box::new(Probe(fused.clone()))]);
+        let mut second = StageChain::new(
+            layout,
+            vec![
+                Box::new(Probe(Arc::new(std::sync::Mutex::new(Vec::new())))),
+                filter(),
+                Box::new(Probe(converted.clone())),
+            ],
+        );
+        for _ in 0..3 {
+            first.run(&raw);
+            second.run(&raw);
+            let (a, b) = (fused.lock().unwrap().clone(), converted.lock().unwrap().clone());
+            assert_eq!(
+                a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                b.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            );
+            assert!(
+                a.iter().zip(&raw.amplifier).any(|(&f, &u)| f != f32::from(u) * UV_PER_UNIT),
+                "the signal was filtered"
+            );
+        }
+    }
+
+    #[test]
     fn nearest_integer_rounds_bounds_and_takes_nan_out_of_range() {
         assert_eq!(nearest_integer(2.4), 2);
         assert_eq!(nearest_integer(-2.6), -3);
@@ -372,13 +490,14 @@ mod tests {
         for v in i16::MIN..=i16::MAX {
             raw.amplifier[0] = v;
             signal.fill_from(&raw);
+            signal.convert(&raw);
             let mut out = [0i16];
-            assert_eq!(signal.store_lanes(&mut out, &mut []), 0);
+            assert_eq!(signal.store_lanes(&raw, &mut out, &mut []), 0);
             assert_eq!(out[0], v);
         }
         signal.samples_mut()[0] = f32::NAN;
         let mut out = [0i16];
-        assert_eq!(signal.store_lanes(&mut out, &mut []), 1, "a NaN is counted");
+        assert_eq!(signal.store_lanes(&raw, &mut out, &mut []), 1, "a NaN is counted");
         assert_eq!(out[0], i16::MIN);
     }
 

@@ -46,6 +46,12 @@ impl Stage for FilteredTap {
         "filtered tap"
     }
 
+    /// While no stage changed the signal the tap copies the raw block, and an amplifier signal
+    /// never converted is the raw block's own samples (see `SignalBlock::store_lanes`).
+    fn takes_unconverted(&self) -> bool {
+        true
+    }
+
     fn process(&mut self, block: &mut StageBlock<'_>) {
         if !block.signal.is_modified() {
             // The block's own samples are the signal, rounded: the filtered cache takes them
@@ -59,7 +65,7 @@ impl Stage for FilteredTap {
         out.frame_index[..frames].copy_from_slice(&block.raw.frame_index[..frames]);
         out.digital_in[..frames].copy_from_slice(&block.raw.digital_in[..frames]);
         out.digital_out[..frames].copy_from_slice(&block.raw.digital_out[..frames]);
-        let saturated = block.signal.store_lanes(&mut out.amplifier, &mut out.analog_in);
+        let saturated = block.signal.store_lanes(block.raw, &mut out.amplifier, &mut out.analog_in);
         if saturated > 0 {
             self.saturated.fetch_add(saturated, Ordering::Relaxed);
         }

@@ -160,6 +160,31 @@ impl Bank {
     /// Filters the bank's channels of every frame of `samples` (frame-major, `channels` per
     /// frame) in place, continuing from the state the previous call left.
     pub(crate) fn process(&mut self, samples: &mut [f32], channels: usize) {
+        self.dispatch(InPlace, samples, channels);
+    }
+
+    /// Like [`process`](Self::process) on `units` (16-bit samples, frame-major like
+    /// `samples`) times `scale`, writing every channel of `samples`: the bank's filtered, the
+    /// others converted. The conversion happens as each value is loaded, so the block is
+    /// read and written once instead of converted in one pass and filtered in another; the
+    /// results are those of converting first (`f32::from(unit) * scale`), bit for bit.
+    pub(crate) fn process_units(&mut self, units: &[i16], scale: f32, samples: &mut [f32], channels: usize) {
+        let frames = samples.len().min(units.len()) / channels;
+        let (samples, units) = (&mut samples[..frames * channels], &units[..frames * channels]);
+        // A bank with nothing to filter converts every channel.
+        let (lo, hi) = if self.width == 0 || self.sections == 0 { (0, 0) } else { (self.lo, self.lo + self.width) };
+        if lo > 0 || hi < channels {
+            for (out, units) in samples.chunks_exact_mut(channels).zip(units.chunks_exact(channels)) {
+                convert(&mut out[..lo], &units[..lo], scale);
+                convert(&mut out[hi..], &units[hi..], scale);
+            }
+        }
+        self.dispatch(Units { units, scale }, samples, channels);
+    }
+
+    /// Runs the loop over the frames of `samples`, taking the input from `input`, in the copy
+    /// compiled for what the processor has.
+    fn dispatch<I: Input>(&mut self, input: I, samples: &mut [f32], channels: usize) {
         let frames = samples.len() / channels;
         if self.width == 0 || self.sections == 0 || frames == 0 {
             return;
@@ -168,15 +193,15 @@ impl Bank {
         #[cfg(target_arch = "x86_64")]
         if self.avx512 {
             // SAFETY: the CPU has AVX-512F (checked when the bank was built).
-            unsafe { self.run_avx512(samples, channels) };
+            unsafe { self.run_avx512(input, samples, channels) };
         } else if self.avx2 {
             // SAFETY: the CPU has AVX2 (checked when the bank was built).
-            unsafe { self.run_avx2(samples, channels) };
+            unsafe { self.run_avx2(input, samples, channels) };
         } else {
-            self.run(samples, channels);
+            self.run(input, samples, channels);
         }
         #[cfg(not(target_arch = "x86_64"))]
-        self.run(samples, channels);
+        self.run(input, samples, channels);
 
         let (lo, w) = (self.lo, self.width);
         self.last_output.copy_from_slice(&samples[(frames - 1) * channels + lo..][..w]);
@@ -193,8 +218,8 @@ impl Bank {
     /// The CPU must support AVX2.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn run_avx2(&mut self, samples: &mut [f32], channels: usize) {
-        self.run(samples, channels);
+    unsafe fn run_avx2<I: Input>(&mut self, input: I, samples: &mut [f32], channels: usize) {
+        self.run(input, samples, channels);
     }
 
     /// [`run`](Self::run) compiled for AVX-512.
@@ -203,26 +228,30 @@ impl Bank {
     /// The CPU must support AVX-512F.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
-    unsafe fn run_avx512(&mut self, samples: &mut [f32], channels: usize) {
-        self.run(samples, channels);
+    unsafe fn run_avx512<I: Input>(&mut self, input: I, samples: &mut [f32], channels: usize) {
+        self.run(input, samples, channels);
     }
 
     /// The loop: tile by tile, frame by frame, group by group, all sections of a group.
     #[inline(always)]
-    fn run(&mut self, samples: &mut [f32], channels: usize) {
+    fn run<I: Input>(&mut self, input: I, samples: &mut [f32], channels: usize) {
         let stride = self.sections * SECTION_FLOATS;
         let (lo, w) = (self.lo, self.width);
         for (t, tile) in self.data.chunks_mut(self.tile * stride).enumerate() {
             let first = t * self.tile * LANES;
             let last = (first + self.tile * LANES).min(w);
-            for frame in samples.chunks_exact_mut(channels) {
+            for (f, frame) in samples.chunks_exact_mut(channels).enumerate() {
+                let at = f * channels + lo + first;
                 let mut lanes = frame[lo + first..lo + last].chunks_exact_mut(LANES);
                 let mut groups = tile.chunks_exact_mut(stride);
-                for (x, group) in (&mut lanes).zip(&mut groups) {
-                    cascade(x.try_into().expect("LANES wide"), group);
+                for (g, (x, group)) in (&mut lanes).zip(&mut groups).enumerate() {
+                    let x: &mut [f32; LANES] = x.try_into().expect("LANES wide");
+                    input.load_group(at + g * LANES, x);
+                    cascade(x, group);
                 }
                 let rest = lanes.into_remainder();
                 if let (false, Some(group)) = (rest.is_empty(), groups.next()) {
+                    input.load(at + (last - first - rest.len()), rest);
                     let mut x = [0.0; LANES];
                     x[..rest.len()].copy_from_slice(rest);
                     cascade(&mut x, group);
@@ -271,6 +300,60 @@ impl Bank {
             return IDENTITY;
         }
         std::array::from_fn(|k| self.data[self.at(s, k, i)])
+    }
+}
+
+/// Where the loop takes a group's input from: the samples it filters in place, or 16-bit
+/// units it converts as it loads them. A type per source, so each loop is compiled for one.
+trait Input: Copy {
+    /// Puts the input values `at..at + x.len()` (indices into the frame-major block) into
+    /// `x`, which is where the output of those values goes.
+    fn load(self, at: usize, x: &mut [f32]);
+
+    /// [`load`](Self::load) for a whole group, with its width known to the compiler (which
+    /// then converts it in a few vector instructions rather than value by value).
+    fn load_group(self, at: usize, x: &mut [f32; LANES]);
+}
+
+/// The input is the output buffer itself.
+#[derive(Clone, Copy)]
+struct InPlace;
+
+impl Input for InPlace {
+    #[inline(always)]
+    fn load(self, _at: usize, _x: &mut [f32]) {}
+
+    #[inline(always)]
+    fn load_group(self, _at: usize, _x: &mut [f32; LANES]) {}
+}
+
+/// The input is 16-bit units times a scale.
+#[derive(Clone, Copy)]
+struct Units<'a> {
+    units: &'a [i16],
+    scale: f32,
+}
+
+impl Input for Units<'_> {
+    #[inline(always)]
+    fn load(self, at: usize, x: &mut [f32]) {
+        convert(x, &self.units[at..at + x.len()], self.scale);
+    }
+
+    #[inline(always)]
+    fn load_group(self, at: usize, x: &mut [f32; LANES]) {
+        let units: &[i16; LANES] = self.units[at..at + LANES].try_into().expect("LANES wide");
+        for l in 0..LANES {
+            x[l] = f32::from(units[l]) * self.scale;
+        }
+    }
+}
+
+/// `out[i] = f32::from(units[i]) * scale`, as many as both hold.
+#[inline(always)]
+fn convert(out: &mut [f32], units: &[i16], scale: f32) {
+    for (o, &u) in out.iter_mut().zip(units) {
+        *o = f32::from(u) * scale;
     }
 }
 

@@ -12,7 +12,7 @@
 use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError, TrySendError};
 
 use super::plan::FilterPlan;
-use crate::stage::{Stage, StageBlock};
+use crate::stage::{Stage, StageBlock, UV_PER_UNIT};
 
 /// Old plans that may be in flight back to the control plane at once. Each
 /// [`FilterControl::replace`] first collects those already returned, so at most two can
@@ -126,6 +126,12 @@ impl Stage for FilterStage {
         &self.name
     }
 
+    /// An amplifier filter converts the signal as it filters it (or, with an empty plan,
+    /// leaves it alone); an analog-input filter does not touch the amplifier signal.
+    fn takes_unconverted(&self) -> bool {
+        true
+    }
+
     fn process(&mut self, block: &mut StageBlock<'_>) {
         self.take_new_plan();
         let channels = self.plan.channels();
@@ -134,6 +140,17 @@ impl Stage for FilterStage {
             Lane::AnalogIn => block.signal.analog_in_channels(),
         };
         if lane_channels != channels || block.signal.frames() == 0 || channels == 0 {
+            return;
+        }
+        if self.lane == Lane::Amplifier && !block.signal.is_converted() {
+            let units = block.raw.amplifier_filled();
+            for (last, &u) in self.last_frame.iter_mut().zip(&units[units.len() - channels..]) {
+                *last = f32::from(u) * UV_PER_UNIT;
+            }
+            self.seen_a_frame = true;
+            if !self.plan.is_identity() {
+                self.plan.process_units(units, UV_PER_UNIT, block.signal.samples_to_overwrite());
+            }
             return;
         }
         let input = match self.lane {
