@@ -256,7 +256,11 @@ impl ActiveRecording {
             kept: Vec::new(),
         };
         match self.thread.take() {
-            Some(t) => t.join().unwrap_or_else(|_| Err(failure("record", "recorder thread panicked"))),
+            Some(t) => {
+                // Wake it now rather than at the end of its idle wait.
+                t.thread().unpark();
+                t.join().unwrap_or_else(|_| Err(failure("record", "recorder thread panicked")))
+            }
             None => Err(failure("stop", "already stopped")),
         }
     }
