@@ -112,7 +112,8 @@ impl Acquisition {
         let _ = self.commands.send(Command::Start(Box::new(plan)));
     }
 
-    /// Stops the running stream (if any) and waits until the thread has let go of it.
+    /// Stops the running stream (if any) and waits until the thread has stopped reading it
+    /// and let go of its device (its buffers may still be being freed).
     pub fn stop(&self) {
         let (tx, rx) = crossbeam_channel::bounded(1);
         if self.commands.send(Command::Stop(tx)).is_ok() {
@@ -177,8 +178,18 @@ fn run(commands: Receiver<Command>, ended: Sender<StreamEnded>, counters: &Pipel
                 continue;
             }
             Some(Command::Stop(done)) => {
-                stream = None;
+                // The device is let go of before the reply (the control plane may open it
+                // again at once); the stream's buffers (stage state, the filtered cache:
+                // up to hundreds of MB) are freed after it, so the stop does not wait for
+                // the kernel to take that memory back.
+                let buffers = stream.take().map(|running| {
+                    let Running { plan, block, .. } = running;
+                    let StreamPlan { source, cache, stages, .. } = *plan;
+                    drop(source);
+                    (cache, stages, block)
+                });
                 let _ = done.send(());
+                drop(buffers);
                 continue;
             }
             Some(Command::Stall(d)) => {
