@@ -25,9 +25,15 @@ def ephysd_binary() -> Path:
 
 
 def port_open(port: int) -> bool:
+    """Whether something listens on the port. With nothing listening, a connection can still
+    succeed: Linux may pick the port itself as the ephemeral source port (32768-60999 holds the
+    Allego ports), and a socket connecting to its own address connects to itself. That is not
+    a listener."""
     with socket.socket() as s:
         s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
+        if s.connect_ex(("127.0.0.1", port)) != 0:
+            return False
+        return s.getsockname() != s.getpeername()
 
 
 def port_bindable(port: int) -> bool:
