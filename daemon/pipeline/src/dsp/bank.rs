@@ -351,7 +351,7 @@ impl Input for Units<'_> {
 
 /// `out[i] = f32::from(units[i]) * scale`, as many as both hold.
 #[inline(always)]
-fn convert(out: &mut [f32], units: &[i16], scale: f32) {
+pub(crate) fn convert(out: &mut [f32], units: &[i16], scale: f32) {
     for (o, &u) in out.iter_mut().zip(units) {
         *o = f32::from(u) * scale;
     }

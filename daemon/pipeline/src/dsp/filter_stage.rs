@@ -144,9 +144,7 @@ impl Stage for FilterStage {
         }
         if self.lane == Lane::Amplifier && !block.signal.is_converted() {
             let units = block.raw.amplifier_filled();
-            for (last, &u) in self.last_frame.iter_mut().zip(&units[units.len() - channels..]) {
-                *last = f32::from(u) * UV_PER_UNIT;
-            }
+            super::bank::convert(&mut self.last_frame, &units[units.len() - channels..], UV_PER_UNIT);
             self.seen_a_frame = true;
             if !self.plan.is_identity() {
                 self.plan.process_units(units, UV_PER_UNIT, block.signal.samples_to_overwrite());

@@ -131,9 +131,7 @@ impl FilterPlan {
                 1
             }
             _ => {
-                for (out, &u) in samples.iter_mut().zip(units) {
-                    *out = f32::from(u) * scale;
-                }
+                super::bank::convert(samples, units, scale);
                 0
             }
         };
