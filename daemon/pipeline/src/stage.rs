@@ -217,12 +217,19 @@ impl SignalBlock {
 /// `f32::from(units) * UV_PER_UNIT`, wherever it is converted.
 pub(crate) const UV_PER_UNIT: f32 = AMPLIFIER_UV_PER_UNIT as f32;
 
+/// `out[i] = f32::from(units[i]) * scale`, as many as both hold: the one conversion of 16-bit
+/// samples to floats, wherever it happens (here, and as the filter bank loads its input).
+#[inline(always)]
+pub(crate) fn scale_units(out: &mut [f32], units: &[i16], scale: f32) {
+    for (o, &u) in out.iter_mut().zip(units) {
+        *o = f32::from(u) * scale;
+    }
+}
+
 with_avx2! {
     /// Amplifier samples in µV (as many as both slices hold).
     fn units_to_uv(out: &mut [f32], units: &[i16]) {
-        for (out, &v) in out.iter_mut().zip(units) {
-            *out = f32::from(v) * UV_PER_UNIT;
-        }
+        scale_units(out, units, UV_PER_UNIT);
     }
 }
 

@@ -41,6 +41,8 @@
 //! `s² + k·s + 1` at prewarped frequency `g`, its numerator the three output mixing gains.
 //! Every stable section converts (`g` and `k` are positive inside the stability triangle).
 
+use crate::stage::scale_units;
+
 /// Channels processed side by side: four AVX2 registers of `f32`.
 const LANES: usize = 32;
 /// Coefficients per section and channel: d c2 g (the state recursion) and m0 m1 m2 (the
@@ -175,8 +177,8 @@ impl Bank {
         let (lo, hi) = if self.width == 0 || self.sections == 0 { (0, 0) } else { (self.lo, self.lo + self.width) };
         if lo > 0 || hi < channels {
             for (out, units) in samples.chunks_exact_mut(channels).zip(units.chunks_exact(channels)) {
-                convert(&mut out[..lo], &units[..lo], scale);
-                convert(&mut out[hi..], &units[hi..], scale);
+                scale_units(&mut out[..lo], &units[..lo], scale);
+                scale_units(&mut out[hi..], &units[hi..], scale);
             }
         }
         self.dispatch(Units { units, scale }, samples, channels);
@@ -337,7 +339,7 @@ struct Units<'a> {
 impl Input for Units<'_> {
     #[inline(always)]
     fn load(self, at: usize, x: &mut [f32]) {
-        convert(x, &self.units[at..at + x.len()], self.scale);
+        scale_units(x, &self.units[at..at + x.len()], self.scale);
     }
 
     #[inline(always)]
@@ -346,14 +348,6 @@ impl Input for Units<'_> {
         for l in 0..LANES {
             x[l] = f32::from(units[l]) * self.scale;
         }
-    }
-}
-
-/// `out[i] = f32::from(units[i]) * scale`, as many as both hold.
-#[inline(always)]
-pub(crate) fn convert(out: &mut [f32], units: &[i16], scale: f32) {
-    for (o, &u) in out.iter_mut().zip(units) {
-        *o = f32::from(u) * scale;
     }
 }
 

@@ -12,7 +12,7 @@
 use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError, TrySendError};
 
 use super::plan::FilterPlan;
-use crate::stage::{Stage, StageBlock, UV_PER_UNIT};
+use crate::stage::{scale_units, Stage, StageBlock, UV_PER_UNIT};
 
 /// Old plans that may be in flight back to the control plane at once. Each
 /// [`FilterControl::replace`] first collects those already returned, so at most two can
@@ -142,30 +142,31 @@ impl Stage for FilterStage {
         if lane_channels != channels || block.signal.frames() == 0 || channels == 0 {
             return;
         }
-        if self.lane == Lane::Amplifier && !block.signal.is_converted() {
+        // An amplifier signal not converted yet is the raw block's samples: the plan converts
+        // them as it runs (see `Stage::takes_unconverted`).
+        let unconverted = self.lane == Lane::Amplifier && !block.signal.is_converted();
+        if unconverted {
             let units = block.raw.amplifier_filled();
-            super::bank::convert(&mut self.last_frame, &units[units.len() - channels..], UV_PER_UNIT);
-            self.seen_a_frame = true;
-            if !self.plan.is_identity() {
-                self.plan.process_units(units, UV_PER_UNIT, block.signal.samples_to_overwrite());
-            }
-            return;
+            scale_units(&mut self.last_frame, &units[units.len() - channels..], UV_PER_UNIT);
+        } else {
+            let input = match self.lane {
+                Lane::Amplifier => block.signal.samples(),
+                Lane::AnalogIn => block.signal.analog_in(),
+            };
+            self.last_frame.copy_from_slice(&input[input.len() - channels..]);
         }
-        let input = match self.lane {
-            Lane::Amplifier => block.signal.samples(),
-            Lane::AnalogIn => block.signal.analog_in(),
-        };
-        self.last_frame.copy_from_slice(&input[input.len() - channels..]);
         self.seen_a_frame = true;
         // An empty plan leaves the signal as it is, and untouched (see `SignalBlock::is_modified`).
         if self.plan.is_identity() {
             return;
         }
-        let samples = match self.lane {
-            Lane::Amplifier => block.signal.samples_mut(),
-            Lane::AnalogIn => block.signal.analog_in_mut(),
-        };
-        self.plan.process(samples);
+        match self.lane {
+            Lane::Amplifier if unconverted => {
+                self.plan.process_units(block.raw.amplifier_filled(), UV_PER_UNIT, block.signal.samples_to_overwrite())
+            }
+            Lane::Amplifier => self.plan.process(block.signal.samples_mut()),
+            Lane::AnalogIn => self.plan.process(block.signal.analog_in_mut()),
+        }
     }
 }
 

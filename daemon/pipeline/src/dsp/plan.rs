@@ -11,6 +11,7 @@
 use super::bank::Bank;
 use super::mix::{self, MixOp, Selection};
 use super::sos::Sos;
+use crate::stage::scale_units;
 
 /// Why a step cannot be added to a plan.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -131,7 +132,7 @@ impl FilterPlan {
                 1
             }
             _ => {
-                super::bank::convert(samples, units, scale);
+                scale_units(samples, units, scale);
                 0
             }
         };
@@ -208,7 +209,7 @@ mod tests {
         assert!(matches!(&plan.steps[1], Step::Mix(ops) if ops.len() == 2));
     }
 
-    /// Two blocks of 16-bit samples spread over the whole range, `channels` wide.
+    /// A block of 16-bit samples spread over the whole range, `channels` wide.
     fn units(channels: usize, frames: usize) -> Vec<i16> {
         (0..channels * frames).map(|i| (i.wrapping_mul(7919) % 65536) as u16 as i16).collect()
     }
