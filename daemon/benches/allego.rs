@@ -4,7 +4,8 @@
 //! on the Allego ports while the benchmark asks it, through tonic:
 //! - `GetStatus` over and over (criterion's mean, then p50/p99/max of 5000 sustained calls);
 //! - `GetHDSnapshot2` for the last second of all 1024 channels (123 MB of `f32`), with
-//!   tonic's default client and with one tuned for large replies (large windows and frames).
+//!   tonic's default client, with one tuned for large replies (large windows and frames), and
+//!   with that one in a process whose allocator keeps freed memory for the next reply;
 //!
 //! Beside them, in the same run: the snapshot alone in process (no gRPC), and the same second
 //! read the two ways a Python user would: radiens-core's `AllegoClient.get_signals` from the
@@ -153,6 +154,13 @@ fn allego(c: &mut Criterion) {
             assert_eq!(reply.sigs.amp.expect("amp").data.len() as u64, bytes);
         })
     });
+    keep_freed_memory();
+    group.bench_function("get_signals_last_1s_1024ch_grpc_tuned_client_memory_kept", |b| {
+        b.iter(|| {
+            let reply = runtime.block_on(tuned.get_hd_snapshot2(last_second_request())).expect("signals").into_inner();
+            assert_eq!(reply.sigs.amp.expect("amp").data.len() as u64, bytes);
+        })
+    });
     group.finish();
 
     let recording = runtime.block_on(async {
@@ -207,11 +215,41 @@ fn snapshot_in_process(c: &mut Criterion) {
     acquisition.stop();
 }
 
+/// Makes this process's allocator keep memory it frees for the next allocation.
+///
+/// tonic receives a reply into one buffer of the message's size. glibc maps every allocation
+/// over 32 MiB afresh and unmaps it when freed, so each 123 MB reply would fault in 30 000 new
+/// pages, which on this kind of virtual machine costs more than moving the bytes. With
+/// mappings off and trimming off, the second reply reuses the first one's pages. The same
+/// holds for any client process ([`KEEP_FREED_MEMORY`] for one that cannot call `mallopt`).
+fn keep_freed_memory() {
+    // SAFETY: mallopt only changes glibc's allocation policy for later calls; it takes no
+    // pointers and is called from one thread while no allocation is in flight on others that
+    // depend on the old policy.
+    let kept =
+        unsafe { libc::mallopt(libc::M_MMAP_MAX, 0) == 1 && libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX) == 1 };
+    assert!(kept, "glibc refused the allocation policy");
+}
+
 /// radiens-core's `get_signals` of the last second against h5py reading one second of the
 /// recording, both from Python in one run.
 fn side_by_side(recording: &Path) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/signals_side_by_side.py");
-    let out = Command::new(python()).arg(&script).arg(recording).env("RADIENS_OFFLINE", "1").output();
+    run_side_by_side(&script, recording, None);
+    println!("the same, with the Python process keeping freed memory ({KEEP_FREED_MEMORY}):");
+    run_side_by_side(&script, recording, Some(KEEP_FREED_MEMORY));
+}
+
+/// What [`keep_freed_memory`] does, for a process that cannot call `mallopt` itself.
+const KEEP_FREED_MEMORY: &str = "GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647";
+
+fn run_side_by_side(script: &Path, recording: &Path, environment: Option<&str>) {
+    let mut command = Command::new(python());
+    command.arg(script).arg(recording).env("RADIENS_OFFLINE", "1");
+    if let Some((name, value)) = environment.and_then(|e| e.split_once('=')) {
+        command.env(name, value);
+    }
+    let out = command.output();
     match out {
         Ok(out) if out.status.success() => print!("{}", String::from_utf8_lossy(&out.stdout)),
         Ok(out) => println!(
