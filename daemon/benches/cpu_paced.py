@@ -14,10 +14,13 @@ the start and end of a `--seconds` window, and printed as % of one core, with ea
 share (/proc/<pid>/task/*/stat). The recording's length is checked against the wall time, so
 a daemon that fell behind would show.
 
+`--frames-per-block N` sets `device.frames_per_block` in both variants (default: the
+daemon's own, 128), to weigh a lab's choice between spike latency and CPU.
+
 Usage (from the repository root, after `cargo build --release -p ephysd`):
 
     python daemon/benches/cpu_paced.py [--channels 1024] [--seconds 60] [--settle 5]
-        [--base-port 51151]
+        [--base-port 51151] [--frames-per-block N]
 
 Standard library only. Each variant writes `--seconds` plus the settling time of recording
 (3.7 GB per minute at 1024 channels) into a temporary directory, deleted afterwards.
@@ -66,7 +69,9 @@ def threads(pid: int) -> dict[str, int]:
     return out
 
 
-def measure(name: str, extra_env: dict, channels: int, seconds: float, settle: float, base_port: int) -> float:
+def measure(
+    name: str, extra_env: dict, channels: int, seconds: float, settle: float, base_port: int, frames_per_block
+) -> float:
     scratch = Path(tempfile.mkdtemp(prefix="ephysd-cpu-"))
     env = {
         "PATH": os.environ.get("PATH", ""),
@@ -74,6 +79,7 @@ def measure(name: str, extra_env: dict, channels: int, seconds: float, settle: f
         "EPHYSD_RECORDING__BASE_PATH": str(scratch / "recordings"),
         "EPHYSD_RECORDING__MIN_FREE_MB": "0",
         "EPHYSD_DEVICE__CHANNELS": str(channels),
+        **({"EPHYSD_DEVICE__FRAMES_PER_BLOCK": str(frames_per_block)} if frames_per_block else {}),
         **extra_env,
     }
     log = open(scratch / "ephysd.log", "w")
@@ -117,10 +123,14 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--settle", type=float, default=5.0)
     ap.add_argument("--base-port", type=int, default=51151)
+    ap.add_argument("--frames-per-block", type=int, default=None)
     args = ap.parse_args()
     if not EPHYSD.exists():
         raise SystemExit(f"{EPHYSD} is missing: cargo build --release -p ephysd")
-    print(f"paced to real time, {args.channels} ch x 30 kHz, streaming and recording, {os.cpu_count()} cores")
+    block = f"{args.frames_per_block} frames per block" if args.frames_per_block else "default blocks"
+    print(
+        f"paced to real time, {args.channels} ch x 30 kHz, {block}, streaming and recording, {os.cpu_count()} cores"
+    )
     on = measure(
         "detection on (continuous_and_spikes)",
         {"EPHYSD_RECORDING__RECORDING_TYPE": "continuous_and_spikes"},
@@ -128,6 +138,7 @@ def main() -> None:
         args.seconds,
         args.settle,
         args.base_port,
+        args.frames_per_block,
     )
     off = measure(
         "detection off (continuous)",
@@ -136,6 +147,7 @@ def main() -> None:
         args.seconds,
         args.settle,
         args.base_port,
+        args.frames_per_block,
     )
     print(f"detection on - off: {on - off:+.1f} % of one core")
 

@@ -60,8 +60,9 @@ fn record_through_pipeline(acquisition: &Acquisition, dir: &std::path::Path, n: 
     let d = device.description().clone();
     let settings = Settings::defaults();
     let mut setup = Processing::new(&settings.processing, settings.cache.seconds, &d);
+    let (cache, writer) = PrimaryCache::new(layout, RATE as usize, RATE);
     let chain = if processing {
-        setup.chain_for_stream(&d).expect("default processing builds")
+        setup.chain_for_stream(&d, &cache).expect("default processing builds")
     } else {
         StageChain::new(layout, Vec::new())
     };
@@ -72,7 +73,6 @@ fn record_through_pipeline(acquisition: &Acquisition, dir: &std::path::Path, n: 
     });
     let settle_frames = spikes.as_ref().map_or(0, |s| s.settle_frames);
     let source = device.start_stream().expect("stream starts");
-    let (cache, writer) = PrimaryCache::new(layout, RATE as usize, RATE);
     let target = (SECONDS_PER_ITERATION * RATE) as u64;
     // As the daemon records: samples, the board's analog and digital streams, ground truth.
     let meta = RecordingMeta {

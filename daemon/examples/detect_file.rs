@@ -43,7 +43,7 @@ use ephysd_drivers::{open, DeviceDescription, DeviceSpec, FrameBlock};
 use ephysd_hdf5::RecordingReader;
 use ephysd_pipeline::detect::{DetectorStage, Spike};
 use ephysd_pipeline::dsp::{design, FilterFamily, FilterKind, FilterPlan, FilterSpec, FilterStage};
-use ephysd_pipeline::{EventRing, StageChain};
+use ephysd_pipeline::{EventRing, PrimaryCache, StageChain};
 use serde_json::json;
 
 /// Spikes taken from the ring per read.
@@ -124,7 +124,10 @@ fn build(name: &str, settings: &Settings, description: &DeviceDescription) -> Re
     let p = &settings.processing;
     if name == "production" {
         let mut processing = Processing::new(p, settings.cache.seconds, description);
-        let chain = processing.chain_for_stream(description).map_err(|e| e.to_string())?;
+        // Nothing is published here: the filtered tap only reads the primary cache's head.
+        let layout = description.layout;
+        let primary = PrimaryCache::new(layout, layout.frames_per_block, description.sample_rate_hz).0;
+        let chain = processing.chain_for_stream(description, &primary).map_err(|e| e.to_string())?;
         if chain.is_empty() {
             return Err("processing is off (processing.detection = false)".into());
         }

@@ -121,6 +121,39 @@ def test_apply_dsp_returns_the_stage_two_signal_as_scipy_filters_it(sine_client)
     assert np.sqrt(np.mean(raw.amp[2] ** 2)) > 60, "the raw 4 Hz sine is still there"
 
 
+def test_a_stage_two_filter_set_while_streaming_is_served_from_that_moment_on(sine_client):
+    """With no stage-2 filter the filtered signal is the primary cache's own, sample for
+    sample. A highpass set while streaming filters what follows, and the filtered cache
+    starts where it took effect: a range reaching back before it is served from there on."""
+    c = sine_client
+    c.start_streaming()
+    wait_until(lambda: cache_seconds(c) >= 1.5, what="1.5 s in the cache")
+    newest = c.get_status().streaming.primary_cache_t_range[1]
+    span = [newest - 1.0, newest]
+    raw = c.get_signals(span, [0, 3, 7])
+    unfiltered = c.get_signals(span, [0, 3, 7], apply_dsp=True)
+    assert unfiltered.time_range.timestamp == raw.time_range.timestamp
+    np.testing.assert_array_equal(unfiltered.amp, raw.amp)
+
+    before_change = c.get_status().streaming.primary_cache_t_range[1]
+    c.set_dsp_group(
+        stage=FilterStage.STAGE2,
+        params=[DSPParams(type=DSPType.HIGHPASS, stage=FilterStage.STAGE2, freq=300.0, filter_order=4, port="A")],
+    )
+    after_change = c.get_status().streaming.primary_cache_t_range[1]
+    wait_until(lambda: c.get_status().streaming.primary_cache_t_range[1] >= after_change + 1.5, what="1.5 s more")
+    newest = c.get_status().streaming.primary_cache_t_range[1]
+    filtered = c.get_signals([newest - 1.0, newest], [0, 3, 7], apply_dsp=True)
+    rms = np.sqrt(np.mean(filtered.amp ** 2, axis=1))
+    assert rms[0] > 60 and rms[2] < 5, rms
+    reaching_back = c.get_signals([before_change - 1.0, newest], [0, 3, 7], apply_dsp=True)
+    c.stop_streaming()
+    start = reaching_back.time_range.timestamp[0]
+    assert before_change * RATE <= start <= (after_change + 0.05) * RATE, (before_change, after_change, start)
+    # All of it filtered: past the filter's first 10 ms the 4 Hz sine is gone.
+    assert np.sqrt(np.mean(reaching_back.amp[2, int(0.01 * RATE) :] ** 2)) < 5
+
+
 def test_analog_inputs_take_their_own_filters(sine_client):
     """Analog input 0 carries a 1 Hz, ±2 V sine: a 10 Hz highpass on it leaves ~1 % of it,
     as scipy computes on the raw input, while the amplifier channels are untouched."""

@@ -43,7 +43,7 @@ use ephysd_drivers::{BlockLayout, FrameBlock, Source};
 use ephysd_pipeline::detect::{DetectParams, DetectorStage, Spike, Threshold};
 use ephysd_pipeline::dsp::{design, FilterFamily, FilterKind, FilterPlan, FilterSpec, FilterStage, Lane};
 use ephysd_pipeline::placement::place_current_thread;
-use ephysd_pipeline::{EventRing, FilteredTap, Stage, StageChain, ThreadPlacement};
+use ephysd_pipeline::{EventRing, FilteredTap, PrimaryCache, Stage, StageChain, ThreadPlacement};
 
 const CHANNELS: usize = 1024;
 const RATE: f64 = 30_000.0;
@@ -124,8 +124,16 @@ fn highpass_only(layout: BlockLayout) -> StageChain {
     StageChain::new(layout, vec![filter("spike sorter filter", spike_band())])
 }
 
+/// The stream's primary cache, which the filtered tap stands in for while no stage before it
+/// changes the signal (here, never: it only reads its head when a stage first does).
+fn primary(layout: BlockLayout) -> Arc<PrimaryCache> {
+    PrimaryCache::new(layout, layout.frames_per_block, RATE).0
+}
+
+/// The tap as it runs by default: nothing before it changes the signal, so it publishes
+/// nothing and readers are sent to the primary cache.
 fn tap_only(layout: BlockLayout) -> StageChain {
-    let (tap, _filtered, _saturated) = FilteredTap::new(layout, (FILTERED_SECONDS * RATE) as usize, RATE);
+    let (tap, _filtered, _saturated) = FilteredTap::new(layout, (FILTERED_SECONDS * RATE) as usize, primary(layout));
     StageChain::new(layout, vec![Box::new(tap)])
 }
 
@@ -156,7 +164,7 @@ fn production(layout: BlockLayout) -> StageChain {
     // What the hardware and stage-1 filters leave is what gets recorded.
     let recorded_after = stages.len();
     add("stage 2", FilterPlan::new(CHANNELS), &mut stages);
-    let (tap, _filtered, _saturated) = FilteredTap::new(layout, (FILTERED_SECONDS * RATE) as usize, RATE);
+    let (tap, _filtered, _saturated) = FilteredTap::new(layout, (FILTERED_SECONDS * RATE) as usize, primary(layout));
     stages.push(Box::new(tap));
     add("spike sorter", spike_band(), &mut stages);
     let params = DetectParams {

@@ -180,7 +180,7 @@ impl PrimaryCache {
 
     /// Sequence number of the oldest frame still held.
     pub fn oldest(&self) -> u64 {
-        self.head().saturating_sub(self.capacity_frames() as u64)
+        self.positions.oldest()
     }
 
     /// The device frame index of the frame at sequence number `position`, while the cache
@@ -280,6 +280,13 @@ impl CacheWriter {
         let start = cache.positions.begin_write(n);
         cache.store_frames(start, block, n);
         cache.positions.end_write(start + n as u64);
+    }
+
+    /// Before the first publish: numbers the first frame `position` instead of 0, for a cache
+    /// that begins in the middle of its stream and keeps the stream's positions (the filtered
+    /// cache once a stage first changes the signal). Readers see no frame below it.
+    pub fn start_at(&mut self, position: u64) {
+        self.cache.positions.start_at(position);
     }
 
     /// The cache this writer fills.

@@ -45,5 +45,5 @@ pub use events::{Event, EventReader, EventRing, EventWriter, EventsRead};
 pub use placement::{available_cores, PlacementOutcome, ThreadPlacement};
 pub use snapshot::{amplifier_rows, snapshot, BufferPool, ChannelPick, FrameSpan, Matrix, Snapshot, SnapshotError};
 pub use stage::{SignalBlock, Stage, StageBlock, StageChain};
-pub use tap::FilteredTap;
+pub use tap::{FilteredCache, FilteredTap};
 pub use watchdog::{Liveness, WatchdogGate};

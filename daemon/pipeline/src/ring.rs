@@ -22,6 +22,9 @@ pub(crate) struct SeqRing {
     claimed: AtomicU64,
     /// One past the last item fully written.
     head: AtomicU64,
+    /// Sequence number of the ring's first item: 0, or where [`SeqRing::start_at`] put it.
+    /// Nothing below it was ever written.
+    first: AtomicU64,
 }
 
 /// What one read of a ring returned: `items` copied (the newest copy is the valid one) and
@@ -35,7 +38,29 @@ pub(crate) struct Taken {
 impl SeqRing {
     pub fn new(capacity: usize) -> Self {
         assert!(capacity > 0, "a ring holds at least one item");
-        SeqRing { capacity: capacity as u64, claimed: AtomicU64::new(0), head: AtomicU64::new(0) }
+        SeqRing {
+            capacity: capacity as u64,
+            claimed: AtomicU64::new(0),
+            head: AtomicU64::new(0),
+            first: AtomicU64::new(0),
+        }
+    }
+
+    /// Writer only, before its first write: numbers the first item `first` instead of 0, for a
+    /// ring that follows another from the middle of its stream. Readers see no item below it.
+    pub fn start_at(&self, first: u64) {
+        assert_eq!(self.claimed.load(Ordering::Relaxed), 0, "a ring starts before its first write");
+        self.first.store(first, Ordering::Relaxed);
+        self.claimed.store(first, Ordering::Relaxed);
+        // Published with `head` (Release), so a reader that sees the new head sees `first`.
+        self.head.store(first, Ordering::Release);
+    }
+
+    /// Sequence number of the oldest item held (the writer overwrites it next).
+    #[inline]
+    pub fn oldest(&self) -> u64 {
+        let head = self.head();
+        head.saturating_sub(self.capacity).max(self.first.load(Ordering::Relaxed))
     }
 
     pub fn capacity(&self) -> usize {
@@ -78,7 +103,7 @@ impl SeqRing {
         let mut lost = 0u64;
         loop {
             let head = self.head.load(Ordering::Acquire);
-            let oldest = head.saturating_sub(self.capacity);
+            let oldest = head.saturating_sub(self.capacity).max(self.first.load(Ordering::Relaxed));
             if *next < oldest {
                 lost += oldest - *next;
                 *next = oldest;

@@ -69,16 +69,20 @@ fn the_acquisition_loop_with_stages_events_and_device_outputs_allocates_nothing_
         let layout = device.description().layout;
         let (cache, writer) = PrimaryCache::new(layout, 20_000, 30_000.0);
         let (allocations, blocks) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-        // The production chain: a recorded stage-1 filter, the filtered tap, the spike band,
-        // the detector; the probe last, so it sees everything the others did.
+        // The production chain: a recorded stage-1 filter, a stage-2 filter (empty at first,
+        // so the filtered tap stands in the primary cache's place until it is set mid-stream
+        // and starts its own cache), the filtered tap, the spike band, the detector; the probe
+        // last, so it sees everything the others did.
         let (stage1, stage1_control) = FilterStage::new("stage-1 filter", highpass(256, 1.0));
-        let (tap, filtered, _) = FilteredTap::new(layout, 20_000, 30_000.0);
+        let (stage2, stage2_control) = FilterStage::new("stage-2 filter", FilterPlan::new(256));
+        let (tap, filtered, _) = FilteredTap::new(layout, 20_000, Arc::clone(&cache));
         let (spike_band, band_control) = FilterStage::new("spike band", highpass(256, 300.0));
         let (spike_writer, ring) = EventRing::<Spike>::new(4096);
         let (detector, detector_control) =
             DetectorStage::new(256, 30_000.0, vec![DetectParams::default(); 256], spike_writer).unwrap();
         let stages: Vec<Box<dyn Stage>> = vec![
             Box::new(stage1),
+            Box::new(stage2),
             Box::new(tap),
             Box::new(spike_band),
             Box::new(detector),
@@ -107,6 +111,7 @@ fn the_acquisition_loop_with_stages_events_and_device_outputs_allocates_nothing_
             // boundaries (built and freed on this thread, never on the acquisition thread).
             if word % 5 == 0 {
                 stage1_control.replace(highpass(256, 1.0 + f64::from(word))).unwrap();
+                stage2_control.replace(highpass(256, 2.0 + f64::from(word))).unwrap();
                 band_control.replace(highpass(256, 300.0 + f64::from(word))).unwrap();
                 let shadow =
                     DetectParams { shadow_s: 0.001 + f64::from(word) as f32 * 1e-5, ..DetectParams::default() };
@@ -119,7 +124,9 @@ fn the_acquisition_loop_with_stages_events_and_device_outputs_allocates_nothing_
         acquisition.stop();
         assert_eq!(after - before, 0, "{mode:?}: the acquisition thread allocated");
         assert!(cache.head() >= 620 * 128);
-        assert!(filtered.head() >= 620 * 128);
+        let own = filtered.current();
+        assert!(!Arc::ptr_eq(own, &cache), "{mode:?}: the stage-2 filter did not start the tap's cache");
+        assert!(own.head() >= 620 * 128 && own.head() == cache.head(), "{mode:?}: {filtered:?}");
         if mode == SimMode::Spikes {
             assert!(ring.head() > 0, "{mode:?}: the detector emitted nothing");
         }
@@ -235,14 +242,17 @@ fn fresh_processing_stages_take_no_page_faults() {
     for b in &mut blocks {
         source.read_block(b).unwrap();
     }
+    // The stage-1 filter here is not written back (as a stage-2 filter would not be), so the
+    // tap fills its own cache from the first block.
     let (stage1, _c1) = FilterStage::new("stage-1 filter", highpass(1024, 1.0));
-    let (tap, _filtered, _) = FilteredTap::new(layout, 30_000, 30_000.0);
+    let primary = PrimaryCache::new(layout, layout.frames_per_block, 30_000.0).0;
+    let (tap, filtered, _) = FilteredTap::new(layout, 30_000, primary);
     let (band, _c2) = FilterStage::new("spike band", highpass(1024, 300.0));
     let (spike_writer, _ring) = EventRing::<Spike>::new(1 << 16);
     let (detector, _c3) =
         DetectorStage::new(1024, 30_000.0, vec![DetectParams::default(); 1024], spike_writer).unwrap();
     let stages: Vec<Box<dyn Stage>> = vec![Box::new(stage1), Box::new(tap), Box::new(band), Box::new(detector)];
-    let mut chain = StageChain::new(layout, stages).with_write_back(1, Arc::new(AtomicU64::new(0)));
+    let mut chain = StageChain::new(layout, stages);
     let faults = std::thread::spawn(move || {
         // Warm the thread's own stack and the blocks first.
         for b in &mut blocks {
@@ -258,4 +268,5 @@ fn fresh_processing_stages_take_no_page_faults() {
     .join()
     .unwrap();
     assert!(faults < 16, "the processing stages took {faults} page faults");
+    assert!(filtered.current().head() >= 30_000, "the tap did not fill its own cache: {filtered:?}");
 }

@@ -85,17 +85,19 @@ impl Engine {
         };
         let rate = cache.sample_rate_hz();
         let head = cache.head();
-        let mut asked = clear_of_the_writer(frames_of(time, head, rate), cache);
+        let mut asked = clear_of_the_writer(frames_of(time, head, rate), cache.oldest(), head, cache.capacity_frames());
         let mut rows_from = Arc::clone(cache);
         if filtered {
             let Some(outputs) = view.processing.as_ref() else {
                 return Err(EngineError::Processing(crate::processing::ProcessingError::Off));
             };
-            let f = &outputs.filtered;
-            let asked_filtered = clear_of_the_writer(asked, f);
+            // The primary cache itself while no stage 2 filter has changed the signal.
+            let f = outputs.filtered.current();
+            let oldest = outputs.filtered.oldest();
+            let asked_filtered = clear_of_the_writer(asked, oldest, f.head(), outputs.filtered.capacity_frames());
             let clipped = FrameSpan { start: asked_filtered.start, end: asked_filtered.end.min(f.head()) };
             if clipped.is_empty() {
-                let held = FrameSpan { start: f.oldest(), end: f.head() };
+                let held = FrameSpan { start: oldest, end: f.head() };
                 return Err(EngineError::TimeRangeNotHeld {
                     asked: describe(time),
                     held: format!(
@@ -134,16 +136,20 @@ impl Engine {
     }
 }
 
-/// A span that reaches back past what `cache` holds starts a little after its oldest frame
-/// (a twentieth of the cache, and at most half of what is left of the span): the writer
-/// overwrites the oldest frames next, and a read starting exactly there would race it and fail
-/// for frames that were held when it was asked. The reply says what was served.
-fn clear_of_the_writer(asked: FrameSpan, cache: &PrimaryCache) -> FrameSpan {
-    let oldest = cache.oldest();
+/// A span that reaches back past `oldest`, the oldest frame a cache of `capacity_frames` with
+/// newest frame `head - 1` holds, starts at it or, once the cache is full, a little after it (a
+/// twentieth of the cache, and at most half of what is left of the span): the writer of a full
+/// cache overwrites the oldest frames next, and a read starting exactly there would race it
+/// and fail for frames that were held when it was asked. The reply says what was served.
+fn clear_of_the_writer(asked: FrameSpan, oldest: u64, head: u64, capacity_frames: usize) -> FrameSpan {
     if asked.start >= oldest {
         return asked;
     }
-    let margin = (cache.capacity_frames() as u64 / 20).min(asked.end.saturating_sub(oldest) / 2);
+    if head - oldest < capacity_frames as u64 {
+        // Not full (a cache that began mid-stream): nothing is overwritten yet.
+        return FrameSpan { start: oldest, end: asked.end };
+    }
+    let margin = (capacity_frames as u64 / 20).min(asked.end.saturating_sub(oldest) / 2);
     FrameSpan { start: oldest + margin, end: asked.end }
 }
 

@@ -49,12 +49,12 @@ impl Engine {
             return Ok(());
         }
         let d = Arc::clone(&st.description);
-        let stages = st.processing.chain_for_stream(&d)?;
         let capacity = (f64::from(st.cache_seconds) * d.sample_rate_hz).ceil() as usize;
         // The cache is built (its pages faulted in: seconds at 1024 channels) before the
         // device starts: a board runs from its start, and its FIFO holds only about two
         // seconds of 1024 channels.
         let (cache, writer) = PrimaryCache::new(d.layout, capacity, d.sample_rate_hz);
+        let stages = st.processing.chain_for_stream(&d, &cache)?;
         let mut source = st.device.start_stream()?;
         if first_frame > 0 {
             source = Box::new(Continued { inner: source, first_frame });

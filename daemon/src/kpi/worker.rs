@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use ephysd_pipeline::detect::{DetectorShared, Spike};
-use ephysd_pipeline::{CacheSlots, EventReader, EventRing, FrameSpan, PrimaryCache};
+use ephysd_pipeline::{CacheSlots, EventReader, EventRing, FilteredCache, FrameSpan, PrimaryCache};
 
 use super::blend::Averager;
 use super::metric::{KpiMetric, METRIC_COUNT};
@@ -37,10 +37,11 @@ impl KpiWorker {
     /// Starts the KPI thread measuring `cache` (and the spikes of `spikes`, when the stream
     /// detects any) with `settings`, checked against the cache's length.
     pub fn spawn(
-        cache: Arc<PrimaryCache>,
+        cache: impl Into<FilteredCache>,
         spikes: Option<Arc<EventRing<Spike>>>,
         settings: KpiSettings,
     ) -> Result<KpiHandle, KpiError> {
+        let cache = cache.into();
         settings.validate(Some(cache_seconds(&cache)))?;
         let handle = KpiWorker::idle(settings)?;
         handle.attach(cache, spikes);
@@ -171,7 +172,7 @@ impl KpiHandle {
     /// Measures `cache` (a new stream) from the next update on, forgetting the previous
     /// stream's metrics. The packet duration is not checked against this cache: a packet
     /// longer than the cache measures what the cache holds.
-    pub fn attach(&self, cache: Arc<PrimaryCache>, spikes: Option<Arc<EventRing<Spike>>>) {
+    pub fn attach(&self, cache: impl Into<FilteredCache>, spikes: Option<Arc<EventRing<Spike>>>) {
         self.attach_with_detector(cache, spikes, None);
     }
 
@@ -179,12 +180,14 @@ impl KpiHandle {
     /// and `SNR` report.
     pub fn attach_with_detector(
         &self,
-        cache: Arc<PrimaryCache>,
+        cache: impl Into<FilteredCache>,
         spikes: Option<Arc<EventRing<Spike>>>,
         detector: Option<Arc<DetectorShared>>,
     ) {
+        let cache = cache.into();
         let mut state = self.lock();
-        tracing::debug!(channels = cache.layout().amplifier_channels, spikes = spikes.is_some(), "KPI attached");
+        let channels = cache.current().layout().amplifier_channels;
+        tracing::debug!(channels, spikes = spikes.is_some(), "KPI attached");
         state.generation += 1;
         state.source = Some(Source { cache, spikes, detector });
         state.published = Published::default();
@@ -241,10 +244,9 @@ impl KpiHandle {
         let state = self.lock();
         let s = state.settings;
         let p = &state.published;
-        let (channels, rate) = state
-            .source
-            .as_ref()
-            .map_or((0, None), |src| (src.cache.layout().amplifier_channels, Some(src.cache.sample_rate_hz())));
+        let (channels, rate) = state.source.as_ref().map_or((0, None), |src| {
+            (src.cache.current().layout().amplifier_channels, Some(src.cache.sample_rate_hz()))
+        });
         let packet_frames = rate.map_or(0.0, |r| (s.packet_dur_s * r).round());
         let tables = 2 * channels * METRIC_COUNT * std::mem::size_of::<f64>();
         KpiStatus {
@@ -275,7 +277,12 @@ impl KpiHandle {
             let source = state.source.as_ref().ok_or(KpiError::NotStreaming)?;
             let p = &state.published;
             let table = if averaged { p.averaged.clone() } else { p.packet.clone() };
-            (table, source.cache.layout().amplifier_channels, source.cache.sample_rate_hz(), p.packets_computed)
+            (
+                table,
+                source.cache.current().layout().amplifier_channels,
+                source.cache.sample_rate_hz(),
+                p.packets_computed,
+            )
         };
         if let Some(&index) = channels.iter().find(|&&c| c >= count) {
             return Err(KpiError::Channel { index, count });
@@ -329,7 +336,8 @@ struct State {
 
 #[derive(Clone)]
 struct Source {
-    cache: Arc<PrimaryCache>,
+    /// The signal measured: the filtered signal, or the primary cache's when processing is off.
+    cache: FilteredCache,
     spikes: Option<Arc<EventRing<Spike>>>,
     detector: Option<Arc<DetectorShared>>,
 }
@@ -367,7 +375,7 @@ fn lock(shared: &Mutex<State>) -> MutexGuard<'_, State> {
     shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn cache_seconds(cache: &PrimaryCache) -> f64 {
+fn cache_seconds(cache: &FilteredCache) -> f64 {
     cache.capacity_frames() as f64 / cache.sample_rate_hz()
 }
 
@@ -420,9 +428,11 @@ impl Worker {
         }
         let Some(source) = source else { return };
         let began = Instant::now();
-        let Some((span, frames_lost)) = self.copy_packet(&source.cache, settings.packet_dur_s) else { return };
+        // The filtered signal moves to the tap's own cache when a stage first changes it; the
+        // positions are the stream's in both.
+        let cache = source.cache.current();
+        let Some((span, frames_lost)) = self.copy_packet(cache, settings.packet_dur_s) else { return };
         let events_lost = self.take_spikes(source.spikes.as_deref(), span);
-        let cache = &source.cache;
         let channels = cache.layout().amplifier_channels;
         if let Some(d) = &source.detector {
             self.noise.clear();
@@ -478,7 +488,7 @@ impl Worker {
             return None;
         }
         let wanted = (packet_dur_s * cache.sample_rate_hz()).round().max(1.0) as u64;
-        let frames = wanted.min(cache.capacity_frames() as u64).min(head) as usize;
+        let frames = wanted.min(head - cache.oldest()) as usize;
         let channels = cache.layout().amplifier_channels;
         self.frame_index.resize(frames, 0);
         self.amplifier.resize(frames * channels, 0);

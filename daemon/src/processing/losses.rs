@@ -49,7 +49,7 @@ mod tests {
 
     use ephysd_drivers::BlockLayout;
     use ephysd_pipeline::detect::{DetectParams, DetectorStage};
-    use ephysd_pipeline::{EventRing, PrimaryCache};
+    use ephysd_pipeline::{EventRing, FilteredCache, PrimaryCache};
 
     use super::*;
 
@@ -59,7 +59,7 @@ mod tests {
         let (_, control) = DetectorStage::new(2, 30_000.0, vec![DetectParams::default(); 2], writer).unwrap();
         ProcessingOutputs {
             spikes,
-            filtered: PrimaryCache::new(layout, 64, 30_000.0).0,
+            filtered: FilteredCache::unfiltered(PrimaryCache::new(layout, 64, 30_000.0).0),
             detector: control.shared(),
             saturated: Arc::new(AtomicU64::new(0)),
             recorded_saturated: Arc::new(AtomicU64::new(0)),

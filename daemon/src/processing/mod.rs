@@ -29,7 +29,7 @@ use std::sync::Arc;
 use ephysd_drivers::DeviceDescription;
 use ephysd_pipeline::detect::{DetectorControl, DetectorShared, DetectorStage, Spike};
 use ephysd_pipeline::dsp::{FilterControl, FilterStage, Lane, ReplaceError};
-use ephysd_pipeline::{EventRing, FilteredTap, PrimaryCache, Stage, StageChain};
+use ephysd_pipeline::{EventRing, FilteredCache, FilteredTap, PrimaryCache, Stage, StageChain};
 
 use crate::config::ProcessingSettings;
 pub use detect_table::{ChannelDetect, ParamCommand, ParamError};
@@ -79,7 +79,7 @@ struct Running {
     filters: Vec<(DspStage, FilterControl, Option<FilterControl>)>,
     detector: DetectorControl,
     spikes: Arc<EventRing<Spike>>,
-    filtered: Arc<PrimaryCache>,
+    filtered: FilteredCache,
     saturated: Arc<AtomicU64>,
     recorded_saturated: Arc<AtomicU64>,
 }
@@ -89,8 +89,8 @@ struct Running {
 pub struct ProcessingOutputs {
     /// Spikes as the detector emits them.
     pub spikes: Arc<EventRing<Spike>>,
-    /// The signal after stage 2.
-    pub filtered: Arc<PrimaryCache>,
+    /// The signal after stage 2 (the primary cache's while no stage 2 filter has changed it).
+    pub filtered: FilteredCache,
     /// The detector's per-channel read-outs.
     pub detector: Arc<DetectorShared>,
     /// Filtered samples stored at the 16-bit range's end.
@@ -103,7 +103,7 @@ impl std::fmt::Debug for ProcessingOutputs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProcessingOutputs")
             .field("spikes_pushed", &self.spikes.head())
-            .field("filtered_frames", &self.filtered.head())
+            .field("filtered_frames", &self.filtered.current().head())
             .field("spikes_detected", &self.detector.spikes_total())
             .finish()
     }
@@ -147,9 +147,13 @@ impl Processing {
         self.dsp.keep_buildable(description)
     }
 
-    /// Builds the stage chain of a new stream and keeps its handles. An empty chain when
-    /// processing is off.
-    pub fn chain_for_stream(&mut self, description: &DeviceDescription) -> Result<StageChain, ProcessingError> {
+    /// Builds the stage chain of a new stream whose primary cache is `primary`, and keeps its
+    /// handles. An empty chain when processing is off.
+    pub fn chain_for_stream(
+        &mut self,
+        description: &DeviceDescription,
+        primary: &Arc<PrimaryCache>,
+    ) -> Result<StageChain, ProcessingError> {
         self.running = None;
         if !self.config.detection {
             return Ok(StageChain::new(description.layout, Vec::new()));
@@ -178,7 +182,7 @@ impl Processing {
         let recorded_after = stages.len();
         add_filter(DspStage::Stage2, &mut stages)?;
         let filtered_frames = (f64::from(self.config.filtered_seconds(self.cache_seconds)) * rate).ceil() as usize;
-        let (tap, filtered, saturated) = FilteredTap::new(layout, filtered_frames, rate);
+        let (tap, filtered, saturated) = FilteredTap::new(layout, filtered_frames, Arc::clone(primary));
         stages.push(Box::new(tap));
         add_filter(DspStage::SpikeSorter, &mut stages)?;
         let (writer, spikes) = EventRing::new(self.config.spike_ring);
@@ -208,7 +212,7 @@ impl Processing {
     pub fn outputs(&self) -> Option<ProcessingOutputs> {
         self.running.as_ref().map(|r| ProcessingOutputs {
             spikes: Arc::clone(&r.spikes),
-            filtered: Arc::clone(&r.filtered),
+            filtered: r.filtered.clone(),
             detector: r.detector.shared(),
             saturated: Arc::clone(&r.saturated),
             recorded_saturated: Arc::clone(&r.recorded_saturated),
