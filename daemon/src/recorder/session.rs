@@ -17,9 +17,10 @@ use super::trigger::{open_runs, Gate, Run};
 use super::{CloseReason, RecorderEvent, RecordingFailure, RecordingPlan, RecordingProgress, Rollover};
 
 /// How long the recorder sleeps when it has caught up with the stream, unless a stop wakes
-/// it: 300 frames at 30 kHz, well within any cache, and each wakeup costs the machine tens of
-/// µs (a hundred a second instead of five hundred).
-const IDLE_WAIT: Duration = Duration::from_millis(10);
+/// it: about 1000 frames at 30 kHz, so each wakeup finds about one full read
+/// ([`READ_FRAMES`]), well within any cache. Each wakeup costs the machine tens of µs: at 10 ms
+/// the recorder thread used about 10 % more CPU paced at 1024 channels.
+const IDLE_WAIT: Duration = Duration::from_millis(33);
 /// How often the recorder looks at the stream while it waits for the last spikes of a file.
 const SETTLE_POLL: Duration = Duration::from_micros(500);
 /// Most frames taken from the cache per read: large enough that per-read overhead vanishes,
