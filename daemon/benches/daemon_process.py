@@ -32,9 +32,13 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float) -> None:
 
 
 def cli(base_port: int, *args: str) -> dict:
-    """Runs one `ephysd` command against the daemon on `base_port`; returns its JSON answer."""
+    """Runs one `ephysd` command against the daemon on `base_port`; returns its JSON answer.
+
+    The timeout is generous: starting a 1024-channel stream faults in gigabytes of cache on
+    2 MiB pages, which took up to 8 s here when the kernel first had to free and compact memory
+    (the command line's default of 10 s is then too close)."""
     out = subprocess.run(
-        [str(EPHYSD), *args, "--addr", f"127.0.0.1:{base_port}", "--json"],
+        [str(EPHYSD), *args, "--addr", f"127.0.0.1:{base_port}", "--json", "--timeout", "60"],
         check=True,
         capture_output=True,
         text=True,
