@@ -236,17 +236,20 @@ fn keep_freed_memory() {
 fn side_by_side(recording: &Path) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/signals_side_by_side.py");
     run_side_by_side(&script, recording, None);
-    println!("the same, with the Python process keeping freed memory ({KEEP_FREED_MEMORY}):");
+    let (name, value) = KEEP_FREED_MEMORY;
+    println!("the same, with the Python process keeping freed memory ({name}={value}):");
     run_side_by_side(&script, recording, Some(KEEP_FREED_MEMORY));
 }
 
-/// What [`keep_freed_memory`] does, for a process that cannot call `mallopt` itself.
-const KEEP_FREED_MEMORY: &str = "GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647";
+/// What [`keep_freed_memory`] does, as the environment variable for a process that cannot
+/// call `mallopt` itself.
+const KEEP_FREED_MEMORY: (&str, &str) =
+    ("GLIBC_TUNABLES", "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647");
 
-fn run_side_by_side(script: &Path, recording: &Path, environment: Option<&str>) {
+fn run_side_by_side(script: &Path, recording: &Path, environment: Option<(&str, &str)>) {
     let mut command = Command::new(python());
     command.arg(script).arg(recording).env("RADIENS_OFFLINE", "1");
-    if let Some((name, value)) = environment.and_then(|e| e.split_once('=')) {
+    if let Some((name, value)) = environment {
         command.env(name, value);
     }
     let out = command.output();

@@ -59,7 +59,12 @@ impl SeqRing {
     /// Sequence number of the oldest item held (the writer overwrites it next).
     #[inline]
     pub fn oldest(&self) -> u64 {
-        let head = self.head();
+        self.oldest_at(self.head())
+    }
+
+    /// The oldest item held while the newest is `head - 1`.
+    #[inline]
+    fn oldest_at(&self, head: u64) -> u64 {
         head.saturating_sub(self.capacity).max(self.first.load(Ordering::Relaxed))
     }
 
@@ -103,7 +108,7 @@ impl SeqRing {
         let mut lost = 0u64;
         loop {
             let head = self.head.load(Ordering::Acquire);
-            let oldest = head.saturating_sub(self.capacity).max(self.first.load(Ordering::Relaxed));
+            let oldest = self.oldest_at(head);
             if *next < oldest {
                 lost += oldest - *next;
                 *next = oldest;
